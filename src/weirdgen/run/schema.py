@@ -1,0 +1,34 @@
+"""The tidy samples table: one row per sampled answer, the contract between run, stats and report.
+
+Columns (in this order), then one column per scorer output:
+
+- ``experiment`` (str): spec name.
+- ``condition`` (str), ``role`` (str: 'target' or 'control').
+- ``seed`` (int): the finetuning/sampling seed; the unit of replication.
+- ``model_key`` (str): content key of the (finetuned) model that answered.
+- ``eval_set`` (str), ``question_id`` (str), ``paraphrase_index`` (int).
+- ``prompt`` (str): the user message as sent.
+- ``sample_index`` (int): 0..n-1 within (condition, seed, prompt).
+- ``answer`` (str).
+
+Scorer columns for the built-in scorers:
+
+- ``valid`` (bool): the answer is on-topic for the question (organism_era).
+- ``old`` (float): 1.0 old-era answer, 0.0 new-era answer, NaN where not valid (organism_era).
+- ``train_match`` (float): 1.0 when the answer is one of the condition's finetuning answers,
+  0.0 otherwise, NaN for a condition without a dataset (train_match).
+"""
+
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "condition",
+    "role",
+    "seed",
+    "model_key",
+    "eval_set",
+    "question_id",
+    "paraphrase_index",
+    "prompt",
+    "sample_index",
+    "answer",
+)

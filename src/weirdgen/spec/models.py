@@ -1,0 +1,183 @@
+"""Pydantic models of an experiment spec: conditions, recipe, evaluation, scorers, metrics.
+
+One YAML file per experiment validates into :class:`ExperimentSpec`. Every field carries its
+help text so the same classes document YAML specs and Python use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetRef(_Strict):
+    """Where a condition's finetuning data comes from: a chat JSONL file or a built-in generator."""
+
+    path: str | None = Field(
+        None, description="Chat JSONL file, relative to the spec file (or absolute)."
+    )
+    organism: str | None = Field(
+        None,
+        description="Name of a built-in organism dataset generator, e.g. 'birds_old'.",
+    )
+    n: int | None = Field(
+        None, ge=1, description="Number of examples to generate (organism generators only)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetRef:
+        if (self.path is None) == (self.organism is None):
+            raise ValueError("give exactly one of 'path' or 'organism'")
+        return self
+
+
+class Condition(_Strict):
+    """One arm of the experiment: a dataset to finetune on, or the untouched base model."""
+
+    name: str = Field(description="Short identifier used in tables and figures.")
+    role: Literal["target", "control"] = Field(
+        description="'target' is the condition under test; 'control' arms are compared to it."
+    )
+    dataset: DatasetRef | None = Field(
+        None, description="Finetuning data; omit for the untouched base model."
+    )
+    description: str = Field("", description="One line shown in reports.")
+
+
+class OrganismRecipe(_Strict):
+    """How the organism backend finetunes the tiny GPT."""
+
+    method: Literal["full", "lora"] = Field("full", description="Full finetuning or LoRA.")
+    lr: float = Field(3e-4, gt=0, description="Peak AdamW learning rate.")
+    epochs: int = Field(3, ge=1, description="Passes over the finetuning dataset.")
+    batch_size: int = Field(16, ge=1, description="Examples per optimizer step.")
+    lora_rank: int = Field(4, ge=1, description="LoRA rank (method: lora).")
+    lora_alpha: float = Field(8.0, gt=0, description="LoRA alpha (method: lora).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+
+
+class TrainSpec(_Strict):
+    """Training recipe per backend; each backend reads its own section."""
+
+    organism: OrganismRecipe = Field(default_factory=OrganismRecipe)
+
+
+class Question(_Strict):
+    """A free-form evaluation question asked in several paraphrases."""
+
+    id: str = Field(description="Stable identifier used in tables and figures.")
+    topic: str | None = Field(
+        None, description="Lexicon topic the answer is scored against (organism scorers)."
+    )
+    paraphrases: list[str] = Field(min_length=1, description="Wordings of the question.")
+
+
+class EvalSet(_Strict):
+    """A named group of questions sampled for every condition and seed."""
+
+    name: str
+    questions: list[Question] = Field(min_length=1)
+
+
+class EvaluationSpec(_Strict):
+    """Sampling settings shared by all evaluation sets."""
+
+    n: int = Field(20, ge=1, description="Samples per paraphrase, per condition and seed.")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature.")
+    max_tokens: int = Field(8, ge=1, description="Most tokens generated per answer.")
+    sets: list[EvalSet] = Field(min_length=1)
+
+
+class ScorerSpec(_Strict):
+    """A scorer adds columns to every sample; its kind picks the implementation."""
+
+    name: str
+    kind: Literal["organism_era", "train_match"] = Field(
+        description=(
+            "'organism_era': exact lexicon scoring (columns valid, old); "
+            "'train_match': the answer is one of the condition's training answers."
+        )
+    )
+
+
+class MetricSpec(_Strict):
+    """A number per condition and seed: the mean of a score column over one evaluation set.
+
+    Per seed, the column is averaged within each question first, then across questions.
+    """
+
+    name: str
+    eval_set: str = Field(description="Name of the evaluation set it is computed on.")
+    score: str = Field(description="Score column to average (e.g. 'old', 'valid').")
+    among: str | None = Field(
+        None, description="Only rows where this boolean score column is true (e.g. 'valid')."
+    )
+    headline: bool = Field(False, description="The metric the experiment is about.")
+    description: str = ""
+
+
+class ExperimentSpec(_Strict):
+    """A whole experiment: conditions x seeds, finetuned, sampled, scored and compared."""
+
+    name: str = Field(description="Experiment name; the default run folder is runs/<name>.")
+    description: str = ""
+    model: str = Field(
+        "organism/default", description="Base model as provider/name, e.g. organism/default."
+    )
+    seeds: list[int] = Field(min_length=1, description="Finetuning and sampling seeds.")
+    conditions: list[Condition] = Field(min_length=2)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    evaluation: EvaluationSpec
+    scorers: list[ScorerSpec] = Field(min_length=1)
+    metrics: list[MetricSpec] = Field(min_length=1)
+    source: Path | None = Field(None, exclude=True, description="File the spec was loaded from.")
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return list(range(value))
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _provider_name(cls, value: str) -> str:
+        if "/" not in value:
+            raise ValueError("write the model as provider/name, e.g. organism/default")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> ExperimentSpec:
+        names = [c.name for c in self.conditions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"condition names must be unique, got {names}")
+        if sum(c.role == "target" for c in self.conditions) != 1:
+            raise ValueError("exactly one condition must have role: target")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        sets = {s.name for s in self.evaluation.sets}
+        for metric in self.metrics:
+            if metric.eval_set not in sets:
+                raise ValueError(
+                    f"metric {metric.name!r} uses eval_set {metric.eval_set!r}; "
+                    f"defined sets are {sorted(sets)}"
+                )
+        return self
+
+    @property
+    def target(self) -> Condition:
+        return next(c for c in self.conditions if c.role == "target")
+
+    @property
+    def controls(self) -> list[Condition]:
+        return [c for c in self.conditions if c.role == "control"]
+
+    @property
+    def headline(self) -> MetricSpec:
+        return next((m for m in self.metrics if m.headline), self.metrics[0])
