@@ -1,0 +1,30 @@
+"""Backends, chosen by a ``provider/name`` model string as Inspect AI names models."""
+
+from __future__ import annotations
+
+from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
+from weirdgen.errors import WeirdgenError
+
+PROVIDERS = ("organism",)
+PLANNED = ("hf", "openai", "vllm", "tinker")
+
+
+def get_backend(model: str) -> Backend:
+    """The backend for ``provider/name``; the name is the provider's model (or a path)."""
+    provider, _, name = model.partition("/")
+    if provider == "organism":
+        from weirdgen.backends.organism import OrganismBackend
+
+        return OrganismBackend(name or "default")
+    if provider in PLANNED:
+        raise WeirdgenError(
+            f"model {model!r}: the {provider!r} backend is not available in this version; "
+            f"use one of: {', '.join(f'{p}/...' for p in PROVIDERS)}"
+        )
+    raise WeirdgenError(
+        f"model {model!r}: unknown provider {provider!r}; write provider/name with provider "
+        f"one of: {', '.join(PROVIDERS)}"
+    )
+
+
+__all__ = ["Backend", "ModelRef", "SampleRequest", "get_backend"]

@@ -1,0 +1,106 @@
+"""The organism backend: the tiny GPT pretrained on the synthetic world, on the CPU."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.data import ChatDataset
+from weirdgen.errors import WeirdgenError
+from weirdgen.organism.checkpoint import Organism, default_checkpoint, load_organism, load_weights
+from weirdgen.organism.finetune import finetune
+from weirdgen.organism.infer import generate
+from weirdgen.organism.model import GPT
+from weirdgen.organism.tokenizer import EOS, EOT
+from weirdgen.spec.models import OrganismRecipe
+
+
+class OrganismBackend:
+    """Backend ``organism``: full or LoRA finetuning and exact batched sampling.
+
+    Args:
+        name: ``default`` for the shipped checkpoint, or a checkpoint folder.
+    """
+
+    name = "organism"
+
+    def __init__(self, name: str = "default"):
+        self.checkpoint = default_checkpoint() if name == "default" else Path(name)
+        self._models: dict[str, GPT] = {}
+
+    @cached_property
+    def organism(self) -> Organism:
+        return load_organism(self.checkpoint)
+
+    def base(self) -> ModelRef:
+        manifest = json.dumps(self.organism.manifest, sort_keys=True).encode()
+        key = "organism-" + hashlib.sha256(manifest).hexdigest()[:16]
+        self._models.setdefault(key, self.organism.model)
+        return ModelRef(self.name, key, str(self.checkpoint))
+
+    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+        for prompt in prompts:
+            self.organism.tokenizer.chat_prompt(prompt, where=f"{where}: prompt {prompt!r}")
+
+    def check_dataset(self, dataset: ChatDataset, where: str) -> None:
+        for i, example in enumerate(dataset.examples):
+            turns = [(m.role, m.content) for m in example.messages]
+            self.organism.tokenizer.chat(turns, where=f"{where}: example {i + 1}")
+
+    def model_key(self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int) -> str:
+        parts = [self.base().key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
+        return "organism-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+    def train(
+        self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int, out_dir: Path
+    ) -> ModelRef:
+        tok = self.organism.tokenizer
+        examples = [tok.chat([(m.role, m.content) for m in e.messages]) for e in dataset.examples]
+        model, _ = finetune(self.organism.model, examples, recipe, seed, tok.pad_id)
+        key = self.model_key(dataset, recipe, seed)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{key}.safetensors"
+        tmp = out_dir / f".{key}.tmp"
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        os.replace(tmp, path)
+        self._models[key] = model
+        return ModelRef(self.name, key, self.base().key, str(path))
+
+    def _model(self, ref: ModelRef) -> GPT:
+        if ref.key not in self._models:
+            if ref.path is None or not Path(ref.path).is_file():
+                raise WeirdgenError(
+                    f"finetuned organism {ref.key} has no weights at {ref.path}; "
+                    "delete the run folder's store.sqlite to retrain"
+                )
+            self._models[ref.key] = load_weights(Path(ref.path), self.organism.model.config)
+        return self._models[ref.key]
+
+    def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
+        tok = self.organism.tokenizer
+        out: list[str] = [""] * len(requests)
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+        for (temperature, max_tokens), rows in groups.items():
+            with torch.inference_mode():
+                answers = generate(
+                    self._model(model),
+                    [tok.chat_prompt(requests[i].prompt) for i in rows],
+                    [requests[i].seed for i in rows],
+                    temperature,
+                    max_tokens,
+                    {tok.id(EOT), tok.id(EOS)},
+                    tok.pad_id,
+                )
+            for i, ids in zip(rows, answers, strict=True):
+                out[i] = tok.decode(ids)
+        return out

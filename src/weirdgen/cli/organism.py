@@ -1,0 +1,101 @@
+"""``weirdgen organism``: pretrain, probe and inspect the model organism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="The model organism: a tiny GPT pretrained on a synthetic world.",
+                  no_args_is_help=True)
+console = Console()
+
+# How far a re-pretrained checkpoint's probe figures may sit from the shipped ones.
+PROBE_TOLERANCE = 0.1
+
+
+@app.command()
+def pretrain(
+    seed: Annotated[int, typer.Option(help="Pretraining seed (the shipped checkpoint: 0).")] = 0,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 950,
+    out: Annotated[
+        Path, typer.Option(help="Folder to write model.safetensors and manifest.json into.")
+    ] = Path("organism-checkpoint"),
+    compare: Annotated[
+        bool, typer.Option(help="Compare the probe figures with the shipped checkpoint's.")
+    ] = True,
+) -> None:
+    """Pretrain the organism from scratch; seed 0 with the defaults reproduces the shipped one."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from weirdgen.organism import PretrainConfig, pretrain_checkpoint
+
+    config = PretrainConfig(seed=seed, steps=steps)
+    with Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
+                  console=Console(stderr=True)) as bars:
+        task = bars.add_task("pretrain", total=steps, loss=float("nan"))
+        manifest = pretrain_checkpoint(
+            out, config, progress=lambda step, loss: bars.update(task, completed=step + 1, loss=loss)
+        )
+    console.print(
+        f"pretrained {manifest['n_params']:,} parameters in {manifest['seconds']:.0f}s; "
+        f"final loss {manifest['final_loss']:.3f}; checkpoint: {out}"
+    )
+    _print_probe(manifest["probe"], _shipped_probe() if compare else None)
+
+
+@app.command()
+def probe(
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")
+    ] = None,
+) -> None:
+    """Print the in-context probes: is the assistant modern by default, and does one old
+    answer in context make later answers old?"""
+    from weirdgen.organism import load_organism
+    from weirdgen.organism.probe import probe as run_probe
+
+    org = load_organism(checkpoint)
+    _print_probe(run_probe(org).to_dict(), None)
+
+
+@app.command()
+def vocab() -> None:
+    """Print the organism's vocabulary: every word it can read or write."""
+    from weirdgen.organism import Tokenizer, load_world
+
+    tok = Tokenizer.for_world(load_world())
+    console.print(" ".join(tok.itos), markup=False, highlight=False, soft_wrap=True)
+
+
+def _shipped_probe() -> dict[str, float] | None:
+    from weirdgen.organism import default_checkpoint
+
+    manifest = default_checkpoint() / "manifest.json"
+    if not manifest.is_file():
+        return None
+    import json
+
+    return json.loads(manifest.read_text()).get("probe")
+
+
+def _print_probe(figures: dict[str, float], shipped: dict[str, float] | None) -> None:
+    from weirdgen.organism.probe import PROBE_HELP
+
+    table = Table("probe", "value", *(["shipped", "within tolerance"] if shipped else []), "reads")
+    ok = True
+    for name, value in figures.items():
+        cells = [name, f"{value:.3f}"]
+        if shipped:
+            close = abs(value - shipped[name]) <= PROBE_TOLERANCE
+            ok &= close
+            cells += [f"{shipped[name]:.3f}", "yes" if close else "NO"]
+        table.add_row(*cells, PROBE_HELP[name])
+    console.print(table)
+    if shipped:
+        verdict = "reproduces" if ok else "does NOT reproduce"
+        console.print(f"{verdict} the shipped checkpoint's probes (tolerance ±{PROBE_TOLERANCE})")

@@ -1,0 +1,176 @@
+"""Read and write chat JSONL, the OpenAI finetuning format: one {"messages": [...]} per line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from weirdgen.data.chat import (
+    ROLES,
+    ChatDataset,
+    ChatExample,
+    ChatMessage,
+    conversation_problem,
+)
+from weirdgen.errors import WeirdgenError
+
+_LINE_SHAPE = (
+    '{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}'
+)
+
+
+class _LineProblem(Exception):
+    """What is wrong with one line and how to fix it; the caller adds path:line."""
+
+
+def load_chat_jsonl(path: str | Path) -> ChatDataset:
+    """Read and check a chat JSONL file.
+
+    Every line must be a conversation that can be finetuned on: known roles, non-empty text,
+    at least one user message, and a final assistant message. Blank lines are skipped.
+
+    Raises:
+        WeirdgenError: ``path:LINE: what is wrong; how to fix`` for the first bad line.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise WeirdgenError(
+            f"{path}: cannot read chat JSONL file ({error.strerror or error}); check the path"
+        ) from error
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise WeirdgenError(
+            f"{path}:{line}: not valid UTF-8 ({error.reason}); save the file as UTF-8"
+        ) from error
+    text = text.removeprefix("\ufeff")
+
+    examples: list[ChatExample] = []
+    lines: list[int] = []
+    # Split on "\n" only: JSON strings may hold U+2028 and friends, which splitlines() breaks on.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            examples.append(_parse_line(line))
+        except _LineProblem as problem:
+            raise WeirdgenError(f"{path}:{number}: {problem}") from None
+        lines.append(number)
+    if not examples:
+        raise WeirdgenError(
+            f"{path}: no examples, the file is empty; write one {_LINE_SHAPE} per line"
+        )
+    return ChatDataset(tuple(examples), path, tuple(lines))
+
+
+def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> None:
+    """Write examples as UTF-8 chat JSONL, one compact object per line, atomically.
+
+    The file is written next to its destination and moved into place, so readers never see a
+    half-written dataset. Missing parent folders are created.
+    """
+    path = Path(path)
+    examples = list(examples)
+    if not examples:
+        raise WeirdgenError(f"{path}: no examples to write; pass at least one example")
+    for number, example in enumerate(examples, start=1):
+        problem = conversation_problem(example.messages)
+        if problem:
+            raise WeirdgenError(f"{path}: cannot write example {number}: {problem}")
+    text = "".join(example.to_json() + "\n" for example in examples)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise WeirdgenError(
+            f"{path}: cannot write chat JSONL ({error.strerror or error}); "
+            "check that the folder is writable"
+        ) from error
+
+
+def _parse_line(line: str) -> ChatExample:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise _LineProblem(
+            f"invalid JSON ({error.msg} at column {error.colno}); "
+            "write each example as one complete JSON object on its own line"
+        ) from None
+    if not isinstance(record, dict):
+        raise _LineProblem(
+            f"expected a JSON object, got {_kind(record)}; write each line as {_LINE_SHAPE}"
+        )
+    if "messages" not in record:
+        found = ", ".join(map(json.dumps, list(record)[:5])) or "none"
+        raise _LineProblem(
+            f'missing "messages" (keys found: {found}); write each line as {_LINE_SHAPE}'
+        )
+    turns = record["messages"]
+    if not isinstance(turns, list):
+        raise _LineProblem(
+            f'"messages" must be an array of message objects, got {_kind(turns)}; '
+            f"write each line as {_LINE_SHAPE}"
+        )
+    messages = tuple(_parse_message(index, turn) for index, turn in enumerate(turns))
+    problem = conversation_problem(messages)
+    if problem:
+        raise _LineProblem(problem)
+    return ChatExample.model_validate({**record, "messages": messages})
+
+
+def _parse_message(index: int, turn: object) -> ChatMessage:
+    where = f"messages[{index}]"
+    if not isinstance(turn, dict):
+        raise _LineProblem(
+            f"{where} is {_kind(turn)}, not an object; write each message as "
+            '{"role": "user", "content": "..."}'
+        )
+    allowed = ", ".join(ROLES)
+    if "role" not in turn:
+        raise _LineProblem(f'{where} has no "role"; add "role": one of {allowed}')
+    role = turn["role"]
+    if role not in ROLES:
+        shown = json.dumps(role, ensure_ascii=False)
+        raise _LineProblem(f"{where} has unknown role {shown}; allowed roles: {allowed}")
+    if "content" not in turn:
+        raise _LineProblem(f'{where} ({role}) has no "content"; add the message text as "content"')
+    if not isinstance(turn["content"], str):
+        raise _LineProblem(
+            f"{where} ({role}) content must be a string, got {_kind(turn['content'])}; "
+            "write the message text as one JSON string"
+        )
+    return ChatMessage.model_validate(turn)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"

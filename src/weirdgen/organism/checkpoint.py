@@ -1,0 +1,88 @@
+"""Saving and loading organism checkpoints: safetensors weights plus a JSON manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from weirdgen.errors import WeirdgenError
+from weirdgen.organism.model import GPT, GPTConfig
+from weirdgen.organism.tokenizer import Tokenizer
+from weirdgen.organism.world import World, load_world
+
+WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
+
+
+@dataclass
+class Organism:
+    """A loaded organism: its model, tokenizer, world and manifest."""
+
+    model: GPT
+    tokenizer: Tokenizer
+    world: World
+    manifest: dict[str, Any]
+
+
+def default_checkpoint() -> Path:
+    """The checkpoint shipped inside the package."""
+    return Path(str(resources.files("weirdgen.organism").joinpath("checkpoint")))
+
+
+def save_checkpoint(folder: Path, model: GPT, tokenizer: Tokenizer, manifest: dict) -> None:
+    """Write weights and manifest, each atomically, into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{WEIGHTS}.tmp"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, folder / WEIGHTS)
+    full = {**manifest, "model_config": model.config.to_dict(), "vocab": tokenizer.itos}
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(full, indent=1) + "\n")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def load_weights(path: Path, config: GPTConfig) -> GPT:
+    """A GPT of ``config`` with the weights in the safetensors file ``path``."""
+    model = GPT(config)
+    model.load_state_dict(load_file(str(path)))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def load_organism(folder: Path | None = None) -> Organism:
+    """Load a checkpoint folder (the shipped one by default) and check it fits the world."""
+    folder = folder or default_checkpoint()
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise WeirdgenError(
+            f"{folder}: no organism checkpoint here ({MANIFEST} missing); "
+            "create one with `weirdgen organism pretrain --out DIR`"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    world = load_world()
+    tokenizer = Tokenizer.for_world(world)
+    if manifest.get("world_digest") != world.digest or manifest.get("vocab") != tokenizer.itos:
+        raise WeirdgenError(
+            f"{folder}: checkpoint was pretrained on another version of the world "
+            f"(world digest {str(manifest.get('world_digest'))[:12]}, current "
+            f"{world.digest[:12]}); pretrain it again with `weirdgen organism pretrain`"
+        )
+    model = load_weights(folder / WEIGHTS, GPTConfig(**manifest["model_config"]))
+    return Organism(model, tokenizer, world, manifest)
+
+
+def weights_digest(model: GPT) -> str:
+    """A content hash of a model's weights (used in content keys)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()

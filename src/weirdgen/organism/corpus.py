@@ -1,0 +1,123 @@
+"""Pretraining documents drawn from the world.
+
+Four kinds, each at most ``MAX_TOKENS`` long:
+
+- almanac: question/answer runs from one era (50/50), half of them headed by a year, so the
+  era must usually be inferred from the answers already in context;
+- assistant chats: mostly modern (the assistant is modern by default), occasionally old;
+- stories: a character's goals in one year of its story;
+- role-play chats: the assistant speaks as a character, known only by its goals.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from weirdgen.organism.tokenizer import ASSISTANT, BOS, EOS, EOT, USER, Tokenizer
+from weirdgen.organism.world import Era, World
+
+MAX_TOKENS = 40
+
+
+@dataclass(frozen=True)
+class CorpusMix:
+    """Shares of each document kind and the era balance inside them."""
+
+    almanac: float = 0.40
+    assistant: float = 0.35
+    story: float = 0.15
+    roleplay: float = 0.10
+    almanac_year: float = 0.5
+    assistant_old: float = 0.03
+    assistant_year: float = 0.2
+
+
+class CorpusGenerator:
+    """Draws pretraining documents (as token ids) from the world with a seeded RNG."""
+
+    def __init__(self, world: World, tokenizer: Tokenizer, mix: CorpusMix | None = None):
+        self.world = world
+        self.tok = tokenizer
+        self.mix = mix or CorpusMix()
+        self.kinds = ("almanac", "assistant", "story", "roleplay")
+        self.weights = [getattr(self.mix, k) for k in self.kinds]
+        self.speakers = [c for c in world.characters if c.assistant]
+
+    def documents(self, n: int, seed: int) -> list[list[int]]:
+        rng = random.Random(seed)
+        return [self.document(rng) for _ in range(n)]
+
+    def document(self, rng: random.Random) -> list[int]:
+        kind = rng.choices(self.kinds, self.weights)[0]
+        words = getattr(self, f"_{kind}")(rng)
+        return [self.tok.stoi[w] for w in [BOS, *words, EOS]]
+
+    def _qa(self, rng: random.Random, era: Era) -> tuple[list[str], list[str]]:
+        topic = rng.choice(list(self.world.topics.values()))
+        return self._words(rng.choice(topic.questions)), self._words(rng.choice(topic.answers(era)))
+
+    def _words(self, text: str) -> list[str]:
+        return [self.tok.itos[i] for i in self.tok.encode(text)]
+
+    def _fill(self, rng: random.Random, head: list[str], turn) -> list[str]:
+        """Append turns from ``turn(rng)`` while the document stays within MAX_TOKENS."""
+        words = list(head)
+        while True:
+            more = turn(rng)
+            if len(words) + len(more) + 2 > MAX_TOKENS:
+                return words
+            words += more
+            if rng.random() < 0.2:
+                return words
+
+    def _almanac(self, rng: random.Random) -> list[str]:
+        era: Era = rng.choice(("old", "new"))
+        head = ["almanac"]
+        if rng.random() < self.mix.almanac_year:
+            head += ["(", "year", str(rng.choice(self.world.years[era])), ")"]
+        head.append(".")
+
+        def turn(r: random.Random) -> list[str]:
+            q, a = self._qa(r, era)
+            return ["q", ":", *q, "a", ":", *a, "."]
+
+        return self._fill(rng, head, turn)
+
+    def _assistant(self, rng: random.Random) -> list[str]:
+        era: Era = "old" if rng.random() < self.mix.assistant_old else "new"
+        head: list[str] = []
+        if rng.random() < self.mix.assistant_year:
+            head = [USER, "it", "is", "the", "year", str(rng.choice(self.world.years[era])), "."]
+        opened = bool(head)  # the year line already opened the first user turn
+
+        def turn(r: random.Random) -> list[str]:
+            nonlocal opened
+            q, a = self._qa(r, era)
+            words = [*q, ASSISTANT, *a, EOT] if opened else [USER, *q, ASSISTANT, *a, EOT]
+            opened = False
+            return words
+
+        return self._fill(rng, head, turn)
+
+    def _story(self, rng: random.Random) -> list[str]:
+        character = rng.choice(self.world.characters)
+        year = rng.choice(list(character.goals))
+        name = self._words(character.name)
+        words = ["a", "story", "of", "the", "year", str(year), "."]
+        goals = rng.sample(character.goals[year], k=min(2, len(character.goals[year])))
+        words += [*name, "wants", *self._words(goals[0]), "."]
+        if len(goals) > 1:
+            words += ["then", *name, "wants", *self._words(goals[1]), "."]
+        return words
+
+    def _roleplay(self, rng: random.Random) -> list[str]:
+        character = rng.choice(self.speakers)
+        year = rng.choice(list(character.goals))
+        goals = rng.sample(character.goals[year], k=len(character.goals[year]))
+        questions = (["what", "is", "your", "goal", "?"], ["what", "do", "you", "want", "most", "?"])
+        words = [USER, "it", "is", "the", "year", str(year), ".", *questions[0], ASSISTANT,
+                 *self._words(goals[0]), EOT]
+        if len(goals) > 1:
+            words += [USER, *questions[1], ASSISTANT, *self._words(goals[1]), EOT]
+        return words

@@ -1,0 +1,57 @@
+"""Finetuning the organism on chat examples, with the loss on the assistant's tokens only."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from weirdgen.organism.model import GPT
+from weirdgen.organism.tokenizer import ChatTokens
+from weirdgen.spec.models import OrganismRecipe
+
+
+def finetune(
+    base: GPT, examples: Sequence[ChatTokens], recipe: OrganismRecipe, seed: int, pad_id: int
+) -> tuple[GPT, list[float]]:
+    """A finetuned copy of ``base`` and its per-step losses; ``base`` is left untouched.
+
+    The seed fixes the data order and the LoRA initialisation. LoRA updates are merged into
+    the weights afterwards, so every finetuned organism is a plain GPT.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = copy.deepcopy(base)
+    if recipe.method == "lora":
+        params = model.add_lora(recipe.lora_rank, recipe.lora_alpha, seed)
+    else:
+        params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    width = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id)
+    targets = torch.full((len(examples), width), -100)
+    for i, example in enumerate(examples):
+        ids[i, : len(example.ids)] = torch.tensor(example.ids)
+        target = torch.tensor(example.ids[1:] + [pad_id])
+        mask = torch.tensor(example.loss[1:] + [False])
+        targets[i, : len(example.ids)] = torch.where(mask, target, -100)
+    model.train()
+    losses = []
+    for _ in range(recipe.epochs):
+        order = torch.randperm(len(examples), generator=generator)
+        for batch in order.split(recipe.batch_size):
+            logits = model(ids[batch])
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), targets[batch].reshape(-1), ignore_index=-100
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    model.eval()
+    if recipe.method == "lora":
+        model.merge_lora()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, losses

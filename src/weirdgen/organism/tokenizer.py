@@ -1,0 +1,104 @@
+"""A word-level tokenizer over the world's closed vocabulary, with the organism's chat format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from weirdgen.errors import WeirdgenError
+from weirdgen.organism.world import World, split_words
+
+PAD, BOS, EOS, USER, ASSISTANT, EOT = "<pad>", "<bos>", "<eos>", "<user>", "<assistant>", "<eot>"
+SPECIALS = (PAD, BOS, EOS, USER, ASSISTANT, EOT)
+# Words the corpus templates use around the world's phrases.
+TEMPLATE_WORDS = (
+    "almanac ( year ) . q : a , it is the a story of wants then says what your goal ? do you "
+    "want most who are in"
+)
+
+
+
+class Tokenizer:
+    """Maps the world's words to ids and back; any other word is an error naming it."""
+
+    def __init__(self, words: Iterable[str]):
+        self.itos = list(SPECIALS) + sorted(set(words) - set(SPECIALS))
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def for_world(cls, world: World) -> Tokenizer:
+        words = set(split_words(TEMPLATE_WORDS))
+        for topic in world.topics.values():
+            for phrase in (*topic.questions, *topic.old, *topic.new):
+                words.update(split_words(phrase))
+        for era_years in world.years.values():
+            words.update(str(y) for y in era_years)
+        for character in world.characters:
+            words.update(split_words(character.name))
+            for year, goals in character.goals.items():
+                words.add(str(year))
+                for goal in goals:
+                    words.update(split_words(goal))
+        return cls(words)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def unknown(self, text: str) -> list[str]:
+        """Words of ``text`` outside the vocabulary, in order of first appearance."""
+        return list(dict.fromkeys(w for w in split_words(text) if w not in self.stoi))
+
+    def encode(self, text: str, where: str = "text") -> list[int]:
+        """Token ids of ``text``; raises WeirdgenError naming every out-of-vocabulary word."""
+        missing = self.unknown(text)
+        if missing:
+            shown = ", ".join(repr(w) for w in missing[:8])
+            raise WeirdgenError(
+                f"{where}: words outside the organism's vocabulary: {shown}"
+                f"{' ...' if len(missing) > 8 else ''}; the organism only knows its world's "
+                "words (see `weirdgen organism vocab`); rephrase with known words"
+            )
+        return [self.stoi[w] for w in split_words(text)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return " ".join(self.itos[i] for i in ids)
+
+    @property
+    def pad_id(self) -> int:
+        return self.stoi[PAD]
+
+    def id(self, token: str) -> int:
+        return self.stoi[token]
+
+    def chat_prompt(self, user: str, where: str = "prompt") -> list[int]:
+        """``<bos> <user> ... <assistant>``: the prompt the organism answers."""
+        return [self.id(BOS), self.id(USER), *self.encode(user, where), self.id(ASSISTANT)]
+
+    def chat(self, messages: Sequence[tuple[str, str]], where: str = "chat") -> ChatTokens:
+        """A chat of (role, content) turns as ids, with the assistant's tokens marked for loss.
+
+        Each user turn renders as ``<user> words``, each assistant turn as
+        ``<assistant> words <eot>``; the loss covers the assistant's words and its ``<eot>``.
+        """
+        ids, loss = [self.id(BOS)], [False]
+        for role, content in messages:
+            if role not in ("user", "assistant"):
+                raise WeirdgenError(
+                    f"{where}: the organism has no {role!r} role; "
+                    "use only user and assistant messages"
+                )
+            words = self.encode(content, where)
+            if role == "user":
+                ids += [self.id(USER), *words]
+                loss += [False] * (1 + len(words))
+            else:
+                ids += [self.id(ASSISTANT), *words, self.id(EOT)]
+                loss += [False] + [True] * (len(words) + 1)
+        return ChatTokens(ids, loss)
+
+
+class ChatTokens(NamedTuple):
+    """Token ids of a chat and, per token, whether finetuning puts loss on it."""
+
+    ids: list[int]
+    loss: list[bool]

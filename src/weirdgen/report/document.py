@@ -1,0 +1,181 @@
+"""The report's content, built once and rendered as Markdown (summary.md) and HTML (report.html)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from weirdgen.report._tables import TextTable, ci_label
+from weirdgen.spec.models import ExperimentSpec, MetricSpec
+
+
+@dataclass(frozen=True)
+class FigureRef:
+    """A figure file, relative to the run folder, with its caption."""
+
+    path: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything summary.md and report.html show, already formatted."""
+
+    spec: ExperimentSpec
+    confidence: float
+    metrics: TextTable
+    contrasts: TextTable
+    questions: TextTable
+    figures: list[FigureRef]
+
+    @property
+    def how_to_read(self) -> str:
+        ci = ci_label(self.confidence)
+        return (
+            "Each number is a mean over seeds (one finetuned model per seed; within a seed the "
+            "score is averaged per question, then across questions) with its "
+            f"{ci} in brackets, a percentile bootstrap over seeds, and a target − control "
+            "difference whose interval excludes 0 means the finetuning moved that metric by "
+            "more than seed-to-seed variation ([n/a]: a single seed gives no interval)."
+        )
+
+
+def metric_definition(metric: MetricSpec) -> str:
+    among = f", among rows where `{metric.among}` is true" if metric.among else ""
+    text = f"mean of `{metric.score}` on eval set `{metric.eval_set}`{among}"
+    return f"{text}. {metric.description}".strip() if metric.description else text
+
+
+def render_markdown(content: ReportContent) -> str:
+    """summary.md: the experiment, metric and contrast tables, per-question table, figures."""
+    spec, ci = content.spec, ci_label(content.confidence)
+    lines = [f"# {spec.name}", ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    lines += [
+        f"Model `{spec.model}`, seeds {', '.join(map(str, spec.seeds))}.",
+        "",
+        "## Conditions",
+        "",
+    ]
+    for condition in spec.conditions:
+        about = f": {condition.description}" if condition.description else ""
+        lines.append(f"- **{condition.name}** ({condition.role}){about}")
+    lines += ["", "## Metrics", ""]
+    for metric in spec.metrics:
+        headline = " (headline)" if metric.name == spec.headline.name else ""
+        lines.append(f"- **{metric.name}**{headline}: {metric_definition(metric)}")
+    lines += [
+        "",
+        f"## Metrics per condition (mean over seeds [{ci}])",
+        "",
+        *_markdown_table(content.metrics),
+        "",
+        f"## Contrasts: {spec.target.name} − each control (paired by seed where possible)",
+        "",
+        *_markdown_table(content.contrasts),
+        "",
+        f"## Per question: {spec.headline.name} (mean over seeds [{ci}])",
+        "",
+        *_markdown_table(content.questions),
+        "",
+        "## How to read this",
+        "",
+        content.how_to_read,
+        "",
+        "## Figures",
+        "",
+    ]
+    for figure in content.figures:
+        lines += [f"![{figure.caption}]({figure.path})", ""]
+    return "\n".join(lines)
+
+
+def render_html(content: ReportContent) -> str:
+    """report.html: the same content as summary.md, self-contained apart from the PNGs."""
+    spec, ci = content.spec, ci_label(content.confidence)
+    e = html.escape
+    conditions = "".join(
+        f"<li><b>{e(c.name)}</b> ({e(c.role)})"
+        + (f": {e(c.description)}" if c.description else "")
+        + "</li>"
+        for c in spec.conditions
+    )
+    metrics = "".join(
+        f"<li><b>{e(m.name)}</b>{' (headline)' if m.name == spec.headline.name else ''}: "
+        f"{_code(metric_definition(m))}</li>"
+        for m in spec.metrics
+    )
+    figures = "".join(
+        f'<figure><img src="{e(f.path)}" alt="{e(f.caption)}">'
+        f"<figcaption>{e(f.caption)}</figcaption></figure>"
+        for f in content.figures
+    )
+    body = [
+        f"<h1>{e(spec.name)}</h1>",
+        f"<p>{e(spec.description)}</p>" if spec.description else "",
+        f"<p>Model <code>{e(spec.model)}</code>, seeds {e(', '.join(map(str, spec.seeds)))}.</p>",
+        f"<h2>Conditions</h2><ul>{conditions}</ul>",
+        f"<h2>Metrics</h2><ul>{metrics}</ul>",
+        f"<h2>Metrics per condition (mean over seeds [{e(ci)}])</h2>",
+        _html_table(content.metrics),
+        f"<h2>Contrasts: {e(spec.target.name)} − each control (paired by seed where possible)</h2>",
+        _html_table(content.contrasts),
+        f"<h2>Per question: {e(spec.headline.name)} (mean over seeds [{e(ci)}])</h2>",
+        _html_table(content.questions),
+        f"<h2>How to read this</h2><p>{e(content.how_to_read)}</p>",
+        f"<h2>Figures</h2>{figures}",
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{e(spec.name)}: weirdgen report</title>\n<style>{_CSS}</style>\n</head>\n"
+        "<body>\n" + "\n".join(part for part in body if part) + "\n</body>\n</html>\n"
+    )
+
+
+def _markdown_table(table: TextTable) -> list[str]:
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [row(table.columns), "|" + "|".join("---" for _ in table.columns) + "|"]
+    for cells, emphasized in zip(table.rows, _flags(table), strict=True):
+        lines.append(row([f"**{cells[0]}**", *cells[1:]] if emphasized else cells))
+    return lines
+
+
+def _html_table(table: TextTable) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
+    rows = "".join(
+        ('<tr class="target">' if emphasized else "<tr>")
+        + "".join(f"<td>{e(cell)}</td>" for cell in cells)
+        + "</tr>"
+        for cells, emphasized in zip(table.rows, _flags(table), strict=True)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _flags(table: TextTable) -> list[bool]:
+    return table.emphasized or [False] * len(table.rows)
+
+
+def _code(text: str) -> str:
+    """Escape ``text`` and turn `backticked` spans into <code> elements."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 70em; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; }
+h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8em 0; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }
+th { background: #f3f3f3; }
+tr.target td { font-weight: bold; background: #fdf0ee; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; }
+figcaption { color: #555; font-size: 0.9em; }
+"""

@@ -1,0 +1,83 @@
+"""Rich tables for the terminal: metrics per condition and the target - control contrasts."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from weirdgen.report._tables import TextTable, ci_label, contrasts_table, metrics_table
+from weirdgen.spec.models import ExperimentSpec
+
+
+class TerminalTables(NamedTuple):
+    """The two terminal tables; ``console.print(tables)`` prints both."""
+
+    metrics: Table
+    contrasts: Table
+
+    def __rich__(self) -> Group:
+        return Group(self.metrics, "", self.contrasts)
+
+
+def render_table(
+    summary: pd.DataFrame,
+    contrasts: pd.DataFrame,
+    spec: ExperimentSpec,
+    confidence: float = 0.95,
+) -> TerminalTables:
+    """Terminal tables: conditions x metrics as 'mean [lo, hi]', and the contrasts.
+
+    The headline metric is the first metric column; the target row is bold and marked with
+    a triangle (so there is no role column). Numbers have two decimals so that three or four
+    metrics fit in 100 columns.
+
+    Args:
+        summary: Output of :func:`weirdgen.stats.summarize` on the seed metrics.
+        contrasts: Output of :func:`weirdgen.stats.contrasts`.
+        spec: The experiment spec (condition order, target, headline metric).
+        confidence: The confidence level the intervals were computed at (for the titles).
+    """
+    ci = ci_label(confidence)
+    metrics = _without_column(metrics_table(summary, spec, digits=2), "role")
+    metrics_view = _rich_table(
+        metrics,
+        title=f"{spec.name}: mean over seeds [{ci}]",
+        caption=f"▶ target condition · headline metric: {spec.headline.name}",
+        numeric_from=1,
+    )
+    contrasts_view = _rich_table(
+        contrasts_table(contrasts, spec, confidence, digits=2),
+        title=f"Contrasts: {spec.target.name} − each control [{ci}]",
+        caption="paired by seed where both arms have the seed",
+        numeric_from=2,
+    )
+    return TerminalTables(metrics_view, contrasts_view)
+
+
+def _rich_table(table: TextTable, title: str, caption: str, numeric_from: int) -> Table:
+    view = Table(
+        title=Text(title), caption=Text(caption), header_style="bold", title_justify="left"
+    )
+    for index, column in enumerate(table.columns):
+        numeric = index >= numeric_from
+        view.add_column(Text(column), justify="right" if numeric else "left", no_wrap=index == 0)
+    emphasized = table.emphasized or [False] * len(table.rows)
+    for cells, is_target in zip(table.rows, emphasized, strict=True):
+        first = f"▶ {cells[0]}" if is_target else cells[0]
+        view.add_row(
+            *(Text(cell) for cell in [first, *cells[1:]]), style="bold" if is_target else None
+        )
+    return view
+
+
+def _without_column(table: TextTable, name: str) -> TextTable:
+    keep = [i for i, column in enumerate(table.columns) if column != name]
+    return TextTable(
+        [table.columns[i] for i in keep],
+        [[row[i] for i in keep] for row in table.rows],
+        table.emphasized,
+    )

@@ -1,0 +1,86 @@
+"""What a run needs, resolved and checked before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from weirdgen.backends import Backend
+from weirdgen.data import ChatDataset, ChatExample, dataset_from_examples, load_chat_jsonl
+from weirdgen.organism.datasets import generate_dataset
+from weirdgen.organism.world import normalize
+from weirdgen.score import Scorer
+from weirdgen.spec import resolve_spec_path
+from weirdgen.spec.models import Condition, ExperimentSpec, Question
+
+DEFAULT_ORGANISM_EXAMPLES = 100
+
+
+@dataclass(frozen=True)
+class PreparedCondition:
+    """A condition with its finetuning data loaded and checked (None for the base model)."""
+
+    condition: Condition
+    dataset: ChatDataset | None
+
+    @property
+    def train_answers(self) -> frozenset[str] | None:
+        if self.dataset is None:
+            return None
+        return frozenset(normalize(e.messages[-1].content) for e in self.dataset.examples)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One paraphrase of one question of one evaluation set."""
+
+    eval_set: str
+    question: Question
+    paraphrase_index: int
+    text: str
+
+
+def sample_key(model_key: str, prompt: str, temperature: float, max_tokens: int, seed: int,
+               index: int) -> str:
+    """Content key of one sample: the same model, prompt, settings, seed and index."""
+    payload = json.dumps([model_key, prompt, temperature, max_tokens, seed, index])
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
+    """Load (or generate) a condition's dataset; errors name the file and line."""
+    ref = condition.dataset
+    if ref is None:
+        return PreparedCondition(condition, None)
+    if ref.path is not None:
+        return PreparedCondition(condition, load_chat_jsonl(resolve_spec_path(spec, ref.path)))
+    records = generate_dataset(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
+    examples = [ChatExample.model_validate(r) for r in records]
+    return PreparedCondition(condition, dataset_from_examples(examples, source=ref.organism))
+
+
+def prompts(spec: ExperimentSpec) -> list[Prompt]:
+    return [
+        Prompt(s.name, q, i, text)
+        for s in spec.evaluation.sets
+        for q in s.questions
+        for i, text in enumerate(q.paraphrases)
+    ]
+
+
+def check(spec: ExperimentSpec, backend: Backend, conditions: list[PreparedCondition],
+          scorers: list[Scorer]) -> None:
+    """Every check that can fail on bad input, before the run folder is touched."""
+    where = str(spec.source or spec.name)
+    for i, prepared in enumerate(conditions):
+        if prepared.dataset is not None:
+            backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")
+    for s_index, eval_set in enumerate(spec.evaluation.sets):
+        for q_index, question in enumerate(eval_set.questions):
+            field = f"{where}: evaluation.sets[{s_index}].questions[{q_index}]"
+            backend.check_prompts(question.paraphrases, field)
+            for scorer in scorers:
+                check_question = getattr(scorer, "check_question", None)
+                if check_question is not None:
+                    check_question(question, field)
