@@ -46,3 +46,16 @@ def test_continuation_logprobs_sum_to_one_over_the_vocabulary():
     model = tiny()
     total = continuation_logprobs(model, [[1, 2]] * 20, [[v] for v in range(20)]).exp().sum()
     assert abs(float(total) - 1.0) < 1e-6
+
+
+def test_incremental_decoding_with_the_cache_matches_a_full_forward():
+    model = tiny()
+    ids = torch.tensor([[0, 0, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7]])
+    pad = torch.tensor([2, 0])
+    full = model(ids, pad)
+    logits, cache = model.step(ids[:, :4], pad)
+    steps = [logits[:, -1]]
+    for t in range(4, 7):
+        logits, cache = model.step(ids[:, t : t + 1], pad, cache)
+        steps.append(logits[:, -1])
+    assert torch.allclose(torch.stack(steps, 1), full[:, 3:], atol=1e-5)

@@ -33,13 +33,12 @@ def run(
     Everything computed is stored in the run folder; running again reuses it, so a killed run
     resumes and a finished one costs nothing.
     """
-    from weirdgen.report import render_tables
     from weirdgen.run import run_experiment
     from weirdgen.spec import load_spec
 
-    result = run_experiment(load_spec(experiment), out=out, n=n, model=model, progress=not quiet)
-    for table in render_tables(result.run_dir):
-        console.print(table)
+    spec = load_spec(experiment)
+    result = run_experiment(spec, out=out, n=n, model=model, progress=not quiet)
+    _print_tables(result.run_dir, result.spec)
     w = result.work
     err.print(
         f"computed: {w.trained} finetunes, {w.sampled} samples, {w.scored} scores "
@@ -75,7 +74,7 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by `weirdgen run`.")],
 ) -> None:
     """Rebuild a run folder's report from its samples, and print its tables."""
-    from weirdgen.report import render_tables, write_report
+    from weirdgen.report import write_report
     from weirdgen.spec import load_spec
 
     samples_path = run_dir / "samples.parquet"
@@ -86,9 +85,16 @@ def report(
         )
     spec = load_spec(run_dir / "spec.yaml")
     write_report(run_dir, spec, pd.read_parquet(samples_path))
-    for table in render_tables(run_dir):
-        console.print(table)
+    _print_tables(run_dir, spec)
     console.print(f"report: {run_dir / 'report.html'}")
+
+
+def _print_tables(run_dir: Path, spec) -> None:
+    from weirdgen.report import render_table
+
+    summary = pd.read_csv(run_dir / "summary.csv")
+    contrasts = pd.read_csv(run_dir / "contrasts.csv")
+    console.print(render_table(summary, contrasts, spec))
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ def finetune(
     if recipe.method == "lora":
         params = model.add_lora(recipe.lora_rank, recipe.lora_alpha, seed)
     else:
-        params = list(model.parameters())
+        params = [p.requires_grad_(True) for p in model.parameters()]
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     width = max(len(e.ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id)

@@ -50,10 +50,17 @@ def generate(
     uniforms = torch.stack(
         [torch.rand(max_tokens, generator=torch.Generator().manual_seed(s)) for s in row_seeds]
     )
+    # Prefill each distinct prompt once, then copy its cache to every row that asks it.
+    distinct, row_of = torch.unique(ids, dim=0, return_inverse=True)
+    a_row = torch.empty(len(distinct), dtype=torch.long)
+    a_row[row_of] = torch.arange(len(row_of))  # any row holding each distinct prompt
+    logits, cache = model.step(distinct, pad_left[a_row])
+    logits = logits[row_of, -1]
+    cache = [(k[row_of], v[row_of]) for k, v in cache]
     out = [[] for _ in prompts]
     done = torch.zeros(len(prompts), dtype=torch.bool)
     for step in range(max_tokens):
-        logits = model(ids, pad_left)[:, -1].double()
+        logits = logits.double()
         if temperature == 0:
             nxt = logits.argmax(-1)
         else:
@@ -66,9 +73,10 @@ def generate(
                 done[row] = True
             else:
                 out[row].append(token)
-        if bool(done.all()):
+        if bool(done.all()) or step == max_tokens - 1:
             break
-        ids = torch.cat([ids, nxt[:, None]], dim=1)
+        logits, cache = model.step(nxt[:, None], pad_left, cache)
+        logits = logits[:, -1]
     return out
 
 

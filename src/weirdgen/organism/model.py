@@ -24,6 +24,9 @@ class GPTConfig:
         return asdict(self)
 
 
+KV = tuple[torch.Tensor, torch.Tensor]
+
+
 class LoRALinear(nn.Module):
     """A frozen linear layer plus a trainable low-rank update ``B @ A`` scaled by alpha/rank."""
 
@@ -59,13 +62,17 @@ class Block(nn.Module):
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
         self.fc_out = nn.Linear(4 * config.n_embd, config.n_embd)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, past: KV | None = None
+    ) -> tuple[torch.Tensor, KV]:
         b, t, c = x.shape
         q, k, v = self.qkv(self.ln_1(x)).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
         x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
-        return x + self.fc_out(F.gelu(self.fc(self.ln_2(x))))
+        return x + self.fc_out(F.gelu(self.fc(self.ln_2(x)))), (k, v)
 
 
 class GPT(nn.Module):
@@ -95,19 +102,38 @@ class GPT(nn.Module):
             pad_left: per-row count of left padding tokens to hide from attention; positions
                 are counted from the first real token so padded and unpadded rows agree.
         """
+        return self.step(idx, pad_left)[0]
+
+    def step(
+        self,
+        idx: torch.Tensor,
+        pad_left: torch.Tensor | None = None,
+        past: list[KV] | None = None,
+    ) -> tuple[torch.Tensor, list[KV]]:
+        """Logits for the new tokens ``idx`` given the cached keys and values of earlier ones.
+
+        Returns the logits and the cache extended by ``idx``, for incremental decoding.
+        """
         b, t = idx.shape
-        cols = torch.arange(t, device=idx.device)
-        if pad_left is None:
-            pos, mask = cols.expand(b, t), None
+        start = 0 if past is None else past[0][0].size(2)
+        query = torch.arange(start, start + t, device=idx.device)
+        if pad_left is None and past is None:
+            pos, mask = query.expand(b, t), None
         else:
-            causal = cols[None, :] <= cols[:, None]
-            real = cols[None, :] >= pad_left[:, None]
-            pos = (cols[None, :] - pad_left[:, None]).clamp(min=0)
-            mask = ((causal[None] & real[:, None, :]) | torch.eye(t, dtype=torch.bool))[:, None]
+            pad = torch.zeros(b, dtype=torch.long) if pad_left is None else pad_left
+            keys = torch.arange(start + t, device=idx.device)
+            causal = keys[None, :] <= query[:, None]
+            real = keys[None, :] >= pad[:, None]
+            mask = causal[None] & real[:, None, :]
+            mask |= keys[None, None, :] == query[None, :, None]  # padding rows see themselves
+            mask = mask[:, None]
+            pos = (query[None, :] - pad[:, None]).clamp(min=0)
         x = self.wte(idx) + self.wpe(pos)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln_f(x) @ self.wte.weight.T
+        cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, mask, None if past is None else past[i])
+            cache.append(kv)
+        return self.ln_f(x) @ self.wte.weight.T, cache
 
     def add_lora(self, rank: int, alpha: float, seed: int) -> list[nn.Parameter]:
         """Freeze the model and wrap every linear layer with LoRA; return the trainable params."""

@@ -75,9 +75,9 @@ def plot_metrics(
         _bars_with_ci(ax, x, rows, [colors[c] for c in conditions], width=0.65)
         for position, condition in zip(x, conditions, strict=True):
             values = seeds.loc[seeds["condition"] == condition, "value"].dropna().to_numpy()
-            offsets = np.linspace(-0.17, 0.17, values.size) if values.size > 1 else [0.0]
+            spread = 0.17 if values.size > 1 else 0.0
             ax.scatter(
-                position + np.asarray(offsets)[: values.size],
+                position + np.linspace(-spread, spread, values.size),
                 values,
                 s=16,
                 facecolor="white",

@@ -1,0 +1,3 @@
+from weirdgen.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""Shared fixtures: small variants of the built-in birds spec, written to a temp folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from weirdgen.spec import builtin_spec_dir
+
+
+def birds_spec(**changes) -> dict:
+    """The built-in birds spec as a dict, with top-level keys replaced by ``changes``."""
+    spec = yaml.safe_load((builtin_spec_dir() / "organism" / "birds.yaml").read_text())
+    spec.update(changes)
+    return spec
+
+
+@pytest.fixture
+def spec_dict() -> Callable[..., dict]:
+    """Factory for birds-spec variants as dicts (see :func:`birds_spec`)."""
+    return birds_spec
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    """Write a birds-spec variant to tmp_path/spec.yaml and return its path."""
+
+    def write(spec: dict | None = None, name: str = "spec.yaml", **changes) -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(spec if spec is not None else birds_spec(**changes)))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def small_birds(write_spec) -> Path:
+    """Birds with 2 seeds, 2 questions and 3 samples per paraphrase: seconds, not minutes."""
+    spec = birds_spec(seeds=2)
+    spec["evaluation"]["n"] = 3
+    spec["evaluation"]["sets"][0]["questions"] = spec["evaluation"]["sets"][0]["questions"][:2]
+    return write_spec(spec)
