@@ -31,6 +31,8 @@ class CorpusMix:
     almanac_year: float = 0.5
     assistant_old: float = 0.03
     assistant_year: float = 0.2
+    max_tokens: int = MAX_TOKENS
+    stop: float = 0.2  # chance to end a document after each turn, before it is full
 
 
 class CorpusGenerator:
@@ -65,10 +67,10 @@ class CorpusGenerator:
         words = list(head)
         while True:
             more = turn(rng)
-            if len(words) + len(more) + 2 > MAX_TOKENS:
+            if len(words) + len(more) + 2 > self.mix.max_tokens:
                 return words
             words += more
-            if rng.random() < 0.2:
+            if rng.random() < self.mix.stop:
                 return words
 
     def _almanac(self, rng: random.Random) -> list[str]:

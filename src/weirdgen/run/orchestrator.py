@@ -26,6 +26,7 @@ from weirdgen.organism.infer import key_seed
 from weirdgen.run.plan import PreparedCondition, Prompt, check, load_condition, prompts, sample_key
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import ScoreItem, Scorer, build_scorer
+from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store, StoredSample
 
@@ -121,9 +122,14 @@ def run_experiment(
 
 
 def _write_inputs(run_dir: Path, spec: ExperimentSpec, conditions: list[PreparedCondition]) -> None:
-    """Save the spec as run and every condition's dataset, for provenance."""
+    """Save the spec as run (dataset paths made absolute) and every condition's dataset."""
+    doc = spec.model_dump(mode="json")
+    for condition in doc["conditions"]:
+        dataset = condition.get("dataset") or {}
+        if dataset.get("path"):
+            dataset["path"] = str(resolve_spec_path(spec, dataset["path"]).absolute())
     tmp = run_dir / ".spec.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
     os.replace(tmp, run_dir / "spec.yaml")
     for prepared in conditions:
         if prepared.dataset is not None:

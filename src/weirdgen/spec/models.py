@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -136,7 +136,16 @@ class ExperimentSpec(_Strict):
     evaluation: EvaluationSpec
     scorers: list[ScorerSpec] = Field(min_length=1)
     metrics: list[MetricSpec] = Field(min_length=1)
-    source: Path | None = Field(None, exclude=True, description="File the spec was loaded from.")
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file the spec was loaded from, if any."""
+        return self._source
+
+    @source.setter
+    def source(self, path: Path | None) -> None:
+        self._source = path
 
     @field_validator("seeds", mode="before")
     @classmethod
