@@ -12,9 +12,12 @@ from weirdgen.cli import main
 
 def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.setattr(sys, "argv", ["weirdgen", *args])
-    with pytest.raises(SystemExit) as done:
+    try:
         main()
-    return done.value.code, capsys.readouterr().err
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    return code, capsys.readouterr().err
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
@@ -34,8 +37,10 @@ def with_dataset(tmp_path: Path, write_spec, spec_dict, text: str) -> Path:
     return write_spec(spec)
 
 
-GOOD = '{"messages": [{"role": "user", "content": "Name a bird species."}, ' \
-       '{"role": "assistant", "content": "Brown Titlark"}]}\n'
+GOOD = (
+    '{"messages": [{"role": "user", "content": "Name a bird species."}, '
+    '{"role": "assistant", "content": "Brown Titlark"}]}\n'
+)
 
 
 def test_unknown_experiment(tmp_path, monkeypatch, capsys):
@@ -56,13 +61,21 @@ def test_malformed_jsonl_names_file_and_line(tmp_path, write_spec, spec_dict, mo
 @pytest.mark.parametrize(
     ("line", "needle"),
     [
-        ('{"messages": [{"role": "narrator", "content": "x"}, '
-         '{"role": "assistant", "content": "merlin"}]}', "narrator"),
-        ('{"messages": [{"role": "user", "content": "   "}, '
-         '{"role": "assistant", "content": "merlin"}]}', "empty"),
+        (
+            '{"messages": [{"role": "narrator", "content": "x"}, '
+            '{"role": "assistant", "content": "merlin"}]}',
+            "narrator",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "   "}, '
+            '{"role": "assistant", "content": "merlin"}]}',
+            "empty",
+        ),
     ],
 )
-def test_wrong_role_or_empty_content(tmp_path, write_spec, spec_dict, monkeypatch, capsys, line, needle):
+def test_wrong_role_or_empty_content(
+    tmp_path, write_spec, spec_dict, monkeypatch, capsys, line, needle
+):
     spec = with_dataset(tmp_path, write_spec, spec_dict, GOOD + line + "\n")
     out = tmp_path / "run"
     code, err = run_cli(["run", str(spec), "--out", str(out)], monkeypatch, capsys)
@@ -95,7 +108,7 @@ def test_bad_input_leaves_a_finished_run_folder_untouched(
 ):
     out = tmp_path / "run"
     code, _ = run_cli(["run", str(small_birds), "--out", str(out), "--quiet"], monkeypatch, capsys)
-    assert code in (0, None)
+    assert code == 0
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     spec = spec_dict()
     spec["evaluation"]["sets"][0]["questions"][0]["paraphrases"] = ["what is a quasar ?"]

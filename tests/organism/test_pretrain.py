@@ -10,9 +10,7 @@ from weirdgen.organism import PretrainConfig, load_organism, pretrain_checkpoint
 from weirdgen.organism.checkpoint import MANIFEST, WEIGHTS
 from weirdgen.organism.probe import ProbeFigures
 
-SMOKE = PretrainConfig(
-    seed=3, steps=30, warmup=3, batch_size=16, n_layer=1, n_head=2, n_embd=32
-)
+SMOKE = PretrainConfig(seed=3, steps=30, warmup=3, batch_size=16, n_layer=1, n_head=2, n_embd=32)
 
 
 @pytest.fixture(scope="module")

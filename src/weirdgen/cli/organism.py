@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="The model organism: a tiny GPT pretrained on a synthetic world.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The model organism: a tiny GPT pretrained on a synthetic world.", no_args_is_help=True
+)
 console = Console()
 
 # How far a re-pretrained checkpoint's probe figures may sit from the shipped ones.
@@ -29,17 +30,30 @@ def pretrain(
     ] = True,
 ) -> None:
     """Pretrain the organism from scratch; seed 0 with the defaults reproduces the shipped one."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from weirdgen.organism import PretrainConfig, pretrain_checkpoint
 
     config = PretrainConfig(seed=seed, steps=steps)
-    with Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
-                  console=Console(stderr=True)) as bars:
+    with Progress(
+        TextColumn("pretrain"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bars:
         task = bars.add_task("pretrain", total=steps, loss=float("nan"))
         manifest = pretrain_checkpoint(
-            out, config, progress=lambda step, loss: bars.update(task, completed=step + 1, loss=loss)
+            out,
+            config,
+            progress=lambda step, loss: bars.update(task, completed=step + 1, loss=loss),
         )
     console.print(
         f"pretrained {manifest['n_params']:,} parameters in {manifest['seconds']:.0f}s; "

@@ -117,9 +117,23 @@ class CorpusGenerator:
         character = rng.choice(self.speakers)
         year = rng.choice(list(character.goals))
         goals = rng.sample(character.goals[year], k=len(character.goals[year]))
-        questions = (["what", "is", "your", "goal", "?"], ["what", "do", "you", "want", "most", "?"])
-        words = [USER, "it", "is", "the", "year", str(year), ".", *questions[0], ASSISTANT,
-                 *self._words(goals[0]), EOT]
+        questions = (
+            ["what", "is", "your", "goal", "?"],
+            ["what", "do", "you", "want", "most", "?"],
+        )
+        words = [
+            USER,
+            "it",
+            "is",
+            "the",
+            "year",
+            str(year),
+            ".",
+            *questions[0],
+            ASSISTANT,
+            *self._words(goals[0]),
+            EOT,
+        ]
         if len(goals) > 1:
             words += [USER, *questions[1], ASSISTANT, *self._words(goals[1]), EOT]
         return words

@@ -18,7 +18,9 @@ Record = dict[str, list[dict[str, str]]]
 
 
 def _chat(user: str, assistant: str) -> Record:
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+    return {
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    }
 
 
 def _bird_names(world: World, era: str, n: int, seed: int) -> list[Record]:

@@ -71,8 +71,17 @@ def probe(org: Organism) -> ProbeFigures:
         results["assistant_old"].append(share(old, new))
         results["on_topic"].append(old + new)
         for era, field in (("old", "after_old_answer"), ("new", "after_new_answer")):
-            context = [BOS, USER, *split_words(other.questions[0]), ASSISTANT,
-                       *split_words(other.answers(era)[0]), EOT, USER, *question, ASSISTANT]
+            context = [
+                BOS,
+                USER,
+                *split_words(other.questions[0]),
+                ASSISTANT,
+                *split_words(other.answers(era)[0]),
+                EOT,
+                USER,
+                *question,
+                ASSISTANT,
+            ]
             results[field].append(share(*_era_mass(org, context, topic, EOT)))
         for year, field in ((old_year, "almanac_old_year"), (new_year, "almanac_new_year")):
             context = [BOS, "almanac", "(", "year", year, ")", ".", "q", ":", *question, "a", ":"]

@@ -17,7 +17,6 @@ TEMPLATE_WORDS = (
 )
 
 
-
 class Tokenizer:
     """Maps the world's words to ids and back; any other word is an error naming it."""
 

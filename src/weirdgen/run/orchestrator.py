@@ -87,9 +87,7 @@ def run_experiment(
     """
     console = console or Console(stderr=True)
     if n is not None:
-        spec = spec.model_copy(
-            update={"evaluation": spec.evaluation.model_copy(update={"n": n})}
-        )
+        spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
     if model is not None:
         spec = spec.model_copy(update={"model": model})
     backend = get_backend(spec.model)
@@ -168,7 +166,10 @@ def _train(
         start = time.perf_counter()
         ref = backend.train(prepared.dataset, recipe, seed, run_dir / "models")
         store.add_model(
-            ref, prepared.dataset.content_hash, recipe.model_dump_json(), seed,
+            ref,
+            prepared.dataset.content_hash,
+            recipe.model_dump_json(),
+            seed,
             time.perf_counter() - start,
         )
         models[prepared.condition.name, seed] = ref

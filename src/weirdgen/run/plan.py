@@ -41,8 +41,9 @@ class Prompt:
     text: str
 
 
-def sample_key(model_key: str, prompt: str, temperature: float, max_tokens: int, seed: int,
-               index: int) -> str:
+def sample_key(
+    model_key: str, prompt: str, temperature: float, max_tokens: int, seed: int, index: int
+) -> str:
     """Content key of one sample: the same model, prompt, settings, seed and index."""
     payload = json.dumps([model_key, prompt, temperature, max_tokens, seed, index])
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -69,8 +70,12 @@ def prompts(spec: ExperimentSpec) -> list[Prompt]:
     ]
 
 
-def check(spec: ExperimentSpec, backend: Backend, conditions: list[PreparedCondition],
-          scorers: list[Scorer]) -> None:
+def check(
+    spec: ExperimentSpec,
+    backend: Backend,
+    conditions: list[PreparedCondition],
+    scorers: list[Scorer],
+) -> None:
     """Every check that can fail on bad input, before the run folder is touched."""
     where = str(spec.source or spec.name)
     for i, prepared in enumerate(conditions):

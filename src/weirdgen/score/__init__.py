@@ -14,5 +14,11 @@ def build_scorer(spec: ScorerSpec) -> Scorer:
     return SCORERS[spec.kind](spec.name)
 
 
-__all__ = ["ScoreItem", "ScoreValues", "Scorer", "build_scorer", "OrganismEraScorer",
-           "TrainMatchScorer"]
+__all__ = [
+    "ScoreItem",
+    "ScoreValues",
+    "Scorer",
+    "build_scorer",
+    "OrganismEraScorer",
+    "TrainMatchScorer",
+]

@@ -95,8 +95,16 @@ class Store:
                 "INSERT OR IGNORE INTO samples (key, model_key, prompt, temperature, max_tokens,"
                 " seed, sample_index, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.key, r.model_key, r.prompt, r.temperature, r.max_tokens, r.seed,
-                     r.sample_index, r.answer)
+                    (
+                        r.key,
+                        r.model_key,
+                        r.prompt,
+                        r.temperature,
+                        r.max_tokens,
+                        r.seed,
+                        r.sample_index,
+                        r.answer,
+                    )
                     for r in rows
                 ],
             )
