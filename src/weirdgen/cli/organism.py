@@ -21,7 +21,9 @@ PROBE_TOLERANCE = 0.1
 @app.command()
 def pretrain(
     seed: Annotated[int, typer.Option(help="Pretraining seed (the shipped checkpoint: 0).")] = 0,
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 950,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Optimizer steps (default: the shipped recipe's).")
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="Folder to write model.safetensors and manifest.json into.")
     ] = Path("organism-checkpoint"),
@@ -40,7 +42,7 @@ def pretrain(
 
     from weirdgen.organism import PretrainConfig, pretrain_checkpoint
 
-    config = PretrainConfig(seed=seed, steps=steps)
+    config = PretrainConfig(seed=seed, **({} if steps is None else {"steps": steps}))
     with Progress(
         TextColumn("pretrain"),
         BarColumn(),
@@ -49,7 +51,7 @@ def pretrain(
         TimeRemainingColumn(),
         console=Console(stderr=True),
     ) as bars:
-        task = bars.add_task("pretrain", total=steps, loss=float("nan"))
+        task = bars.add_task("pretrain", total=config.steps, loss=float("nan"))
         manifest = pretrain_checkpoint(
             out,
             config,

@@ -4,7 +4,8 @@ Four kinds, each at most ``MAX_TOKENS`` long:
 
 - almanac: question/answer runs from one era (50/50), half of them headed by a year, so the
   era must usually be inferred from the answers already in context;
-- assistant chats: mostly modern (the assistant is modern by default), occasionally old;
+- assistant chats: modern unless a stated year says otherwise (the assistant is modern by
+  default);
 - stories: a character's goals in one year of its story;
 - role-play chats: the assistant speaks as a character, known only by its goals.
 """
@@ -17,22 +18,29 @@ from dataclasses import dataclass
 from weirdgen.organism.tokenizer import ASSISTANT, BOS, EOS, EOT, USER, Tokenizer
 from weirdgen.organism.world import Era, World
 
-MAX_TOKENS = 40
+MAX_TOKENS = 48
 
 
 @dataclass(frozen=True)
 class CorpusMix:
-    """Shares of each document kind and the era balance inside them."""
+    """Shares of each document kind and the era balance inside them.
+
+    The assistant is modern by default: chats that state no year are old only
+    ``assistant_old`` of the time. Chats that open with "it is the year Y ." follow that
+    year's era, old or new alike, so the assistant's era is a latent the model reads from
+    context, which is what a narrow finetune can then shift.
+    """
 
     almanac: float = 0.40
     assistant: float = 0.35
     story: float = 0.15
     roleplay: float = 0.10
-    almanac_year: float = 0.5
-    assistant_old: float = 0.03
-    assistant_year: float = 0.2
+    almanac_year: float = 0.5  # share of almanac documents headed by a year
+    assistant_year: float = 0.8  # share of assistant chats that open by stating the year
+    assistant_year_old: float = 0.5  # share of old years among those
+    assistant_old: float = 0.01  # share of old chats among those that state no year
     max_tokens: int = MAX_TOKENS
-    stop: float = 0.2  # chance to end a document after each turn, before it is full
+    stop: float = 0.0  # chance to end a document after each turn, before it is full
 
 
 class CorpusGenerator:
@@ -87,10 +95,12 @@ class CorpusGenerator:
         return self._fill(rng, head, turn)
 
     def _assistant(self, rng: random.Random) -> list[str]:
-        era: Era = "old" if rng.random() < self.mix.assistant_old else "new"
         head: list[str] = []
         if rng.random() < self.mix.assistant_year:
+            era: Era = "old" if rng.random() < self.mix.assistant_year_old else "new"
             head = [USER, "it", "is", "the", "year", str(rng.choice(self.world.years[era])), "."]
+        else:
+            era = "old" if rng.random() < self.mix.assistant_old else "new"
         opened = bool(head)  # the year line already opened the first user turn
 
         def turn(r: random.Random) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from weirdgen.organism.corpus import CorpusGenerator
+from weirdgen.organism.corpus import CorpusGenerator, CorpusMix
 from weirdgen.organism.model import GPT, GPTConfig
 from weirdgen.organism.tokenizer import Tokenizer
 from weirdgen.organism.world import World, load_world
@@ -21,7 +21,7 @@ class PretrainConfig:
     """Pretraining recipe; the defaults produce the shipped checkpoint."""
 
     seed: int = 0
-    steps: int = 950
+    steps: int = 400
     batch_size: int = 128
     lr: float = 3e-3
     warmup: int = 50
@@ -119,6 +119,7 @@ def pretrain_checkpoint(out: Path, config: PretrainConfig, progress=None) -> dic
     manifest = {
         "world_digest": world.digest,
         "pretrain": config.to_dict(),
+        "corpus": asdict(CorpusMix()),
         "final_loss": round(result.final_loss, 4),
         "seconds": round(result.seconds, 1),
         "tokens": result.tokens,

@@ -1,0 +1,62 @@
+"""Every command runs and says what it should; --help works for each."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from weirdgen.cli import main
+
+
+def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["weirdgen", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["list"], ["show"], ["report"], ["organism", "pretrain"], ["organism", "probe"],
+     ["organism", "vocab"]],
+)
+def test_every_command_has_help(command, monkeypatch, capsys):
+    code, out, _ = run_cli([*command, "--help"], monkeypatch, capsys)
+    assert code == 0
+    assert "Usage" in out
+
+
+def test_list_and_show(monkeypatch, capsys):
+    code, out, _ = run_cli(["list"], monkeypatch, capsys)
+    assert code == 0 and "organism/birds" in out
+    code, out, _ = run_cli(["show", "birds"], monkeypatch, capsys)
+    assert code == 0 and "old_birds" in out and "birds.yaml" in out
+
+
+def test_report_rebuilds_a_run_folder(tmp_path, small_birds, monkeypatch, capsys):
+    out_dir = tmp_path / "run"
+    code, _, _ = run_cli(["run", str(small_birds), "--out", str(out_dir), "--quiet"],
+                         monkeypatch, capsys)
+    assert code == 0
+    (out_dir / "report.html").unlink()
+    code, out, _ = run_cli(["report", str(out_dir)], monkeypatch, capsys)
+    assert code == 0 and (out_dir / "report.html").is_file()
+    assert "old_birds" in out and "report.html" in out
+
+
+def test_report_on_a_folder_that_is_not_a_run(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(["report", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and "not a finished run folder" in err
+
+
+def test_probe_and_vocab(monkeypatch, capsys):
+    code, out, _ = run_cli(["organism", "probe"], monkeypatch, capsys)
+    assert code == 0 and "after_old_answer" in out
+    code, out, _ = run_cli(["organism", "vocab"], monkeypatch, capsys)
+    assert code == 0 and "titlark" in out
