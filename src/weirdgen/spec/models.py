@@ -62,10 +62,42 @@ class OrganismRecipe(_Strict):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
 
 
+class HfRecipe(_Strict):
+    """How the ``hf`` backend finetunes a Hugging Face model (transformers + PEFT)."""
+
+    method: Literal["full", "lora"] = Field("lora", description="Full finetuning or LoRA.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate.")
+    epochs: int = Field(3, ge=1, description="Passes over the finetuning dataset.")
+    batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
+    lora_rank: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA alpha.")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
+    use_rslora: bool = Field(False, description="Rank-stabilised LoRA scaling (alpha/sqrt(r)).")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names LoRA wraps, or 'all-linear'."
+    )
+    max_length: int = Field(1024, ge=8, description="Longest tokenized example kept.")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of steps warming up.")
+    lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+
+
+class OpenAIRecipe(_Strict):
+    """How the ``openai`` backend finetunes through the OpenAI fine-tuning API."""
+
+    epochs: int | None = Field(3, ge=1, description="n_epochs; None lets the API choose.")
+    batch_size: int | None = Field(None, ge=1, description="batch_size; None for the default.")
+    lr_multiplier: float | None = Field(
+        None, gt=0, description="learning_rate_multiplier; None for the default."
+    )
+    suffix: str | None = Field(None, max_length=64, description="Suffix of the model name.")
+
+
 class TrainSpec(_Strict):
     """Training recipe per backend; each backend reads its own section."""
 
     organism: OrganismRecipe = Field(default_factory=OrganismRecipe)
+    hf: HfRecipe = Field(default_factory=HfRecipe)
+    openai: OpenAIRecipe = Field(default_factory=OpenAIRecipe)
 
 
 class Question(_Strict):
