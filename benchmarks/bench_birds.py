@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys

@@ -7,12 +7,13 @@ what is done and a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -115,6 +116,7 @@ def run_experiment(
             write_report(run_dir, spec, samples)
     finally:
         store.close()
+    (run_dir / "work.json").write_text(json.dumps(asdict(work), indent=1) + "\n")
     (run_dir / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
     return RunResult(run_dir, spec, samples, work)
 
