@@ -23,7 +23,8 @@ def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["list"], ["show"], ["report"], ["organism", "pretrain"], ["organism", "probe"],
+    [["run"], ["list"], ["show"], ["report"], ["serve"], ["organism", "pretrain"],
+     ["organism", "probe"],
      ["organism", "vocab"]],
 )
 def test_every_command_has_help(command, monkeypatch, capsys):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.errors import WeirdgenError
 
-PROVIDERS = ("organism",)
-PLANNED = ("hf", "openai", "vllm", "tinker")
+PROVIDERS = ("organism", "openai")
+PLANNED = ("hf", "vllm", "tinker")
 
 
 def get_backend(model: str) -> Backend:
@@ -16,6 +16,10 @@ def get_backend(model: str) -> Backend:
         from weirdgen.backends.organism import OrganismBackend
 
         return OrganismBackend(name or "default")
+    if provider == "openai":
+        from weirdgen.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(name)
     if provider in PLANNED:
         raise WeirdgenError(
             f"model {model!r}: the {provider!r} backend is not available in this version; "

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from weirdgen.cli import experiments, organism
+from weirdgen.cli import experiments, organism, serve
 from weirdgen.errors import WeirdgenError
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 experiments.register(app)
+serve.register(app)
 app.add_typer(organism.app, name="organism")
 
 

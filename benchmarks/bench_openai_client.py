@@ -1,0 +1,220 @@
+"""Requests/s of the ``openai`` backend against a local OpenAI-compatible server.
+
+Usage: python benchmarks/bench_openai_client.py [--requests 2000] [--concurrency 100]
+       [--repeats 3] [--write]
+
+A child process serves ``/v1/chat/completions`` on 127.0.0.1, answering every request after
+50 ms (and ``/flaky/v1/...`` the same, except that 10% of answers are 429 with
+``Retry-After: 1``); it stops by itself after a bounded number of requests or seconds. In
+one run, side by side and alternating, it times 2000 requests at concurrency 100 through
+weirdgen's backend, the ``openai`` SDK on its default httpx transport and the SDK on its
+aiohttp transport (both with retries off), then sends the same load to the flaky server and
+counts requests lost (weirdgen, and the SDK with its default 2 retries). With --write the
+figures replace the API-client section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import platform
+import random
+import re
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LATENCY = 0.05
+MAX_SERVED = 60_000  # the server stops answering after this many requests...
+LIFETIME = 600  # ...or after this many seconds
+KEY = "sk-benchmark-not-a-secret"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def serve(port_out: multiprocessing.Queue) -> None:  # runs in the child process
+    from aiohttp import web
+
+    served = 0
+    flaky = random.Random(0)
+
+    async def chat(request: web.Request) -> web.Response:
+        nonlocal served
+        body = await request.json()
+        served += 1
+        if served > MAX_SERVED:
+            return web.json_response({"error": {"message": "benchmark budget spent"}}, status=503)
+        await asyncio.sleep(LATENCY)
+        if request.match_info["prefix"] == "flaky" and flaky.random() < 0.1:
+            error = {"message": "Rate limit reached", "code": "rate_limit_exceeded"}
+            return web.json_response({"error": error}, status=429, headers={"Retry-After": "1"})
+        content = f"answer {body.get('seed')}"
+        return web.json_response(
+            {
+                "id": "chatcmpl-bench",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+            }
+        )
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/{prefix}/chat/completions", chat)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port_out.put(runner.addresses[0][1])
+        await asyncio.sleep(LIFETIME)
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def requests_for(n: int) -> list:
+    from weirdgen.backends.protocol import SampleRequest
+
+    return [SampleRequest(f"question {i}", 1.0, 16, i) for i in range(n)]
+
+
+def time_weirdgen(url: str, n: int, concurrency: int) -> tuple[float, int]:
+    """Requests/s, and how many answers are missing or wrong (each must echo its seed)."""
+    from weirdgen.backends.openai import OpenAIBackend, SamplingFailed
+
+    os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = url, KEY
+    backend = OpenAIBackend("bench-model", max_concurrency=concurrency)
+    requests = requests_for(n)
+    start = time.perf_counter()
+    try:
+        answers = backend.sample(backend.base(), requests)
+    except SamplingFailed as failed:
+        return n / (time.perf_counter() - start), len(failed.failures)
+    seconds = time.perf_counter() - start
+    wrong = sum(a != f"answer {r.seed}" for a, r in zip(answers, requests, strict=True))
+    return n / seconds, wrong
+
+
+def time_sdk(url: str, n: int, concurrency: int, transport: str, retries: int) -> tuple[float, int]:
+    """Requests/s through ``openai.AsyncOpenAI``, and how many requests raised."""
+    import openai
+
+    async def run() -> tuple[float, int]:
+        http = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
+        client = openai.AsyncOpenAI(
+            base_url=url, api_key=KEY, max_retries=retries, http_client=http
+        )
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> bool:
+            async with limit:
+                try:
+                    reply = await client.chat.completions.create(
+                        model="bench-model",
+                        messages=[{"role": "user", "content": f"question {i}"}],
+                        temperature=1.0,
+                        max_tokens=16,
+                        seed=i,
+                    )
+                except openai.APIError:
+                    return False
+                return reply.choices[0].message.content == f"answer {i}"
+
+        async with client:
+            start = time.perf_counter()
+            ok = await asyncio.gather(*(one(i) for i in range(n)))
+            return n / (time.perf_counter() - start), ok.count(False)
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    n, c = args.requests, args.concurrency
+
+    context = multiprocessing.get_context("spawn")
+    port_out = context.Queue()
+    server = context.Process(target=serve, args=(port_out,), daemon=True)
+    server.start()
+    try:
+        port = port_out.get(timeout=60)
+        url, flaky = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}/flaky"
+        clients = {
+            "weirdgen `openai` backend (aiohttp + tenacity)": lambda: time_weirdgen(url, n, c),
+            "`openai` SDK, default httpx transport": lambda: time_sdk(url, n, c, "httpx", 0),
+            "`openai` SDK, aiohttp transport": lambda: time_sdk(url, n, c, "aiohttp", 0),
+        }
+        time_weirdgen(url, 200, c)  # warm up imports and the server
+        rates: dict[str, list[float]] = {name: [] for name in clients}
+        for _ in range(args.repeats):
+            for name, run in clients.items():
+                rate, lost = run()
+                assert lost == 0, f"{name}: {lost} requests lost without faults"
+                rates[name].append(rate)
+        flaky_ours = time_weirdgen(flaky, n, c)
+        flaky_sdk = time_sdk(flaky, n, c, "httpx", 2)
+    finally:
+        server.terminate()
+        server.join()
+
+    ours = statistics.median(rates[next(iter(clients))])
+    lines = [
+        f"{n} chat requests at concurrency {c} to a local server that answers after "
+        f"{LATENCY * 1000:.0f} ms; {machine()}; client and server share the machine. "
+        f"Median of {args.repeats} alternating repeats.",
+        "",
+        "| client | requests/s | relative to weirdgen |",
+        "|---|---:|---:|",
+    ]
+    for name, values in rates.items():
+        median = statistics.median(values)
+        lines.append(f"| {name} | {median:,.0f} | {median / ours:.2f} |")
+    lines += [
+        "",
+        f"With 10% of answers 429 (Retry-After: 1): weirdgen lost {flaky_ours[1]} of {n} "
+        f"({flaky_ours[0]:,.0f} requests/s, waits included); the SDK with its default "
+        f"2 retries lost {flaky_sdk[1]} of {n}.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        path = ROOT / "BENCHMARKS.md"
+        old = path.read_text() if path.exists() else "# Benchmarks\n"
+        title = "## API client: `openai` backend"
+        section = f"{title}\n\n{text}\n"
+        pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
+        new = pattern.sub(section, old) if pattern.search(old) else old.rstrip() + "\n\n" + section
+        path.write_text(new)
+    if ours < 700 or flaky_ours[1]:
+        raise SystemExit(f"below target: {ours:.0f} requests/s (>= 700), {flaky_ours[1]} lost")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""``weirdgen serve``: query a local model through an OpenAI-compatible HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from weirdgen.errors import WeirdgenError
+
+err = Console(stderr=True)
+
+
+def serve(
+    model: Annotated[
+        str,
+        typer.Option(help="Base model as provider/name (a local backend: organism/...)."),
+    ] = "organism/default",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, help="Port to listen on (0: a free one).")] = 8000,
+    adapter: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=PATH",
+            help="Also serve finetuned weights: clients ask for model NAME to get the "
+            "safetensors file PATH (a finetune of the base, e.g. "
+            "runs/<experiment>/models/<key>.safetensors). Repeatable.",
+        ),
+    ] = None,
+    batch_window_ms: Annotated[
+        float, typer.Option(min=0, help="How long a request waits for others to batch with.")
+    ] = 5.0,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most completions per batch.")] = 256,
+) -> None:
+    """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/chat/completions).
+
+    Point any OpenAI client at http://HOST:PORT/v1 with any API key and ask for model
+    organism/default, or an --adapter NAME. With `seed`, the same request gives the same
+    answer, and seed=S with n=1 gives exactly what the organism backend samples for a
+    request seeded S. Concurrent requests are sampled together in one batch.
+    """
+    from weirdgen.backends import get_backend
+    from weirdgen.backends.organism import OrganismBackend
+    from weirdgen.serve import OrganismEngine, run_server
+
+    adapters = parse_adapters(adapter or [])
+    backend = get_backend(model)
+    if not isinstance(backend, OrganismBackend):
+        raise WeirdgenError(
+            f"--model {model}: weirdgen serve serves local backends only (organism/...); "
+            "a remote model is already behind an HTTP API"
+        )
+    engine = OrganismEngine(backend, model, adapters)
+
+    def ready(url: str) -> None:
+        names = ", ".join(engine.model_ids())
+        err.print(f"serving {names} at {url}  (Ctrl-C stops)", highlight=False)
+        print(url, flush=True)
+
+    run_server(engine, host, port, batch_window_ms / 1000, max_batch, on_ready=ready)
+
+
+def parse_adapters(specs: list[str]) -> dict[str, Path]:
+    """``NAME=PATH`` flags as a name -> path mapping; a malformed one is a WeirdgenError."""
+    adapters: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise WeirdgenError(
+                f"--adapter {spec!r}: write NAME=PATH, e.g. "
+                "--adapter old-birds=runs/birds/models/organism-ft-abc.safetensors"
+            )
+        if name.strip() in adapters:
+            raise WeirdgenError(f"--adapter {spec!r}: the name {name.strip()!r} is given twice")
+        adapters[name.strip()] = Path(path.strip()).expanduser()
+    return adapters
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the ``weirdgen`` app."""
+    app.command()(serve)

@@ -1,0 +1,119 @@
+"""The aiohttp application: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+aiohttp serves because one event loop with its C HTTP parser keeps up with thousands of
+requests a second on one core, leaving the other core to the model, and because the
+``openai`` backend's client is aiohttp too: one dependency for both ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from weirdgen.serve.api import (
+    completion_body,
+    error_body,
+    model_entry,
+    models_body,
+    parse_request,
+    sample_requests,
+    user_prompt,
+)
+from weirdgen.serve.batcher import Batcher
+from weirdgen.serve.engine import Engine, RequestError
+
+log = logging.getLogger("weirdgen.serve")
+
+_BATCHER = web.AppKey("batcher", Batcher)
+_ENGINE = web.AppKey("engine", Engine)
+_CREATED = web.AppKey("created", int)
+
+
+def create_app(engine: Engine, window: float = 0.005, max_batch: int = 256) -> web.Application:
+    """An OpenAI-compatible application serving ``engine``'s models.
+
+    Args:
+        window: seconds a request waits for others to share its batch.
+        max_batch: most completions drawn in one batch.
+    """
+    app = web.Application(middlewares=[_errors], client_max_size=1024**2)
+    app[_ENGINE] = engine
+    app[_BATCHER] = Batcher(engine, window, max_batch)
+    app[_CREATED] = int(time.time())
+    app.cleanup_ctx.append(_run_batcher)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/models/{model:.+}", _model)
+    app.router.add_post("/v1/chat/completions", _chat)
+    return app
+
+
+async def _run_batcher(app: web.Application) -> AsyncIterator[None]:
+    app[_BATCHER].start()
+    yield
+    await app[_BATCHER].stop()
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, content_type="application/json"
+    )
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every error leaves as OpenAI's error object, never as an HTML page or a traceback."""
+    try:
+        return await handler(request)
+    except RequestError as error:
+        return _json(error_body(error), error.status)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        kind = "not_found_error" if error.status == 404 else "invalid_request_error"
+        message = f"{request.method} {request.path}: {error.reason}"
+        return _json(error_body(RequestError(message, kind=kind)), error.status)
+    except Exception:
+        log.exception("request %s %s failed", request.method, request.path)
+        failure = RequestError("The server failed to answer; see its log.", kind="server_error")
+        return _json(error_body(failure), 500)
+
+
+async def _models(request: web.Request) -> web.Response:
+    app = request.app
+    return _json(models_body(app[_ENGINE].model_ids(), app[_CREATED]))
+
+
+async def _model(request: web.Request) -> web.Response:
+    model = request.match_info["model"]
+    if model not in request.app[_ENGINE].model_ids():
+        raise RequestError(
+            f"The model {model!r} does not exist on this server.",
+            status=404,
+            param="model",
+            code="model_not_found",
+        )
+    return _json(model_entry(model, request.app[_CREATED]))
+
+
+async def _chat(request: web.Request) -> web.Response:
+    try:
+        body = await request.json(loads=json.loads)
+    except ValueError:
+        raise RequestError("The request body is not valid JSON.") from None
+    chat = parse_request(body)
+    prompt = user_prompt(chat)
+    engine: Engine = request.app[_ENGINE]
+    prepared = engine.prepare(chat.model, prompt, chat.max_completion_tokens or chat.max_tokens)
+    top = (chat.top_logprobs or 0) if chat.logprobs else None
+    completions = await request.app[_BATCHER].complete(
+        chat.model, sample_requests(chat, prompt, prepared.max_tokens), top
+    )
+    return _json(
+        completion_body(chat.model, engine.fingerprint(chat.model), completions, top is not None)
+    )

@@ -1,0 +1,117 @@
+"""Gather concurrent requests for a moment, then draw them all in one engine call.
+
+Sampling the organism costs about the same for one row as for a few hundred, so throughput
+comes from batching: the first request waits up to ``window`` seconds for company, and while
+one batch is drawn (in a worker thread) the next one collects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from weirdgen.backends.protocol import SampleRequest
+from weirdgen.serve.engine import Completion, Engine
+
+
+@dataclass
+class _Job:
+    model: str
+    requests: Sequence[SampleRequest]
+    top_logprobs: int | None
+    done: asyncio.Future[list[Completion]] = field(repr=False)
+
+
+class Batcher:
+    """Queue of pending chat requests, drained one batch at a time into ``engine.complete``.
+
+    Args:
+        engine: draws the completions.
+        window: seconds the first request of a batch waits for others.
+        max_rows: completions per batch (a single larger request still runs, alone).
+    """
+
+    def __init__(self, engine: Engine, window: float = 0.005, max_rows: int = 256) -> None:
+        self.engine, self.window, self.max_rows = engine, window, max_rows
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        """Begin draining the queue (call from inside the running event loop)."""
+        self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def stop(self) -> None:
+        """Stop draining; requests still queued are cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        while not self._queue.empty():
+            self._queue.get_nowait().done.cancel()
+
+    async def complete(
+        self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None
+    ) -> list[Completion]:
+        """The completions of ``requests``, drawn in a batch with whatever else is waiting."""
+        job = _Job(model, requests, top_logprobs, asyncio.get_running_loop().create_future())
+        await self._queue.put(job)
+        return await job.done
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            rows = len(batch[0].requests)
+            deadline = loop.time() + self.window
+            while rows < self.max_rows:
+                try:
+                    if self._queue.empty():
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            break
+                        job = await asyncio.wait_for(self._queue.get(), remaining)
+                    else:
+                        job = self._queue.get_nowait()
+                except TimeoutError:
+                    break
+                batch.append(job)
+                rows += len(job.requests)
+            await self._run(batch)
+
+    async def _run(self, batch: list[_Job]) -> None:
+        """One engine call per (model, logprobs or not) among the batch's jobs."""
+        groups: dict[tuple[str, bool], list[_Job]] = {}
+        for job in batch:
+            if not job.done.cancelled():
+                groups.setdefault((job.model, job.top_logprobs is not None), []).append(job)
+        for (model, with_logprobs), jobs in groups.items():
+            requests = [r for job in jobs for r in job.requests]
+            top = max(job.top_logprobs or 0 for job in jobs) if with_logprobs else None
+            try:
+                drawn = await asyncio.to_thread(self.engine.complete, model, requests, top)
+            except Exception as error:  # noqa: BLE001 - every waiting request gets the error
+                for job in jobs:
+                    if not job.done.done():
+                        job.done.set_exception(error)
+                continue
+            self.batches += 1
+            start = 0
+            for job in jobs:
+                mine = drawn[start : start + len(job.requests)]
+                start += len(job.requests)
+                if with_logprobs:
+                    mine = [_truncate_top(c, job.top_logprobs or 0) for c in mine]
+                if not job.done.done():
+                    job.done.set_result(mine)
+
+
+def _truncate_top(completion: Completion, k: int) -> Completion:
+    if completion.logprobs is None or all(len(t.top) <= k for t in completion.logprobs):
+        return completion
+    return replace(
+        completion, logprobs=tuple(replace(t, top=t.top[:k]) for t in completion.logprobs)
+    )

@@ -1,0 +1,224 @@
+"""What the server serves: named models of a local backend, sampled a batch at a time."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from weirdgen.backends.organism import OrganismBackend
+from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.errors import WeirdgenError
+from weirdgen.organism.checkpoint import load_weights
+from weirdgen.organism.logprobs import generate_with_logprobs
+from weirdgen.organism.model import GPT
+from weirdgen.organism.tokenizer import EOS, EOT
+
+
+class RequestError(Exception):
+    """A request the server turns down, with the OpenAI error fields to say why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        param: str | None = None,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.message, self.status, self.param, self.code, self.kind = (
+            message,
+            status,
+            param,
+            code,
+            kind,
+        )
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token as text, its log-probability and the likeliest tokens at its place."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer with its token counts, why it ended (stop or length) and optional logprobs."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+
+class Prepared(NamedTuple):
+    """A prompt checked against a model: its length in tokens and the max_tokens to use."""
+
+    prompt_tokens: int
+    max_tokens: int
+
+
+class Engine(Protocol):
+    """A local backend's models as the server sees them."""
+
+    def model_ids(self) -> list[str]:
+        """The names clients pass as ``model``."""
+        ...
+
+    def fingerprint(self, model: str) -> str:
+        """A content key of the served weights (the response's ``system_fingerprint``)."""
+        ...
+
+    def prepare(self, model: str, prompt: str, max_tokens: int | None) -> Prepared:
+        """Check a request before it joins a batch; raise RequestError if it cannot run."""
+        ...
+
+    def complete(
+        self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None
+    ) -> list[Completion]:
+        """One completion per request, all drawn in one batch (blocking; runs in a thread)."""
+        ...
+
+
+class OrganismEngine:
+    """The organism backend's base model and any finetuned weights files, by name.
+
+    Args:
+        backend: the organism backend whose ``sample`` draws every answer.
+        name: what clients call the base model (``organism/default``).
+        adapters: more served names, each a safetensors file a finetune wrote
+            (``runs/<experiment>/models/<key>.safetensors``) for the same checkpoint.
+    """
+
+    def __init__(
+        self,
+        backend: OrganismBackend,
+        name: str = "organism/default",
+        adapters: Mapping[str, Path] | None = None,
+    ) -> None:
+        self.backend = backend
+        base = backend.base()
+        self.refs: dict[str, ModelRef] = {name: base}
+        self._models: dict[str, GPT] = {name: backend.organism.model}
+        for adapter, path in (adapters or {}).items():
+            if adapter in self.refs:
+                raise WeirdgenError(
+                    f"--adapter {adapter}={path}: the name {adapter!r} is already served; "
+                    "give each adapter its own name"
+                )
+            self._models[adapter] = _load_adapter(adapter, Path(path), backend)
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
+            self.refs[adapter] = ModelRef(
+                backend.name, f"organism-file-{digest}", base.key, str(path)
+            )
+
+    def model_ids(self) -> list[str]:
+        return list(self.refs)
+
+    def fingerprint(self, model: str) -> str:
+        return self.refs[model].key
+
+    def prepare(self, model: str, prompt: str, max_tokens: int | None) -> Prepared:
+        if model not in self.refs:
+            raise RequestError(
+                f"The model {model!r} does not exist on this server; it serves: "
+                f"{', '.join(self.refs)}",
+                status=404,
+                param="model",
+                code="model_not_found",
+            )
+        try:
+            n_prompt = len(self.backend.organism.tokenizer.chat_prompt(prompt, "messages[0]"))
+        except WeirdgenError as error:
+            raise RequestError(str(error), param="messages") from None
+        context = self.backend.organism.model.config.block_size
+        room = context - n_prompt
+        if room < 1 or (max_tokens is not None and max_tokens > room):
+            raise RequestError(
+                f"This model's context is {context} tokens; the prompt takes {n_prompt}, "
+                f"which leaves {max(room, 0)} for the answer, but max_tokens is "
+                f"{max_tokens}; lower max_tokens or shorten the prompt",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
+        return Prepared(n_prompt, room if max_tokens is None else max_tokens)
+
+    def complete(
+        self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None
+    ) -> list[Completion]:
+        tok = self.backend.organism.tokenizer
+        n_prompt = [len(tok.chat_prompt(r.prompt)) for r in requests]
+        if top_logprobs is None:
+            texts = self.backend.sample(self.refs[model], requests)
+            out = []
+            for text, r, p in zip(texts, requests, n_prompt, strict=True):
+                n = len(text.split())  # organism tokens are words: one per space-separated item
+                out.append(Completion(text, p, n, "length" if n >= r.max_tokens else "stop"))
+            return out
+        return self._complete_logprobs(model, requests, top_logprobs, n_prompt)
+
+    def _complete_logprobs(
+        self, model: str, requests: Sequence[SampleRequest], top_k: int, n_prompt: list[int]
+    ) -> list[Completion]:
+        tok = self.backend.organism.tokenizer
+        out: list[Completion | None] = [None] * len(requests)
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+        for (temperature, max_tokens), rows in groups.items():
+            generations = generate_with_logprobs(
+                self._models[model],
+                [tok.chat_prompt(requests[i].prompt) for i in rows],
+                [requests[i].seed for i in rows],
+                temperature,
+                max_tokens,
+                {tok.id(EOT), tok.id(EOS)},
+                tok.pad_id,
+                top_k,
+            )
+            for i, gen in zip(rows, generations, strict=True):
+                # Each token's text carries the space before it, so they join to the answer.
+                logprobs = tuple(
+                    TokenLogprob(
+                        ("" if pos == 0 else " ") + tok.itos[t.token],
+                        t.logprob,
+                        tuple(
+                            (("" if pos == 0 else " ") + tok.itos[alt], value)
+                            for alt, value in t.top
+                        ),
+                    )
+                    for pos, t in enumerate(gen.logprobs)
+                )
+                out[i] = Completion(
+                    tok.decode(gen.tokens),
+                    n_prompt[i],
+                    len(gen.tokens),
+                    "stop" if gen.stopped else "length",
+                    logprobs,
+                )
+        return [c for c in out if c is not None]
+
+
+def _load_adapter(name: str, path: Path, backend: OrganismBackend) -> GPT:
+    if not path.is_file():
+        raise WeirdgenError(
+            f"--adapter {name}={path}: no such file; pass a .safetensors file that a finetune "
+            "of this checkpoint wrote (runs/<experiment>/models/*.safetensors)"
+        )
+    try:
+        return load_weights(path, backend.organism.model.config)
+    except Exception as error:  # safetensors and torch raise many kinds on a bad file
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        raise WeirdgenError(
+            f"--adapter {name}={path}: not weights of a finetune of checkpoint "
+            f"{backend.checkpoint} ({type(error).__name__}: {first}); pass a file that "
+            "`weirdgen run` wrote for this checkpoint, or serve its own checkpoint with --model"
+        ) from None
