@@ -73,7 +73,7 @@ def test_the_command_serves_until_interrupted():
         with urllib.request.urlopen(f"{url}/models", timeout=10) as response:
             assert json.loads(response.read())["data"][0]["id"] == "organism/default"
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=30) == 0
         assert "serving organism/default" in process.stderr.read()
     finally:
         if process.poll() is None:

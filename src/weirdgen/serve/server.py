@@ -17,7 +17,10 @@ from weirdgen.serve.engine import Engine
 async def _start(
     engine: Engine, host: str, port: int, window: float, max_batch: int
 ) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(create_app(engine, window, max_batch), access_log=None)
+    # Ctrl-C stops promptly: open keep-alive connections get 2 s, not aiohttp's 60.
+    runner = web.AppRunner(
+        create_app(engine, window, max_batch), access_log=None, shutdown_timeout=2.0
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
