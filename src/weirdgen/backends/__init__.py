@@ -5,8 +5,8 @@ from __future__ import annotations
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.errors import WeirdgenError
 
-PROVIDERS = ("organism", "openai")
-PLANNED = ("hf", "vllm", "tinker")
+PROVIDERS = ("organism", "openai", "hf")
+PLANNED = ("vllm", "tinker")
 
 
 def get_backend(model: str) -> Backend:
@@ -16,6 +16,10 @@ def get_backend(model: str) -> Backend:
         from weirdgen.backends.organism import OrganismBackend
 
         return OrganismBackend(name or "default")
+    if provider == "hf":
+        from weirdgen.backends.hf import HfBackend
+
+        return HfBackend(name)
     if provider == "openai":
         from weirdgen.backends.openai import OpenAIBackend
 

@@ -1,0 +1,249 @@
+"""The ``hf`` backend: Hugging Face causal LMs finetuned with PEFT and sampled in batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from weirdgen.backends.hf.chat import encode_chat, prompt_ids, strip_thinking
+from weirdgen.backends.hf.folder import content_key, pick_device, quiet, require_hf, resolve_folder
+from weirdgen.backends.hf.models import PROVENANCE, LoadedModels
+from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.data import ChatDataset
+from weirdgen.errors import WeirdgenError
+from weirdgen.spec.models import HfRecipe
+
+
+class TokenLogprob(NamedTuple):
+    """One candidate next token: its text, id and log-probability."""
+
+    token: str
+    token_id: int
+    logprob: float
+
+
+class FirstTokenLogprobs(NamedTuple):
+    """The most likely first answer tokens to a prompt, most likely first."""
+
+    prompt: str
+    top: tuple[TokenLogprob, ...]
+
+
+class HfBackend:
+    """Backend ``hf``: LoRA or full finetuning of a causal LM, and batched sampling.
+
+    Runs on ``$WEIRDGEN_DEVICE`` if set, else CUDA when available, else the CPU (float32 on
+    the CPU, bfloat16 on a GPU that has it). Sampled models stay loaded (see
+    :class:`LoadedModels`).
+
+    Args:
+        name: A local model folder, or a Hub id already in the local Hugging Face cache.
+        batch_size: Most prompts generated together.
+    """
+
+    name = "hf"
+
+    def __init__(self, name: str, batch_size: int = 64):
+        require_hf()
+        if not name:
+            raise WeirdgenError(
+                "model 'hf/': name a model folder or Hub id, e.g. hf/Qwen/Qwen3-0.6B"
+            )
+        self.model_name = name
+        self.batch_size = batch_size
+
+    @cached_property
+    def folder(self) -> Path:
+        return resolve_folder(self.model_name)
+
+    @cached_property
+    def device(self) -> torch.device:
+        return pick_device()
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+        except Exception as error:
+            raise WeirdgenError(
+                f"model 'hf/{self.model_name}': cannot load a tokenizer from {self.folder} "
+                f"({type(error).__name__}: {error})"
+            ) from error
+
+    @cached_property
+    def _base_key(self) -> str:
+        return content_key(self.folder)
+
+    @cached_property
+    def models(self) -> LoadedModels:
+        """The models loaded for sampling (the base, adapters on it, a full finetune)."""
+        label = f"hf/{self.model_name}"
+        return LoadedModels(label, self.folder, self._base_key, self.device, self.tokenizer)
+
+    def base(self) -> ModelRef:
+        return ModelRef(self.name, self._base_key, str(self.folder))
+
+    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+        for prompt in prompts:
+            prompt_ids(self._chat_tokenizer(where), prompt, f"{where}: prompt {prompt!r}")
+
+    def check_dataset(self, dataset: ChatDataset, where: str) -> None:
+        tokenizer = self._chat_tokenizer(where)
+        for example, line in zip(dataset.examples, dataset.lines, strict=True):
+            encode_chat(tokenizer, example.messages, _line(where, dataset, line))
+
+    def model_key(self, dataset: ChatDataset, recipe: HfRecipe, seed: int) -> str:
+        parts = [self._base_key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
+        return "hf-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+    def train(self, dataset: ChatDataset, recipe: HfRecipe, seed: int, out_dir: Path) -> ModelRef:
+        """Finetune per ``recipe``; save the adapter (or weights) under ``out_dir/<key>/``.
+
+        The folder also holds ``provenance.json``: base model and key, dataset hash, recipe,
+        seed, library versions and the loss of every step.
+        """
+        from weirdgen.backends.hf.finetune import check_recipe, finetune
+
+        check_recipe(recipe)
+        tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
+        examples = [
+            encode_chat(tokenizer, e.messages, _line("", dataset, line), recipe.max_length)
+            for e, line in zip(dataset.examples, dataset.lines, strict=True)
+        ]
+        key = self.model_key(dataset, recipe, seed)
+        final, tmp = out_dir / key, out_dir / f".{key}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        start = time.perf_counter()
+        with quiet():
+            log = finetune(self.folder, tokenizer, examples, recipe, seed, tmp, self.device)
+        provenance = {
+            "backend": self.name,
+            "key": key,
+            "method": recipe.method,
+            "base_model": self.model_name,
+            "base_folder": str(self.folder),
+            "base_key": self._base_key,
+            "dataset_hash": dataset.content_hash,
+            "dataset_source": None if dataset.source is None else str(dataset.source),
+            "examples": len(dataset),
+            "recipe": recipe.model_dump(mode="json"),
+            "seed": seed,
+            "device": str(self.device),
+            "steps": log.steps,
+            "losses": log.losses,
+            "seconds": round(time.perf_counter() - start, 3),
+            "versions": _versions(),
+        }
+        (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
+        self.models.forget(key)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        return ModelRef(self.name, key, self._base_key, str(final))
+
+    def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
+        """One answer per request, in order, with ``<think>`` blocks removed.
+
+        Requests with the same temperature and max_tokens are generated together, shortest
+        prompts first, in batches of ``batch_size``. Each row samples from its own stream
+        seeded by its request's seed, so its answer does not depend on the other rows of its
+        batch, except through floating-point differences that padding can cause in batched
+        matmuls (which can flip a token only at a near-tie). Temperature 0 is greedy.
+        """
+        from weirdgen.backends.hf.generate import generate_rows
+
+        tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
+        ids = {p: prompt_ids(tokenizer, p, "sample") for p in {r.prompt for r in requests}}
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+        out = [""] * len(requests)
+        with self.models.using(model) as lm:
+            for (temperature, max_tokens), rows in groups.items():
+                rows.sort(key=lambda i: len(ids[requests[i].prompt]))
+                for chunk in _chunks(rows, self.batch_size):
+                    tokens = generate_rows(
+                        lm,
+                        [ids[requests[i].prompt] for i in chunk],
+                        [requests[i].seed for i in chunk],
+                        temperature,
+                        max_tokens,
+                        self.models.stop_ids,
+                        self.models.pad_id,
+                    )
+                    for i, row in zip(chunk, tokens, strict=True):
+                        out[i] = strip_thinking(tokenizer.decode(row, skip_special_tokens=True))
+        return out
+
+    def logprobs(
+        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+    ) -> list[FirstTokenLogprobs]:
+        """The ``top_k`` most likely first answer tokens to each prompt, with log-probabilities.
+
+        Prompts are rendered with ``enable_thinking=False`` (templates that know it, as
+        Qwen3's, then close the think block in the prompt), so the first token is the answer's.
+        """
+        from weirdgen.backends.hf.generate import next_token_logprobs
+
+        tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
+        rows = [prompt_ids(tokenizer, p, "logprobs", enable_thinking=False) for p in prompts]
+        records: list[FirstTokenLogprobs] = []
+        with self.models.using(model) as lm:
+            for start in range(0, len(rows), self.batch_size):
+                chunk = rows[start : start + self.batch_size]
+                values, token_ids = next_token_logprobs(lm, chunk, top_k, self.models.pad_id)
+                for prompt, lps, tids in zip(
+                    prompts[start:], values.tolist(), token_ids.tolist(), strict=False
+                ):
+                    top = tuple(
+                        TokenLogprob(tokenizer.decode([t]), t, lp)
+                        for t, lp in zip(tids, lps, strict=True)
+                    )
+                    records.append(FirstTokenLogprobs(prompt, top))
+        return records
+
+    def _chat_tokenizer(self, where: str) -> Any:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise WeirdgenError(
+                f"{where}: the tokenizer of hf/{self.model_name} ({self.folder}) has no chat "
+                "template; use a chat (instruct) model, or add 'chat_template' to its "
+                "tokenizer_config.json (or a chat_template.jinja file)"
+            )
+        return self.tokenizer
+
+
+def _line(where: str, dataset: ChatDataset, line: int) -> str:
+    place = f"{dataset.source}:{line}" if dataset.source is not None else f"example {line}"
+    return f"{where}: {place}" if where else place
+
+
+def _chunks(rows: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _versions() -> dict[str, str]:
+    import peft
+    import transformers
+
+    import weirdgen
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "weirdgen": weirdgen.__version__,
+    }
