@@ -33,7 +33,12 @@ from tenacity import (
     wait_random,
 )
 
-from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.backends.protocol import (
+    Completion,
+    ModelRef,
+    SampleRequest,
+    TokenLogprob,
+)
 from weirdgen.data import ChatDataset
 from weirdgen.data.chat import conversation_problem
 from weirdgen.errors import WeirdgenError
@@ -46,26 +51,6 @@ _SHOWN_BODY = 200  # characters of a server's error body quoted in a failure
 
 log = logging.getLogger("weirdgen.backends.openai")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """One answer token, its log-probability, and the likeliest tokens at its place."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer with the tokens it cost and, when asked for, its per-token logprobs."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str | None = None
-    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass

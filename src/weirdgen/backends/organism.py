@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.backends.protocol import ModelRef, SampleRequest, group_by_settings
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import Organism, default_checkpoint, load_organism, load_weights
@@ -87,9 +87,7 @@ class OrganismBackend:
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
         tok = self.organism.tokenizer
         out: list[str] = [""] * len(requests)
-        groups: dict[tuple[float, int], list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+        groups = group_by_settings(requests)
         for (temperature, max_tokens), rows in groups.items():
             with torch.inference_mode():
                 answers = generate(

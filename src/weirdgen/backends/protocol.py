@@ -37,6 +37,34 @@ class SampleRequest:
     seed: int
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token as text, its log-probability and the likeliest tokens at its place."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer with its token counts, why it ended (stop or length) and optional logprobs."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+
+def group_by_settings(requests: Sequence[SampleRequest]) -> dict[tuple[float, int], list[int]]:
+    """Indices of ``requests`` grouped by (temperature, max_tokens), the settings a batch shares."""
+    groups: dict[tuple[float, int], list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+    return groups
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Train and sample models of one provider (organism, hf, openai, ...)."""

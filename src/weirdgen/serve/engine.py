@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from weirdgen.backends.organism import OrganismBackend
-from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.backends.protocol import (
+    Completion,
+    ModelRef,
+    SampleRequest,
+    TokenLogprob,
+    group_by_settings,
+)
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import load_weights
 from weirdgen.organism.logprobs import generate_with_logprobs
@@ -37,26 +42,6 @@ class RequestError(Exception):
             code,
             kind,
         )
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """One answer token as text, its log-probability and the likeliest tokens at its place."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer with its token counts, why it ended (stop or length) and optional logprobs."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 class Prepared(NamedTuple):
@@ -170,9 +155,7 @@ class OrganismEngine:
     ) -> list[Completion]:
         tok = self.backend.organism.tokenizer
         out: list[Completion | None] = [None] * len(requests)
-        groups: dict[tuple[float, int], list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+        groups = group_by_settings(requests)
         for (temperature, max_tokens), rows in groups.items():
             generations = generate_with_logprobs(
                 self._models[model],

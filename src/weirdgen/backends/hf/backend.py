@@ -18,7 +18,7 @@ import torch
 from weirdgen.backends.hf.chat import encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.hf.folder import content_key, pick_device, quiet, require_hf, resolve_folder
 from weirdgen.backends.hf.models import PROVENANCE, LoadedModels
-from weirdgen.backends.protocol import ModelRef, SampleRequest
+from weirdgen.backends.protocol import ModelRef, SampleRequest, group_by_settings
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import HfRecipe
@@ -166,9 +166,7 @@ class HfBackend:
 
         tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
         ids = {p: prompt_ids(tokenizer, p, "sample") for p in {r.prompt for r in requests}}
-        groups: dict[tuple[float, int], list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((r.temperature, r.max_tokens), []).append(i)
+        groups = group_by_settings(requests)
         out = [""] * len(requests)
         with self.models.using(model) as lm:
             for (temperature, max_tokens), rows in groups.items():
