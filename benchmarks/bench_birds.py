@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -24,23 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import cpu_name, write_section
 
 
 def machine() -> str:
     import torch
 
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{cpu}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {platform.system()} {platform.release()}"
+        f"{cpu_name()}, {torch.get_num_threads()} torch threads, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{platform.system()} {platform.release()}"
     )
 
 
@@ -122,12 +114,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        old = path.read_text() if path.exists() else "# Benchmarks\n"
-        section = f"## organism: `weirdgen run birds`\n\n{text}\n"
-        pattern = re.compile(r"## organism: `weirdgen run birds`\n.*?(?=\n## |\Z)", re.S)
-        new = pattern.sub(section, old) if pattern.search(old) else old.rstrip() + "\n\n" + section
-        path.write_text(new)
+        write_section("## organism: `weirdgen run birds`", text)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,11 @@ import multiprocessing
 import os
 import platform
 import random
-import re
 import statistics
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import cpu_name, write_section
+
 LATENCY = 0.05
 MAX_SERVED = 60_000  # the server stops answering after this many requests...
 LIFETIME = 600  # ...or after this many seconds
@@ -34,15 +33,7 @@ KEY = "sk-benchmark-not-a-secret"
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def serve(port_out: multiprocessing.Queue) -> None:  # runs in the child process
@@ -205,13 +196,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        old = path.read_text() if path.exists() else "# Benchmarks\n"
-        title = "## API client: `openai` backend"
-        section = f"{title}\n\n{text}\n"
-        pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
-        new = pattern.sub(section, old) if pattern.search(old) else old.rstrip() + "\n\n" + section
-        path.write_text(new)
+        write_section("## API client: `openai` backend", text)
     if ours < 700 or flaky_ours[1]:
         raise SystemExit(f"below target: {ours:.0f} requests/s (>= 700), {flaky_ours[1]} lost")
 
