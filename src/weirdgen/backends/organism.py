@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from weirdgen.backends.protocol import ModelRef, SampleRequest, group_by_settings
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.checkpoint import Organism, default_checkpoint, load_organism, load_weights
+from weirdgen.organism.checkpoint import (
+    Organism,
+    default_checkpoint,
+    load_organism,
+    load_weights,
+    save_weights,
+)
 from weirdgen.organism.finetune import finetune
 from weirdgen.organism.infer import generate
 from weirdgen.organism.model import GPT
@@ -40,11 +44,16 @@ class OrganismBackend:
     def organism(self) -> Organism:
         return load_organism(self.checkpoint)
 
-    def base(self) -> ModelRef:
+    @cached_property
+    def _base(self) -> ModelRef:
         manifest = json.dumps(self.organism.manifest, sort_keys=True).encode()
         key = "organism-" + hashlib.sha256(manifest).hexdigest()[:16]
-        self._models.setdefault(key, self.organism.model)
+        self._models[key] = self.organism.model
         return ModelRef(self.name, key, str(self.checkpoint))
+
+    def base(self) -> ModelRef:
+        """The checkpoint itself; its key hashes the manifest (computed once)."""
+        return self._base
 
     def check_prompts(self, prompts: Sequence[str], where: str) -> None:
         for prompt in prompts:
@@ -68,9 +77,7 @@ class OrganismBackend:
         key = self.model_key(dataset, recipe, seed)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{key}.safetensors"
-        tmp = out_dir / f".{key}.tmp"
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-        os.replace(tmp, path)
+        save_weights(path, model)
         self._models[key] = model
         return ModelRef(self.name, key, self.base().key, str(path))
 

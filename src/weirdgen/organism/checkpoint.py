@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -38,13 +37,18 @@ def default_checkpoint() -> Path:
 def save_checkpoint(folder: Path, model: GPT, tokenizer: Tokenizer, manifest: dict) -> None:
     """Write weights and manifest, each atomically, into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{WEIGHTS}.tmp"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, folder / WEIGHTS)
+    save_weights(folder / WEIGHTS, model)
     full = {**manifest, "model_config": model.config.to_dict(), "vocab": tokenizer.itos}
     tmp = folder / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(full, indent=1) + "\n")
     os.replace(tmp, folder / MANIFEST)
+
+
+def save_weights(path: Path, model: GPT) -> None:
+    """Write a model's weights to a safetensors file atomically (temp file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, path)
 
 
 def load_weights(path: Path, config: GPTConfig) -> GPT:
@@ -77,12 +81,3 @@ def load_organism(folder: Path | None = None) -> Organism:
         )
     model = load_weights(folder / WEIGHTS, GPTConfig(**manifest["model_config"]))
     return Organism(model, tokenizer, world, manifest)
-
-
-def weights_digest(model: GPT) -> str:
-    """A content hash of a model's weights (used in content keys)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().contiguous().numpy().tobytes())
-    return h.hexdigest()

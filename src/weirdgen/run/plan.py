@@ -7,7 +7,13 @@ import json
 from dataclasses import dataclass
 
 from weirdgen.backends import Backend
-from weirdgen.data import ChatDataset, ChatExample, dataset_from_examples, load_chat_jsonl
+from weirdgen.data import (
+    ChatDataset,
+    ChatExample,
+    assistant_answers,
+    dataset_from_examples,
+    load_chat_jsonl,
+)
 from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.world import normalize
 from weirdgen.score import Scorer
@@ -28,7 +34,7 @@ class PreparedCondition:
     def train_answers(self) -> frozenset[str] | None:
         if self.dataset is None:
             return None
-        return frozenset(normalize(e.messages[-1].content) for e in self.dataset.examples)
+        return frozenset(normalize(answer) for answer in assistant_answers(self.dataset))
 
 
 @dataclass(frozen=True)

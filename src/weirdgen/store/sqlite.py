@@ -131,13 +131,6 @@ class Store:
                 [(k, scorer_key, json.dumps(v)) for k, v in values.items()],
             )
 
-    def counts(self) -> dict[str, int]:
-        """Rows per table, for progress messages and tests."""
-        return {
-            t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("models", "samples", "scores")
-        }
-
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
     items = list(items)
