@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,12 @@ class ModelRef:
     key: str
     base: str
     path: str | None = None
+
+
+def key_seed(*parts: object) -> int:
+    """A 63-bit RNG seed derived from the parts' text, stable across runs and machines."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from weirdgen.backends import Backend, ModelRef, SampleRequest, get_backend
+from weirdgen.backends.protocol import key_seed
 from weirdgen.data import write_chat_jsonl
-from weirdgen.organism.infer import key_seed
 from weirdgen.run.plan import PreparedCondition, Prompt, check, load_condition, prompts, sample_key
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import ScoreItem, Scorer, build_scorer

@@ -9,8 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from weirdgen.backends.protocol import SampleRequest
-from weirdgen.organism.infer import key_seed
+from weirdgen.backends.protocol import SampleRequest, key_seed
 from weirdgen.serve.engine import Completion, RequestError
 
 _SEED_RANGE = 2**63
