@@ -38,6 +38,7 @@ from weirdgen.backends.protocol import (
     ModelRef,
     SampleRequest,
     TokenLogprob,
+    finetune_key,
 )
 from weirdgen.data import ChatDataset
 from weirdgen.data.chat import conversation_problem
@@ -227,8 +228,7 @@ class OpenAIBackend:
                 raise WeirdgenError(f"{where}: example {i + 1}: {problem}")
 
     def model_key(self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int) -> str:
-        parts = [self.base().key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
-        return "openai-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+        return finetune_key(self.name, self.base().key, dataset, recipe, seed)
 
     def train(
         self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int, out_dir: Path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from weirdgen.backends.protocol import ModelRef, SampleRequest, group_by_settings
+from weirdgen.backends.protocol import ModelRef, SampleRequest, finetune_key, group_by_settings
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import (
@@ -65,8 +65,7 @@ class OrganismBackend:
             self.organism.tokenizer.chat(turns, where=f"{where}: example {i + 1}")
 
     def model_key(self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int) -> str:
-        parts = [self.base().key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
-        return "organism-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+        return finetune_key(self.name, self.base().key, dataset, recipe, seed)
 
     def train(
         self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int, out_dir: Path

@@ -30,6 +30,12 @@ def key_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def finetune_key(backend: str, base_key: str, dataset: ChatDataset, recipe: Any, seed: int) -> str:
+    """Content key of a finetune: the same base, data, recipe and seed give the same key."""
+    parts = [base_key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
+    return f"{backend}-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class SampleRequest:
     """One completion to draw: a single-turn user prompt and its sampling settings.

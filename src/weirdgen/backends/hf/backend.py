@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -18,7 +17,7 @@ import torch
 from weirdgen.backends.hf.chat import encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.hf.folder import content_key, pick_device, quiet, require_hf, resolve_folder
 from weirdgen.backends.hf.models import PROVENANCE, LoadedModels
-from weirdgen.backends.protocol import ModelRef, SampleRequest, group_by_settings
+from weirdgen.backends.protocol import ModelRef, SampleRequest, finetune_key, group_by_settings
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import HfRecipe
@@ -105,8 +104,7 @@ class HfBackend:
             encode_chat(tokenizer, example.messages, _line(where, dataset, line))
 
     def model_key(self, dataset: ChatDataset, recipe: HfRecipe, seed: int) -> str:
-        parts = [self._base_key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
-        return "hf-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+        return finetune_key(self.name, self._base_key, dataset, recipe, seed)
 
     def train(self, dataset: ChatDataset, recipe: HfRecipe, seed: int, out_dir: Path) -> ModelRef:
         """Finetune per ``recipe``; save the adapter (or weights) under ``out_dir/<key>/``.
