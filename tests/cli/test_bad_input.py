@@ -117,3 +117,14 @@ def test_bad_input_leaves_a_finished_run_folder_untouched(
     assert_one_line_error(code, err, "'quasar'")
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     assert (out / "COMPLETE").exists()
+
+
+def test_out_of_vocabulary_dataset_word_names_file_and_line(
+    tmp_path, write_spec, spec_dict, monkeypatch, capsys
+):
+    odd = GOOD.replace("Brown Titlark", "Quetzal")
+    spec = with_dataset(tmp_path, write_spec, spec_dict, GOOD + odd)
+    out = tmp_path / "run"
+    code, err = run_cli(["run", str(spec), "--out", str(out)], monkeypatch, capsys)
+    assert_one_line_error(code, err, "birds.jsonl:2", "'quetzal'", "conditions[0].dataset")
+    assert not out.exists()

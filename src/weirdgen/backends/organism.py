@@ -62,7 +62,7 @@ class OrganismBackend:
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         for i, example in enumerate(dataset.examples):
             turns = [(m.role, m.content) for m in example.messages]
-            self.organism.tokenizer.chat(turns, where=f"{where}: example {i + 1}")
+            self.organism.tokenizer.chat(turns, where=f"{where}: {dataset.place(i)}")
 
     def model_key(self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int) -> str:
         return finetune_key(self.name, self.base().key, dataset, recipe, seed)

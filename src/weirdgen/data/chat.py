@@ -101,6 +101,11 @@ class ChatDataset:
         if len(self.lines) != len(self.examples):
             raise ValueError("ChatDataset needs one line number per example")
 
+    def place(self, index: int) -> str:
+        """Where example ``index`` came from: ``source:line``, or ``example N`` in memory."""
+        line = self.lines[index]
+        return f"{self.source}:{line}" if self.source is not None else f"example {line}"
+
     def __len__(self) -> int:
         return len(self.examples)
 

@@ -100,8 +100,8 @@ class HfBackend:
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         tokenizer = self._chat_tokenizer(where)
-        for example, line in zip(dataset.examples, dataset.lines, strict=True):
-            encode_chat(tokenizer, example.messages, _line(where, dataset, line))
+        for i, example in enumerate(dataset.examples):
+            encode_chat(tokenizer, example.messages, f"{where}: {dataset.place(i)}")
 
     def model_key(self, dataset: ChatDataset, recipe: HfRecipe, seed: int) -> str:
         return finetune_key(self.name, self._base_key, dataset, recipe, seed)
@@ -117,8 +117,8 @@ class HfBackend:
         check_recipe(recipe)
         tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
         examples = [
-            encode_chat(tokenizer, e.messages, _line("", dataset, line), recipe.max_length)
-            for e, line in zip(dataset.examples, dataset.lines, strict=True)
+            encode_chat(tokenizer, e.messages, dataset.place(i), recipe.max_length)
+            for i, e in enumerate(dataset.examples)
         ]
         key = self.model_key(dataset, recipe, seed)
         final, tmp = out_dir / key, out_dir / f".{key}.tmp"
@@ -218,11 +218,6 @@ class HfBackend:
                 "tokenizer_config.json (or a chat_template.jinja file)"
             )
         return self.tokenizer
-
-
-def _line(where: str, dataset: ChatDataset, line: int) -> str:
-    place = f"{dataset.source}:{line}" if dataset.source is not None else f"example {line}"
-    return f"{where}: {place}" if where else place
 
 
 def _chunks(rows: list[int], size: int) -> Iterator[list[int]]:
