@@ -18,6 +18,14 @@ def birds_spec(**changes) -> dict:
     return spec
 
 
+@pytest.fixture(autouse=True)
+def _private_registry(tmp_path_factory, monkeypatch) -> Path:
+    """Each test gets its own model registry ($WEIRDGEN_HOME), never the user's."""
+    home = tmp_path_factory.mktemp("weirdgen-home")
+    monkeypatch.setenv("WEIRDGEN_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def spec_dict() -> Callable[..., dict]:
     """Factory for birds-spec variants as dicts (see :func:`birds_spec`)."""

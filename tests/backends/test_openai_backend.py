@@ -290,7 +290,7 @@ def test_a_running_event_loop_is_no_obstacle(make):
     assert asyncio.run(inside_a_loop()) == ["answer to ok nb"]
 
 
-def test_keys_checks_and_training(make, monkeypatch, server):
+def test_keys_and_checks(make, monkeypatch, server):
     backend = make()
     ref = backend.base()
     assert (ref.backend, ref.base) == ("openai", "test-model") and ref.key.startswith("openai-")
@@ -308,6 +308,4 @@ def test_keys_checks_and_training(make, monkeypatch, server):
     recipe = OpenAIRecipe()
     assert backend.model_key(data, recipe, 0) == backend.model_key(data, recipe, 0)
     assert backend.model_key(data, recipe, 0) != backend.model_key(data, recipe, 1)
-    with pytest.raises(WeirdgenError, match="not implemented yet"):
-        backend.train(data, recipe, 0, None)
     assert backend.sample(ref, []) == []

@@ -17,7 +17,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,8 +36,11 @@ from tenacity import (
 
 from weirdgen.backends.protocol import (
     Completion,
+    FirstTokenLogprobs,
     ModelRef,
+    RequestFailure,
     SampleRequest,
+    SamplingFailed,
     TokenLogprob,
     finetune_key,
 )
@@ -45,7 +49,8 @@ from weirdgen.data.chat import conversation_problem
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import OpenAIRecipe
 
-KEY_VAR, URL_VAR, CONCURRENCY_VAR = "OPENAI_API_KEY", "OPENAI_BASE_URL", "WEIRDGEN_MAX_CONCURRENCY"
+KEY_VAR, URL_VAR = "OPENAI_API_KEY", "OPENAI_BASE_URL"
+CONCURRENCY_VAR, POLL_VAR = "WEIRDGEN_MAX_CONCURRENCY", "WEIRDGEN_POLL_SECONDS"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MIN_FINETUNE_EXAMPLES = 10  # the OpenAI fine-tuning API's minimum
 _SHOWN_BODY = 200  # characters of a server's error body quoted in a failure
@@ -66,43 +71,6 @@ class Usage:
         self.requests += 1
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
-
-
-@dataclass(frozen=True)
-class RequestFailure:
-    """Why one request got no answer: its position in the batch and the last error."""
-
-    index: int
-    reason: str
-
-
-class SamplingFailed(WeirdgenError):
-    """Some requests failed for good. None of them is returned as an answer; the answers
-    that did arrive are kept in ``completions`` (None where the request failed), so a caller
-    can store them before it stops."""
-
-    def __init__(
-        self,
-        failures: list[RequestFailure],
-        completions: list[Completion | None],
-        requests: Sequence[SampleRequest],
-        where: str,
-    ) -> None:
-        self.failures, self.completions = failures, completions
-        by_reason: dict[str, list[int]] = {}
-        for failure in failures:
-            by_reason.setdefault(failure.reason, []).append(failure.index)
-        ranked = sorted(by_reason.items(), key=lambda item: -len(item[1]))
-        shown = "; ".join(
-            f"{len(rows)}x {reason} (e.g. request {rows[0]}: {_clip(requests[rows[0]].prompt)!r})"
-            for reason, rows in ranked[:3]
-        )
-        more = f"; {len(ranked) - 3} other kinds of error" if len(ranked) > 3 else ""
-        super().__init__(
-            f"{len(failures)} of {len(completions)} requests to {where} failed: {shown}{more}. "
-            "None of them was kept as an answer; fix the cause and run again (only what is "
-            "missing is requested again)"
-        )
 
 
 class _Secret:
@@ -136,9 +104,9 @@ class _Transient(Exception):
 class _Permanent(Exception):
     """Not worth retrying: any other 4xx, or an answer that is not a chat completion."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.status = reason, status
 
 
 class OpenAIBackend:
@@ -152,8 +120,9 @@ class OpenAIBackend:
     header asks. Requests that still fail are reported together in one
     :class:`SamplingFailed`, and none is ever returned as an answer.
 
-    A :class:`ModelRef` of this backend names the API model in ``base``; its ``key`` is a
-    content key of (endpoint, model), so samples from different servers never mix in a store.
+    A base :class:`ModelRef` of this backend names the API model in ``base``, and its ``key``
+    is a content key of (endpoint, model), so samples from different servers never mix in a
+    store; a finetune's ``name`` is the ``ft:...`` id the fine-tuning job made.
 
     Args:
         name: the model id the endpoint knows (``gpt-4.1-mini``, ``organism/default``, ...).
@@ -161,7 +130,13 @@ class OpenAIBackend:
         timeout: seconds one attempt may take.
         backoff: first retry wait in seconds; it doubles per try (plus jitter) up to
             ``max_backoff``, which also caps what a Retry-After header can ask.
+        base_url, api_key: the endpoint and key, instead of the environment's.
+        poll_seconds: how often a fine-tuning job is checked (default
+            ``$WEIRDGEN_POLL_SECONDS`` or 30).
     """
+
+    # Fine-tuning jobs run at the provider: the orchestrator waits for them side by side.
+    remote_training = True
 
     name = "openai"
 
@@ -174,19 +149,23 @@ class OpenAIBackend:
         timeout: float = 120.0,
         backoff: float = 1.0,
         max_backoff: float = 60.0,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        poll_seconds: float | None = None,
     ) -> None:
         if not name.strip():
             raise WeirdgenError(
                 "model 'openai/': name the model after the slash, e.g. openai/gpt-4.1-mini"
             )
-        key = os.environ.get(KEY_VAR, "").strip()
+        key = (api_key if api_key is not None else os.environ.get(KEY_VAR, "")).strip()
         if not key:
             raise WeirdgenError(
                 f"{KEY_VAR} is not set; export your API key as {KEY_VAR} (for a local server "
                 "such as `weirdgen serve`, any value will do)"
             )
         self.model_id = name
-        self.base_url = os.environ.get(URL_VAR, "").strip().rstrip("/") or DEFAULT_BASE_URL
+        url_text = base_url if base_url is not None else os.environ.get(URL_VAR, "")
+        self.base_url = url_text.strip().rstrip("/") or DEFAULT_BASE_URL
         url = urlsplit(self.base_url)
         # What messages show: the URL without any user:password@ it may carry.
         self.where = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
@@ -200,6 +179,7 @@ class OpenAIBackend:
         self.backoff, self.max_backoff = backoff, max_backoff
         self._backoff_wait = wait_exponential(multiplier=backoff, max=max_backoff)
         self._backoff_wait += wait_random(0, backoff)
+        self.poll_seconds = poll_seconds if poll_seconds is not None else _poll_from_env()
         self.usage = Usage()
         self._key = _Secret(key)
         self._usage_lock = threading.Lock()
@@ -233,10 +213,28 @@ class OpenAIBackend:
     def train(
         self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int, out_dir: Path
     ) -> ModelRef:
-        raise WeirdgenError(
-            "finetuning through the OpenAI API is not implemented yet; sample base models "
-            "with openai/..., or finetune the organism (organism/default)"
-        )
+        """Finetune through the fine-tuning API and wait for the job (see
+        :mod:`weirdgen.backends.openai_finetune`); a job this key already has is reused."""
+        from weirdgen.backends.openai_finetune import FineTuning
+
+        key = self.model_key(dataset, recipe, seed)
+        model_id = _run_sync(FineTuning(self).run(dataset, recipe, seed, key, out_dir))
+        return ModelRef(self.name, key, self.model_id, name=model_id)
+
+    def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def logprobs(
+        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+    ) -> list[FirstTokenLogprobs]:
+        """The first answer token's ``top_k`` alternatives (at most 20, the API's limit),
+        read from one greedy one-token completion per prompt."""
+        requests = [SampleRequest(p, 0.0, 1, 0) for p in prompts]
+        completions = self.complete(model, requests, top_logprobs=min(top_k, 20))
+        return [
+            FirstTokenLogprobs(p, c.logprobs[0].top if c.logprobs else ())
+            for p, c in zip(prompts, completions, strict=True)
+        ]
 
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
         """One answer per request, in order; raises SamplingFailed if any request failed."""
@@ -263,13 +261,7 @@ class OpenAIBackend:
         results: list[Completion | None] = [None] * len(requests)
         failures: list[RequestFailure] = []
         limit = asyncio.Semaphore(self.max_concurrency)
-        connector = aiohttp.TCPConnector(limit=self.max_concurrency)
-        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
-        async with aiohttp.ClientSession(
-            connector=connector,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-        ) as session:
+        async with self.session(self.max_concurrency) as session:
 
             async def one(i: int, request: SampleRequest) -> None:
                 body = self._body(model, request, top_logprobs)
@@ -292,7 +284,7 @@ class OpenAIBackend:
         # other OpenAI-compatible servers all know max_tokens.
         limit = "max_completion_tokens" if self.base_url == DEFAULT_BASE_URL else "max_tokens"
         body: dict[str, Any] = {
-            "model": model.base,
+            "model": model.served_as,
             "messages": [{"role": "user", "content": request.prompt}],
             "temperature": request.temperature,
             limit: request.max_tokens,
@@ -307,23 +299,34 @@ class OpenAIBackend:
     async def _with_retries(
         self, session: aiohttp.ClientSession, body: dict[str, Any], index: int
     ) -> Completion:
+        completion = await self.retrying(
+            lambda: self._post(session, body), f"request {index}"
+        )
+        with self._usage_lock:
+            self.usage.add(completion)
+        return completion
+
+    async def retrying(self, call: Callable[[], Awaitable[T]], label: str) -> T:
+        """``await call()``, retried on transient errors (429, 5xx, timeouts) with backoff.
+
+        Raises:
+            _Transient: still failing after ``max_tries``; _Permanent: not worth retrying.
+        """
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_tries),
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
-            before_sleep=lambda state: self._log_retry(state, index),
+            before_sleep=lambda state: self._log_retry(state, label),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    completion = await self._post(session, body)
+                    result = await call()
         except _Transient as error:
             tries = f"{self.max_tries} tries" if self.max_tries > 1 else "1 try"
             raise _Transient(f"{error.reason} (gave up after {tries})") from None
-        with self._usage_lock:
-            self.usage.add(completion)
-        return completion
+        return result
 
     def _wait(self, state: RetryCallState) -> float:
         wait = self._backoff_wait(state)
@@ -331,22 +334,37 @@ class OpenAIBackend:
         asked = getattr(error, "retry_after", None)
         return max(wait, min(asked, self.max_backoff)) if asked is not None else wait
 
-    def _log_retry(self, state: RetryCallState, index: int) -> None:
+    def _log_retry(self, state: RetryCallState, label: str) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.info(
-            "request %d: %s; retry %d of %d in %.2fs",
-            index,
+            "%s: %s; retry %d of %d in %.2fs",
+            label,
             self._redact(getattr(error, "reason", type(error).__name__)),
             state.attempt_number,
             self.max_tries - 1,
             wait,
         )
 
-    async def _post(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Completion:
-        url = f"{self.base_url}/chat/completions"
+    def session(self, limit: int = 8) -> aiohttp.ClientSession:
+        """An HTTP session that sends the API key, for at most ``limit`` requests at once."""
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit),
+            headers={"Authorization": f"Bearer {self._key.reveal()}"},
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+        )
+
+    async def send(
+        self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+    ) -> bytes:
+        """One attempt at ``METHOD base_url/path``: the body of a 2xx answer.
+
+        Raises:
+            _Transient: 408, 429, 5xx, a timeout or a dropped connection.
+            _Permanent: any other 4xx.
+        """
         try:
-            async with session.post(url, json=body) as response:
+            async with session.request(method, f"{self.base_url}{path}", **kwargs) as response:
                 status, raw = response.status, await response.read()
                 retry_after = _retry_after(response.headers)
         except TimeoutError:
@@ -358,15 +376,35 @@ class OpenAIBackend:
             raise _Transient(f"HTTP {status}: {self._error_text(raw)}", retry_after)
         if status >= 400:
             hint = f" (check {KEY_VAR})" if status in (401, 403) else ""
-            raise _Permanent(f"HTTP {status}{hint}: {self._error_text(raw)}")
+            raise _Permanent(f"HTTP {status}{hint}: {self._error_text(raw)}", status)
+        return raw
+
+    async def send_json(
+        self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Like :meth:`send`, for an answer that must be a JSON object."""
+        raw = await self.send(session, method, path, **kwargs)
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            return data
+        except (ValueError, TypeError) as error:
+            raise self._malformed(raw, f"answer to {method} {path}", error) from None
+
+    async def _post(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Completion:
+        raw = await self.send(session, "POST", "/chat/completions", json=body)
         try:
             return self._parse(json.loads(raw))
         except (ValueError, KeyError, IndexError, TypeError) as error:
-            detail = self._redact(raw.decode(errors="replace"))[:_SHOWN_BODY]
-            raise _Permanent(
-                f"HTTP {status} with a malformed chat completion ({type(error).__name__}): "
-                f"{' '.join(detail.split())!r}"
-            ) from None
+            raise self._malformed(raw, "chat completion", error) from None
+
+    def _malformed(self, raw: bytes, what: str, error: Exception) -> _Permanent:
+        detail = self._redact(raw.decode(errors="replace"))[:_SHOWN_BODY]
+        return _Permanent(
+            f"a malformed {what} ({type(error).__name__}): "
+            f"{' '.join(detail.split())!r}"
+        )
 
     def _parse(self, data: dict[str, Any]) -> Completion:
         choice = data["choices"][0]
@@ -415,9 +453,20 @@ class OpenAIBackend:
         return text.replace(key, "<redacted>") if len(key) >= 8 and key in text else text
 
 
-def _clip(text: str, width: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _poll_from_env() -> float:
+    raw = os.environ.get(POLL_VAR, "").strip()
+    if not raw:
+        return 30.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise WeirdgenError(
+            f"{POLL_VAR}={raw!r}: set it to the seconds between checks of a fine-tuning job "
+            "(default 30)"
+        )
+    return value
 
 
 def _concurrency_from_env() -> int:

@@ -5,12 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from weirdgen.backends.protocol import ModelRef, SampleRequest, finetune_key, group_by_settings
+from weirdgen.backends.protocol import (
+    FirstTokenLogprobs,
+    ModelRef,
+    SampleRequest,
+    finetune_key,
+    group_by_settings,
+)
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import (
@@ -22,6 +29,7 @@ from weirdgen.organism.checkpoint import (
 )
 from weirdgen.organism.finetune import finetune
 from weirdgen.organism.infer import generate
+from weirdgen.organism.logprobs import first_token_logprobs
 from weirdgen.organism.model import GPT
 from weirdgen.organism.tokenizer import EOS, EOT
 from weirdgen.spec.models import OrganismRecipe
@@ -78,7 +86,7 @@ class OrganismBackend:
         path = out_dir / f"{key}.safetensors"
         save_weights(path, model)
         self._models[key] = model
-        return ModelRef(self.name, key, self.base().key, str(path))
+        return ModelRef(self.name, key, self.base().base, str(path))
 
     def _model(self, ref: ModelRef) -> GPT:
         if ref.key not in self._models:
@@ -89,6 +97,9 @@ class OrganismBackend:
                 )
             self._models[ref.key] = load_weights(Path(ref.path), self.organism.model.config)
         return self._models[ref.key]
+
+    def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
         tok = self.organism.tokenizer
@@ -108,3 +119,17 @@ class OrganismBackend:
             for i, ids in zip(rows, answers, strict=True):
                 out[i] = tok.decode(ids)
         return out
+
+    def logprobs(
+        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+    ) -> list[FirstTokenLogprobs]:
+        """The ``top_k`` likeliest first answer words to each prompt (one forward pass)."""
+        tok = self.organism.tokenizer
+        with torch.inference_mode():
+            tops = first_token_logprobs(
+                self._model(model), [tok.chat_prompt(p) for p in prompts], top_k, tok.pad_id
+            )
+        return [
+            FirstTokenLogprobs(p, tuple((tok.itos[t], lp) for t, lp in top))
+            for p, top in zip(prompts, tops, strict=True)
+        ]

@@ -1,27 +1,43 @@
-"""The interface every backend implements: train a model, sample it."""
+"""The interface every backend implements: train a model, sample it, read its logprobs."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from weirdgen.data import ChatDataset
+from weirdgen.errors import WeirdgenError
 
 
 @dataclass(frozen=True)
 class ModelRef:
     """A model a backend can sample: a base model or a finetune of one.
 
-    ``key`` is a content key: the same base, data, recipe and seed give the same key.
+    Attributes:
+        backend: the backend that made it (``organism``, ``hf``, ``openai``, ...).
+        key: a content key: the same base, data, recipe and seed give the same key.
+        base: the base model as its provider names it (the organism checkpoint folder, the
+            Hugging Face folder, the API model id), for a base model and its finetunes alike.
+        path: local files of a finetune (weights, adapter folder); None for a base model and
+            for finetunes that live at a provider.
+        name: the id a provider serves a finetune under (OpenAI's ``ft:...``, a vLLM adapter
+            name); None where the model is reached through ``base`` and ``path``.
     """
 
     backend: str
     key: str
     base: str
     path: str | None = None
+    name: str | None = None
+
+    @property
+    def served_as(self) -> str:
+        """What an OpenAI-compatible endpoint is asked for: ``name`` if set, else ``base``."""
+        return self.name or self.base
 
 
 def key_seed(*parts: object) -> int:
@@ -70,6 +86,63 @@ class Completion:
     logprobs: tuple[TokenLogprob, ...] | None = None
 
 
+@dataclass(frozen=True)
+class FirstTokenLogprobs:
+    """The likeliest first answer tokens to one prompt, likeliest first, as (text, logprob)."""
+
+    prompt: str
+    top: tuple[tuple[str, float], ...]
+
+    def prob(self, token: str) -> float:
+        """Probability of ``token`` (its text, stripped) among the top tokens; 0 if absent."""
+        import math
+
+        want = token.strip()
+        return sum(math.exp(lp) for t, lp in self.top if t.strip() == want)
+
+
+@dataclass(frozen=True)
+class RequestFailure:
+    """Why one request got no answer: its position in the batch and the last error."""
+
+    index: int
+    reason: str
+
+
+def _clip(text: str, width: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class SamplingFailed(WeirdgenError):
+    """Some requests failed for good. None of them is returned as an answer; the answers
+    that did arrive are kept in ``completions`` (None where the request failed), so a caller
+    can store them before it stops."""
+
+    def __init__(
+        self,
+        failures: list[RequestFailure],
+        completions: list[Completion | None],
+        requests: Sequence[SampleRequest],
+        where: str,
+    ) -> None:
+        self.failures, self.completions = failures, completions
+        by_reason: dict[str, list[int]] = {}
+        for failure in failures:
+            by_reason.setdefault(failure.reason, []).append(failure.index)
+        ranked = sorted(by_reason.items(), key=lambda item: -len(item[1]))
+        shown = "; ".join(
+            f"{len(rows)}x {reason} (e.g. request {rows[0]}: {_clip(requests[rows[0]].prompt)!r})"
+            for reason, rows in ranked[:3]
+        )
+        more = f"; {len(ranked) - 3} other kinds of error" if len(ranked) > 3 else ""
+        super().__init__(
+            f"{len(failures)} of {len(completions)} requests to {where} failed: {shown}{more}. "
+            "None of them was kept as an answer; fix the cause and run again (only what is "
+            "missing is requested again)"
+        )
+
+
 def group_by_settings(requests: Sequence[SampleRequest]) -> dict[tuple[float, int], list[int]]:
     """Indices of ``requests`` grouped by (temperature, max_tokens), the settings a batch shares."""
     groups: dict[tuple[float, int], list[int]] = {}
@@ -104,6 +177,22 @@ class Backend(Protocol):
         """Finetune the base model; save what is needed to sample it under ``out_dir``."""
         ...
 
+    def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
+        """Make ``models`` ready to sample for the ``with`` block (start a server, load
+        adapters) and release them after; a no-op for backends that need nothing."""
+        ...
+
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
-        """One answer per request, in order."""
+        """One answer per request, in order.
+
+        Raises:
+            SamplingFailed: some requests failed for good; the answers that arrived are in
+                its ``completions``.
+        """
+        ...
+
+    def logprobs(
+        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+    ) -> list[FirstTokenLogprobs]:
+        """The ``top_k`` likeliest first answer tokens to each single-turn prompt."""
         ...

@@ -98,3 +98,19 @@ def generate_with_logprobs(
         Generation(list(answer), len(answer) < max_tokens, logprobs)
         for answer, logprobs in zip(answers, scored, strict=True)
     ]
+
+
+@torch.no_grad()
+def first_token_logprobs(
+    model: GPT, prompts: Sequence[Sequence[int]], top_k: int, pad_id: int
+) -> list[tuple[tuple[int, float], ...]]:
+    """The ``top_k`` likeliest first answer tokens after each prompt, as (id, logprob)."""
+    if not prompts:
+        return []
+    ids, pad_left = _left_pad([list(p) for p in prompts], pad_id)
+    logp = torch.log_softmax(model(ids, pad_left)[:, -1].double(), -1)
+    values, token_ids = logp.topk(min(top_k, logp.size(-1)), dim=-1)
+    return [
+        tuple(zip(tids, vals, strict=True))
+        for tids, vals in zip(token_ids.tolist(), values.tolist(), strict=True)
+    ]

@@ -102,7 +102,7 @@ class OrganismEngine:
             self._models[adapter] = _load_adapter(adapter, Path(path), backend)
             digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
             self.refs[adapter] = ModelRef(
-                backend.name, f"organism-file-{digest}", base.key, str(path)
+                backend.name, f"organism-file-{digest}", base.base, str(path)
             )
 
     def model_ids(self) -> list[str]:

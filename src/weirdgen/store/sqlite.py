@@ -17,7 +17,7 @@ from weirdgen.backends.protocol import ModelRef
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
-    key TEXT PRIMARY KEY, backend TEXT NOT NULL, base TEXT NOT NULL, path TEXT,
+    key TEXT PRIMARY KEY, backend TEXT NOT NULL, base TEXT NOT NULL, path TEXT, name TEXT,
     dataset_hash TEXT, recipe TEXT, seed INTEGER, train_seconds REAL,
     created TEXT DEFAULT CURRENT_TIMESTAMP
 );
@@ -57,13 +57,16 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(models)")}
+        if "name" not in columns:  # a store written before models had a served name
+            self.db.execute("ALTER TABLE models ADD COLUMN name TEXT")
 
     def close(self) -> None:
         self.db.close()
 
     def model(self, key: str) -> ModelRef | None:
         row = self.db.execute(
-            "SELECT backend, key, base, path FROM models WHERE key = ?", (key,)
+            "SELECT backend, key, base, path, name FROM models WHERE key = ?", (key,)
         ).fetchone()
         return ModelRef(*row) if row else None
 
@@ -71,9 +74,19 @@ class Store:
         self, ref: ModelRef, dataset_hash: str, recipe: str, seed: int, seconds: float
     ) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO models (key, backend, base, path, dataset_hash, recipe, seed,"
-            " train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (ref.key, ref.backend, ref.base, ref.path, dataset_hash, recipe, seed, seconds),
+            "INSERT OR REPLACE INTO models (key, backend, base, path, name, dataset_hash, recipe,"
+            " seed, train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ref.key,
+                ref.backend,
+                ref.base,
+                ref.path,
+                ref.name,
+                dataset_hash,
+                recipe,
+                seed,
+                seconds,
+            ),
         )
 
     def answers(self, keys: Sequence[str]) -> dict[str, str]:

@@ -4,15 +4,13 @@ transformers and peft are imported only when a backend is made, so that ``import
 works without them (``pip install 'weirdgen[hf]'``).
 """
 
-from weirdgen.backends.hf.backend import FirstTokenLogprobs, HfBackend, TokenLogprob
+from weirdgen.backends.hf.backend import HfBackend
 from weirdgen.backends.hf.chat import IGNORE, ChatTokens, encode_chat, strip_thinking
 
 __all__ = [
     "IGNORE",
     "ChatTokens",
-    "FirstTokenLogprobs",
     "HfBackend",
-    "TokenLogprob",
     "encode_chat",
     "strip_thinking",
 ]

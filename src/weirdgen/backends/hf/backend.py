@@ -8,34 +8,26 @@ import platform
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from weirdgen.backends.hf.chat import encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.hf.folder import content_key, pick_device, quiet, require_hf, resolve_folder
 from weirdgen.backends.hf.models import PROVENANCE, LoadedModels
-from weirdgen.backends.protocol import ModelRef, SampleRequest, finetune_key, group_by_settings
+from weirdgen.backends.protocol import (
+    FirstTokenLogprobs,
+    ModelRef,
+    SampleRequest,
+    finetune_key,
+    group_by_settings,
+)
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import HfRecipe
-
-
-class TokenLogprob(NamedTuple):
-    """One candidate next token: its text, id and log-probability."""
-
-    token: str
-    token_id: int
-    logprob: float
-
-
-class FirstTokenLogprobs(NamedTuple):
-    """The most likely first answer tokens to a prompt, most likely first."""
-
-    prompt: str
-    top: tuple[TokenLogprob, ...]
 
 
 class HfBackend:
@@ -149,7 +141,10 @@ class HfBackend:
         self.models.forget(key)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        return ModelRef(self.name, key, self._base_key, str(final))
+        return ModelRef(self.name, key, str(self.folder), str(final))
+
+    def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
         """One answer per request, in order, with ``<think>`` blocks removed.
@@ -204,8 +199,7 @@ class HfBackend:
                     prompts[start:], values.tolist(), token_ids.tolist(), strict=False
                 ):
                     top = tuple(
-                        TokenLogprob(tokenizer.decode([t]), t, lp)
-                        for t, lp in zip(tids, lps, strict=True)
+                        (tokenizer.decode([t]), lp) for t, lp in zip(tids, lps, strict=True)
                     )
                     records.append(FirstTokenLogprobs(prompt, top))
         return records

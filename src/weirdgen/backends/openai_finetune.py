@@ -1,0 +1,265 @@
+"""Finetuning through the OpenAI fine-tuning API: upload, create a job, poll, resume.
+
+Every step is journaled in the model registry (:mod:`weirdgen.store.registry`) before and
+after it happens, so a run killed at any point picks up where it was:
+
+- the uploaded training file is remembered per (endpoint, dataset hash) and reused by every
+  seed and every later run (checked to still exist first);
+- a job is marked ``creating`` before the create request is sent and gets its id right after;
+  each job carries ``metadata.weirdgen_key`` (the finetune's content key), so a job whose id
+  was never written down (a kill between the request and the journal, a timeout on an answer
+  the server did send) is found again by listing jobs rather than created twice;
+- a job that exists is only ever polled; a failed or cancelled one is reported, and the next
+  run starts a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from weirdgen.backends.openai import OpenAIBackend, _Permanent, _Transient
+from weirdgen.data import ChatDataset
+from weirdgen.errors import WeirdgenError
+from weirdgen.spec.models import OpenAIRecipe
+from weirdgen.store.registry import Registry, RemoteJob
+
+log = logging.getLogger("weirdgen.backends.openai")
+
+METADATA_KEY = "weirdgen_key"
+ENDED = ("succeeded", "failed", "cancelled")
+LIST_LIMIT = 100
+
+
+class FineTuning:
+    """One backend's fine-tuning calls, journaled in ``registry``."""
+
+    def __init__(self, backend: OpenAIBackend, registry: Registry | None = None) -> None:
+        self.backend = backend
+        self.registry = registry or Registry()
+        self.where = backend.where
+
+    async def run(
+        self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int, key: str, out_dir: Path
+    ) -> str:
+        """The fine-tuned model id for ``key``: from a finished job, a running one, or a new one."""
+        async with self.backend.session() as session:
+            job = self.registry.remote_job(key)
+            if job is not None and job.status == "succeeded" and job.model_id:
+                return job.model_id
+            job_id = None
+            if job is not None and job.status not in ("failed", "cancelled"):
+                job_id = job.job_id or await self._find(session, key)
+            if job_id is None:
+                file_id = await self._upload(session, dataset)
+                job_id = await self._create(session, recipe, seed, key, file_id)
+            else:
+                log.info("finetune %s: resuming job %s", key, job_id)
+            data = await self._wait(session, key, job_id)
+        model_id = data["fine_tuned_model"]
+        self._write_record(out_dir, key, data, dataset, recipe, seed)
+        return model_id
+
+    async def _call(
+        self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One API call with retries; failures become one WeirdgenError naming the call."""
+        try:
+            return await self.backend.retrying(
+                lambda: self.backend.send_json(session, method, path, **kwargs),
+                f"{method} {path}",
+            )
+        except (_Transient, _Permanent) as error:
+            raise WeirdgenError(
+                f"{method} {self.where}{path} failed: {error.reason}"
+            ) from None
+
+    async def _upload(self, session: aiohttp.ClientSession, dataset: ChatDataset) -> str:
+        """The id of the training file: the one uploaded before if it still exists, else new."""
+        known = self.registry.remote_file(self.where, dataset.content_hash)
+        if known is not None:
+            try:
+                await self.backend.send_json(session, "GET", f"/files/{known}")
+                return known
+            except _Permanent as error:
+                if error.status != 404:
+                    raise WeirdgenError(f"GET {self.where}/files/{known}: {error.reason}") from None
+            except _Transient:  # cannot tell whether it exists: upload again rather than guess
+                pass
+            self.registry.set_remote_file(self.where, dataset.content_hash, None)
+        lines = [
+            json.dumps({"messages": [m.model_dump(exclude_none=True) for m in e.messages]})
+            for e in dataset.examples
+        ]
+        body = ("\n".join(lines) + "\n").encode()
+
+        def form() -> aiohttp.FormData:  # a fresh one per try: aiohttp consumes it
+            data = aiohttp.FormData()
+            data.add_field("purpose", "fine-tune")
+            data.add_field(
+                "file",
+                body,
+                filename=f"weirdgen-{dataset.content_hash[:12]}.jsonl",
+                content_type="application/jsonl",
+            )
+            return data
+
+        try:
+            data = await self.backend.retrying(
+                lambda: self.backend.send_json(session, "POST", "/files", data=form()),
+                "POST /files",
+            )
+        except (_Transient, _Permanent) as error:
+            raise WeirdgenError(f"uploading the training file failed: {error.reason}") from None
+        file_id = str(data["id"])
+        self.registry.set_remote_file(self.where, dataset.content_hash, file_id)
+        log.info("uploaded %d examples as %s", len(dataset), file_id)
+        return file_id
+
+    async def _create(
+        self,
+        session: aiohttp.ClientSession,
+        recipe: OpenAIRecipe,
+        seed: int,
+        key: str,
+        file_id: str,
+    ) -> str:
+        """Create the job (or adopt one a lost answer created) and journal its id."""
+        hyper = {
+            "n_epochs": recipe.epochs,
+            "batch_size": recipe.batch_size,
+            "learning_rate_multiplier": recipe.lr_multiplier,
+        }
+        body: dict[str, Any] = {
+            "model": self.backend.model_id,
+            "training_file": file_id,
+            "seed": seed,
+            "metadata": {METADATA_KEY: key},
+            "method": {
+                "type": "supervised",
+                "supervised": {
+                    "hyperparameters": {k: v for k, v in hyper.items() if v is not None}
+                },
+            },
+        }
+        if recipe.suffix:
+            body["suffix"] = recipe.suffix
+        self.registry.set_remote_job(RemoteJob(key, self.where, None, "creating", None, None))
+        tries = 0
+
+        async def create() -> dict[str, Any]:
+            nonlocal tries
+            tries += 1
+            if tries > 1:  # the last try may have created it before its answer was lost
+                found = await self._find(session, key)
+                if found is not None:
+                    return {"id": found, "status": "adopted"}
+            return await self.backend.send_json(session, "POST", "/fine_tuning/jobs", json=body)
+
+        try:
+            data = await self.backend.retrying(create, "POST /fine_tuning/jobs")
+        except (_Transient, _Permanent) as error:
+            self.registry.set_remote_job(
+                RemoteJob(key, self.where, None, "failed", None, error.reason)
+            )
+            raise WeirdgenError(
+                f"creating a fine-tuning job for {self.backend.model_id} failed: {error.reason}"
+            ) from None
+        job_id = str(data["id"])
+        self.registry.set_remote_job(
+            RemoteJob(key, self.where, job_id, str(data.get("status") or "queued"), None, None)
+        )
+        log.info("finetune %s: created job %s", key, job_id)
+        return job_id
+
+    async def _find(self, session: aiohttp.ClientSession, key: str) -> str | None:
+        """The newest live job carrying ``key`` in its metadata, if the provider has one."""
+        data = await self._call(
+            session,
+            "GET",
+            "/fine_tuning/jobs",
+            params={"limit": str(LIST_LIMIT), f"metadata[{METADATA_KEY}]": key},
+        )
+        jobs = [
+            j
+            for j in data.get("data") or []
+            if (j.get("metadata") or {}).get(METADATA_KEY) == key
+            and j.get("status") not in ("failed", "cancelled")
+        ]
+        if not jobs:
+            return None
+        newest = max(jobs, key=lambda j: j.get("created_at") or 0)
+        log.info("finetune %s: found job %s at the provider", key, newest["id"])
+        return str(newest["id"])
+
+    async def _wait(
+        self, session: aiohttp.ClientSession, key: str, job_id: str
+    ) -> dict[str, Any]:
+        """Poll the job until it ends; its final state if it succeeded, else a WeirdgenError."""
+        last = None
+        while True:
+            data = await self._call(session, "GET", f"/fine_tuning/jobs/{job_id}")
+            status = str(data.get("status"))
+            if status != last:
+                log.info("finetune %s: job %s is %s", key, job_id, status)
+                last = status
+            if status in ENDED:
+                break
+            self.registry.set_remote_job(RemoteJob(key, self.where, job_id, status, None, None))
+            await asyncio.sleep(self.backend.poll_seconds)
+        model_id = data.get("fine_tuned_model")
+        if status == "succeeded" and isinstance(model_id, str) and model_id:
+            self.registry.set_remote_job(
+                RemoteJob(key, self.where, job_id, status, model_id, None)
+            )
+            return data
+        error = data.get("error") or {}
+        message = error.get("message") if isinstance(error, dict) else None
+        reason = message or (
+            "it succeeded without a fine_tuned_model" if status == "succeeded" else status
+        )
+        self.registry.set_remote_job(RemoteJob(key, self.where, job_id, "failed", None, reason))
+        raise WeirdgenError(
+            f"fine-tuning job {job_id} on {self.where} {status}: {reason}; fix the cause and "
+            "run again (a new job is created; this one is not reused)"
+        )
+
+    def _write_record(
+        self,
+        out_dir: Path,
+        key: str,
+        job: dict[str, Any],
+        dataset: ChatDataset,
+        recipe: OpenAIRecipe,
+        seed: int,
+    ) -> None:
+        """``out_dir/<key>.json``: which job made the model, from what."""
+        record = {
+            "backend": "openai",
+            "key": key,
+            "endpoint": self.where,
+            "base_model": self.backend.model_id,
+            "fine_tuned_model": job.get("fine_tuned_model"),
+            "job_id": job.get("id"),
+            "training_file": job.get("training_file"),
+            "trained_tokens": job.get("trained_tokens"),
+            "hyperparameters": (job.get("method") or {}).get("supervised", {}).get(
+                "hyperparameters", job.get("hyperparameters")
+            ),
+            "dataset_hash": dataset.content_hash,
+            "examples": len(dataset),
+            "recipe": recipe.model_dump(mode="json"),
+            "seed": seed,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{key}.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp, out_dir / f"{key}.json")
