@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from weirdgen.store.registry import Registry, RemoteJob
 log = logging.getLogger("weirdgen.backends.openai")
 
 METADATA_KEY = "weirdgen_key"
+_UPLOAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 ENDED = ("succeeded", "failed", "cancelled")
 LIST_LIMIT = 100
 
@@ -58,7 +61,9 @@ class FineTuning:
             if job is not None and job.status not in ("failed", "cancelled"):
                 job_id = job.job_id or await self._find(session, key)
             if job_id is None:
-                file_id = await self._upload(session, dataset)
+                # Seeds of one dataset train side by side: the first uploads, the rest reuse.
+                with _upload_lock(self.where, dataset.content_hash):
+                    file_id = await self._upload(session, dataset)
                 job_id = await self._create(session, recipe, seed, key, file_id)
             else:
                 log.info("finetune %s: resuming job %s", key, job_id)
@@ -263,3 +268,9 @@ class FineTuning:
         tmp = out_dir / f".{key}.json.tmp"
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         os.replace(tmp, out_dir / f"{key}.json")
+
+
+def _upload_lock(endpoint: str, dataset_hash: str) -> threading.Lock:
+    """One lock per (endpoint, dataset): each training thread has its own event loop."""
+    with _LOCKS_LOCK:
+        return _UPLOAD_LOCKS.setdefault((endpoint, dataset_hash), threading.Lock())

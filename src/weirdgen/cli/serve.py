@@ -33,6 +33,21 @@ def serve(
         float, typer.Option(min=0, help="How long a request waits for others to batch with.")
     ] = 5.0,
     max_batch: Annotated[int, typer.Option(min=1, help="Most completions per batch.")] = 256,
+    finetuning: Annotated[
+        bool,
+        typer.Option(
+            help="Also answer OpenAI's /v1/files and /v1/fine_tuning/jobs endpoints, training "
+            "the organism for real and serving each finetune as ft:<model>:weirdgen:...",
+        ),
+    ] = True,
+    min_job_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Least time a fine-tuning job runs, to act like a provider's queue (e.g. to "
+            "test that a client resumes jobs it created).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/chat/completions).
 
@@ -40,10 +55,15 @@ def serve(
     organism/default, or an --adapter NAME. With `seed`, the same request gives the same
     answer, and seed=S with n=1 gives exactly what the organism backend samples for a
     request seeded S. Concurrent requests are sampled together in one batch.
+
+    The fine-tuning endpoints make the server a local stand-in for OpenAI's fine-tuning API:
+    `weirdgen run SPEC --model openai/organism/default` with OPENAI_BASE_URL set to the
+    printed URL uploads, creates jobs, polls and samples the finetunes, all offline.
     """
     from weirdgen.backends import get_backend
     from weirdgen.backends.organism import OrganismBackend
     from weirdgen.serve import OrganismEngine, run_server
+    from weirdgen.serve.finetuning import FineTuning
 
     adapters = parse_adapters(adapter or [])
     backend = get_backend(model)
@@ -59,7 +79,10 @@ def serve(
         err.print(f"serving {names} at {url}  (Ctrl-C stops)", highlight=False)
         print(url, flush=True)
 
-    run_server(engine, host, port, batch_window_ms / 1000, max_batch, on_ready=ready)
+    jobs = FineTuning(engine, min_job_seconds) if finetuning else None
+    run_server(
+        engine, host, port, batch_window_ms / 1000, max_batch, on_ready=ready, finetuning=jobs
+    )
 
 
 def parse_adapters(specs: list[str]) -> dict[str, Path]:

@@ -12,6 +12,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,23 +23,30 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from weirdgen.backends import Backend, ModelRef, SampleRequest, get_backend
-from weirdgen.backends.protocol import key_seed
+from weirdgen.backends.protocol import SamplingFailed, key_seed
 from weirdgen.data import write_chat_jsonl
+from weirdgen.errors import WeirdgenError
 from weirdgen.run.plan import PreparedCondition, Prompt, check, load_condition, prompts, sample_key
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import ScoreItem, Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store, StoredSample
+from weirdgen.store.registry import Registry
 
 COMPLETE = "COMPLETE"
 
 
 @dataclass
 class Work:
-    """What a run computed (as opposed to found in the store), and how long each stage took."""
+    """What a run computed (as opposed to found in the store), and how long each stage took.
+
+    ``reused`` counts finetunes found in the model registry (made by another run) rather than
+    trained.
+    """
 
     trained: int = 0
+    reused: int = 0
     sampled: int = 0
     scored: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -79,19 +87,30 @@ def run_experiment(
     model: str | None = None,
     console: Console | None = None,
     progress: bool = True,
+    backend: Backend | None = None,
 ) -> RunResult:
     """Run ``spec`` into ``out`` (default ``runs/<name>``), reusing whatever is stored there.
+
+    Finetunes are also looked up in the model registry (:mod:`weirdgen.store.registry`), so
+    one another run already made is reused, not trained again.
 
     Args:
         n: samples per paraphrase, overriding the spec; raising it keeps the old samples.
         model: ``provider/name`` overriding the spec's model.
+        backend: a backend object to use instead of the one ``model`` names (for backends
+            configured in Python, e.g. a vLLM launcher with its own command).
+
+    Raises:
+        WeirdgenError: bad input (before anything is written), a failed finetune, or
+            samples that could not be drawn (the answers that did arrive are stored first,
+            so a rerun requests only the missing ones).
     """
     console = console or Console(stderr=True)
     if n is not None:
         spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
     if model is not None:
         spec = spec.model_copy(update={"model": model})
-    backend = get_backend(spec.model)
+    backend = backend if backend is not None else get_backend(spec.model)
     scorers = [build_scorer(s) for s in spec.scorers]
     conditions = [load_condition(spec, c) for c in spec.conditions]
     check(spec, backend, conditions, scorers)
@@ -138,6 +157,11 @@ def _write_inputs(run_dir: Path, spec: ExperimentSpec, conditions: list[Prepared
             write_chat_jsonl(path, prepared.dataset.examples)
 
 
+def _available(ref: ModelRef | None) -> bool:
+    """The model is there to sample: its files exist (or it lives at a provider)."""
+    return ref is not None and (ref.path is None or Path(ref.path).exists())
+
+
 def _train(
     spec: ExperimentSpec,
     backend: Backend,
@@ -147,8 +171,11 @@ def _train(
     bars: Progress,
     work: Work,
 ) -> dict[tuple[str, int], ModelRef]:
-    """The model of every (condition, seed), training the ones the store lacks."""
-    recipe = getattr(spec.train, backend.name)
+    """The model of every (condition, seed), training the ones neither the store nor the
+    model registry has. Backends that train remotely (``remote_training``) run their jobs
+    side by side; every finished finetune is stored at once, even if another fails."""
+    recipe = getattr(spec.train, getattr(backend, "recipe_name", backend.name))
+    registry = Registry()
     models: dict[tuple[str, int], ModelRef] = {}
     todo = []
     for prepared in conditions:
@@ -159,24 +186,67 @@ def _train(
                 continue
             key = backend.model_key(prepared.dataset, recipe, seed)
             stored = store.model(key)
-            if stored is not None and (stored.path is None or Path(stored.path).exists()):
+            if _available(stored):
                 models[name, seed] = stored
+                continue
+            known = registry.finetune(key)
+            if _available(known):
+                store.add_model(
+                    known, prepared.dataset.content_hash, recipe.model_dump_json(), seed, 0.0
+                )
+                models[name, seed] = known
+                work.reused += 1
             else:
                 todo.append((prepared, seed))
     task = bars.add_task("finetune", total=len(todo))
-    for prepared, seed in todo:
+
+    def train(prepared: PreparedCondition, seed: int) -> tuple[ModelRef, float]:
         start = time.perf_counter()
         ref = backend.train(prepared.dataset, recipe, seed, run_dir / "models")
-        store.add_model(
-            ref,
-            prepared.dataset.content_hash,
-            recipe.model_dump_json(),
-            seed,
-            time.perf_counter() - start,
-        )
+        return ref, time.perf_counter() - start
+
+    def keep(prepared: PreparedCondition, seed: int, ref: ModelRef, seconds: float) -> None:
+        args = (ref, prepared.dataset.content_hash, recipe.model_dump_json(), seed, seconds)
+        store.add_model(*args)
+        registry.add_finetune(*args)
         models[prepared.condition.name, seed] = ref
         work.trained += 1
         bars.advance(task)
+
+    if getattr(backend, "remote_training", False) and len(todo) > 1:
+        errors: list[str] = []
+        with ThreadPoolExecutor(max_workers=min(len(todo), 32)) as pool:
+            jobs = {pool.submit(train, p, s): (p, s) for p, s in todo}
+            for job in as_completed(jobs):
+                prepared, seed = jobs[job]
+                try:
+                    keep(prepared, seed, *job.result())
+                except WeirdgenError as error:
+                    errors.append(f"{prepared.condition.name} seed {seed}: {error}")
+        if errors:
+            raise WeirdgenError(
+                f"{len(errors)} of {len(todo)} finetunes failed ({len(todo) - len(errors)} "
+                f"finished and are kept): {errors[0]}"
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+            )
+    else:
+        for prepared, seed in todo:
+            keep(prepared, seed, *train(prepared, seed))
+    registry.record_uses(
+        [
+            (
+                spec.name,
+                spec.model,
+                p.condition.name,
+                seed,
+                models[p.condition.name, seed].key,
+                str(run_dir.absolute()),
+            )
+            for p in conditions
+            if p.dataset is not None
+            for seed in spec.seeds
+        ]
+    )
     return models
 
 
@@ -189,54 +259,88 @@ def _sample(
     bars: Progress,
     work: Work,
 ) -> list[dict]:
-    """Every sample row of the run, drawing the ones the store lacks (one batch per model)."""
+    """Every sample row of the run, drawing the ones the store lacks (one batch per model).
+
+    Where some requests fail for good, the answers that did arrive are stored, the other
+    models are still sampled, and then one WeirdgenError sums up what is missing.
+    """
     ev = spec.evaluation
     asked = prompts(spec)
     rows: list[dict] = []
+    failed: list[tuple[str, int, SamplingFailed]] = []
     task = bars.add_task("sample", total=len(conditions) * len(spec.seeds))
-    for prepared in conditions:
-        for seed in spec.seeds:
-            ref = models[prepared.condition.name, seed]
-            planned: list[tuple[str, Prompt, int]] = [
-                (sample_key(ref.key, p.text, ev.temperature, ev.max_tokens, seed, i), p, i)
-                for p in asked
-                for i in range(ev.n)
-            ]
-            answers = store.answers([k for k, _, _ in planned])
-            missing = [(k, p, i) for k, p, i in planned if k not in answers]
-            if missing:
-                requests = [
-                    SampleRequest(p.text, ev.temperature, ev.max_tokens, key_seed(k))
-                    for k, p, _ in missing
+    wanted = {ref.key: ref for ref in models.values()}
+    with backend.serving(list(wanted.values())):
+        for prepared in conditions:
+            for seed in spec.seeds:
+                ref = models[prepared.condition.name, seed]
+                planned: list[tuple[str, Prompt, int]] = [
+                    (sample_key(ref.key, p.text, ev.temperature, ev.max_tokens, seed, i), p, i)
+                    for p in asked
+                    for i in range(ev.n)
                 ]
-                drawn = backend.sample(ref, requests)
-                store.add_samples(
-                    StoredSample(k, ref.key, p.text, ev.temperature, ev.max_tokens, seed, i, a)
-                    for (k, p, i), a in zip(missing, drawn, strict=True)
-                )
-                answers.update({k: a for (k, _, _), a in zip(missing, drawn, strict=True)})
-                work.sampled += len(missing)
-            for k, p, i in planned:
-                rows.append(
-                    {
-                        "experiment": spec.name,
-                        "condition": prepared.condition.name,
-                        "role": prepared.condition.role,
-                        "seed": seed,
-                        "model_key": ref.key,
-                        "eval_set": p.eval_set,
-                        "question_id": p.question.id,
-                        "paraphrase_index": p.paraphrase_index,
-                        "prompt": p.text,
-                        "sample_index": i,
-                        "answer": answers[k],
-                        "_key": k,
-                        "_question": p.question,
-                        "_train": prepared.train_answers,
-                    }
-                )
-            bars.advance(task)
+                answers = store.answers([k for k, _, _ in planned])
+                missing = [(k, p, i) for k, p, i in planned if k not in answers]
+                if missing:
+                    requests = [
+                        SampleRequest(p.text, ev.temperature, ev.max_tokens, key_seed(k))
+                        for k, p, _ in missing
+                    ]
+                    try:
+                        drawn: list[str | None] = list(backend.sample(ref, requests))
+                    except SamplingFailed as error:
+                        failed.append((prepared.condition.name, seed, error))
+                        drawn = [None if c is None else c.text for c in error.completions]
+                    got = [(m, a) for m, a in zip(missing, drawn, strict=True) if a is not None]
+                    store.add_samples(
+                        StoredSample(k, ref.key, p.text, ev.temperature, ev.max_tokens, seed, i, a)
+                        for (k, p, i), a in got
+                    )
+                    answers.update({k: a for (k, _, _), a in got})
+                    work.sampled += len(got)
+                bars.advance(task)
+                rows.extend(_rows(spec, prepared, seed, ref, planned, answers))
+    if failed:
+        lost = sum(len(e.failures) for _, _, e in failed)
+        first = failed[0]
+        raise WeirdgenError(
+            f"{lost} samples of {len(failed)} models could not be drawn; the answers that "
+            f"arrived are stored, so running again requests only the missing ones. First: "
+            f"{first[0]} seed {first[1]}: {first[2]}"
+        )
     return rows
+
+
+def _rows(
+    spec: ExperimentSpec,
+    prepared: PreparedCondition,
+    seed: int,
+    ref: ModelRef,
+    planned: list[tuple[str, Prompt, int]],
+    answers: dict[str, str],
+) -> list[dict]:
+    """The sample rows of one model, for those of ``planned`` that have an answer."""
+    train_answers = prepared.train_answers
+    return [
+        {
+            "experiment": spec.name,
+            "condition": prepared.condition.name,
+            "role": prepared.condition.role,
+            "seed": seed,
+            "model_key": ref.key,
+            "eval_set": p.eval_set,
+            "question_id": p.question.id,
+            "paraphrase_index": p.paraphrase_index,
+            "prompt": p.text,
+            "sample_index": i,
+            "answer": answers[k],
+            "_key": k,
+            "_question": p.question,
+            "_train": train_answers,
+        }
+        for k, p, i in planned
+        if k in answers
+    ]
 
 
 def _score(rows: list[dict], scorers: list[Scorer], store: Store, work: Work) -> pd.DataFrame:

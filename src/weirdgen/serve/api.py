@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen.backends.protocol import SampleRequest, key_seed
@@ -189,3 +191,10 @@ def models_body(model_ids: list[str], created: int) -> dict[str, Any]:
 
 def model_entry(model: str, created: int) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": created, "owned_by": "weirdgen"}
+
+
+def json_response(body: object, status: int = 200) -> web.Response:
+    """``body`` as a JSON response."""
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, content_type="application/json"
+    )

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -23,8 +24,16 @@ from weirdgen.serve.api import (
     sample_requests,
     user_prompt,
 )
+from weirdgen.serve.api import (
+    json_response as _json,
+)
 from weirdgen.serve.batcher import Batcher
 from weirdgen.serve.engine import Engine, RequestError
+
+if TYPE_CHECKING:
+    from weirdgen.serve.finetuning import FineTuning
+
+MAX_FILE_BYTES = 64 * 1024**2  # largest upload to /v1/files
 
 log = logging.getLogger("weirdgen.serve")
 
@@ -33,14 +42,23 @@ _ENGINE = web.AppKey("engine", Engine)
 _CREATED = web.AppKey("created", int)
 
 
-def create_app(engine: Engine, window: float = 0.005, max_batch: int = 256) -> web.Application:
+def create_app(
+    engine: Engine,
+    window: float = 0.005,
+    max_batch: int = 256,
+    finetuning: FineTuning | None = None,
+) -> web.Application:
     """An OpenAI-compatible application serving ``engine``'s models.
 
     Args:
         window: seconds a request waits for others to share its batch.
         max_batch: most completions drawn in one batch.
+        finetuning: also answer OpenAI's file and fine-tuning endpoints with it.
     """
-    app = web.Application(middlewares=[_errors], client_max_size=1024**2)
+    app = web.Application(
+        middlewares=[_errors],
+        client_max_size=1024**2 if finetuning is None else MAX_FILE_BYTES,
+    )
     app[_ENGINE] = engine
     app[_BATCHER] = Batcher(engine, window, max_batch)
     app[_CREATED] = int(time.time())
@@ -48,6 +66,8 @@ def create_app(engine: Engine, window: float = 0.005, max_batch: int = 256) -> w
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/models/{model:.+}", _model)
     app.router.add_post("/v1/chat/completions", _chat)
+    if finetuning is not None:
+        finetuning.routes(app)
     return app
 
 
@@ -55,12 +75,6 @@ async def _run_batcher(app: web.Application) -> AsyncIterator[None]:
     app[_BATCHER].start()
     yield
     await app[_BATCHER].stop()
-
-
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(body).encode(), status=status, content_type="application/json"
-    )
 
 
 @web.middleware

@@ -106,7 +106,13 @@ class OrganismEngine:
             )
 
     def model_ids(self) -> list[str]:
+        """The base model's name first, then the finetunes'."""
         return list(self.refs)
+
+    def add_finetune(self, name: str, ref: ModelRef) -> None:
+        """Serve a finetune of this checkpoint (its weights file at ``ref.path``) as ``name``."""
+        self._models[name] = _load_adapter(name, Path(str(ref.path)), self.backend)
+        self.refs[name] = ref
 
     def fingerprint(self, model: str) -> str:
         return self.refs[model].key

@@ -13,14 +13,20 @@ from aiohttp import web
 from weirdgen.errors import WeirdgenError
 from weirdgen.serve.app import create_app
 from weirdgen.serve.engine import Engine
+from weirdgen.serve.finetuning import FineTuning
 
 
 async def _start(
-    engine: Engine, host: str, port: int, window: float, max_batch: int
+    engine: Engine,
+    host: str,
+    port: int,
+    window: float,
+    max_batch: int,
+    finetuning: FineTuning | None = None,
 ) -> tuple[web.AppRunner, str]:
     # Ctrl-C stops promptly: open keep-alive connections get 2 s, not aiohttp's 60.
     runner = web.AppRunner(
-        create_app(engine, window, max_batch), access_log=None, shutdown_timeout=2.0
+        create_app(engine, window, max_batch, finetuning), access_log=None, shutdown_timeout=2.0
     )
     await runner.setup()
     try:
@@ -44,11 +50,12 @@ def run_server(
     window: float = 0.005,
     max_batch: int = 256,
     on_ready: Callable[[str], None] | None = None,
+    finetuning: FineTuning | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl-C); ``on_ready`` gets the base URL once listening."""
 
     async def main() -> None:
-        runner, url = await _start(engine, host, port, window, max_batch)
+        runner, url = await _start(engine, host, port, window, max_batch, finetuning)
         try:
             if on_ready is not None:
                 on_ready(url)
@@ -73,6 +80,7 @@ def serve_in_background(
     port: int = 0,
     window: float = 0.005,
     max_batch: int = 256,
+    finetuning: FineTuning | None = None,
 ) -> Iterator[str]:
     """Serve ``engine`` from a daemon thread for the ``with`` block; yields the base URL.
 
@@ -87,7 +95,7 @@ def serve_in_background(
         asyncio.set_event_loop(loop)
         try:
             ready["runner"], ready["url"] = loop.run_until_complete(
-                _start(engine, host, port, window, max_batch)
+                _start(engine, host, port, window, max_batch, finetuning)
             )
         except BaseException as error:  # handed to the caller below
             ready["error"] = error
