@@ -92,12 +92,27 @@ class OpenAIRecipe(_Strict):
     suffix: str | None = Field(None, max_length=64, description="Suffix of the model name.")
 
 
+class TinkerRecipe(_Strict):
+    """How the ``tinker`` backend finetunes a base model through the Tinker service (LoRA)."""
+
+    lr: float = Field(1e-4, gt=0, description="Peak Adam learning rate.")
+    lr_schedule: Literal["constant", "linear"] = Field(
+        "linear", description="'linear' decays the rate to zero over the run; 'constant' keeps it."
+    )
+    epochs: int = Field(3, ge=1, description="Passes over the finetuning dataset.")
+    batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
+    lora_rank: int = Field(32, ge=1, description="LoRA rank.")
+    max_length: int = Field(2048, ge=8, description="Longest tokenized example kept.")
+    weight_decay: float = Field(0.0, ge=0, description="Decoupled (AdamW) weight decay.")
+
+
 class TrainSpec(_Strict):
     """Training recipe per backend; each backend reads its own section."""
 
     organism: OrganismRecipe = Field(default_factory=OrganismRecipe)
     hf: HfRecipe = Field(default_factory=HfRecipe)
     openai: OpenAIRecipe = Field(default_factory=OpenAIRecipe)
+    tinker: TinkerRecipe = Field(default_factory=TinkerRecipe)
 
 
 class Question(_Strict):
