@@ -37,12 +37,17 @@ def machine() -> str:
 
 
 def run_cli(out: Path) -> dict:
-    """One `weirdgen run birds` in a child process: wall seconds, peak RSS, stage seconds."""
+    """One `weirdgen run birds` in a child process: wall seconds, peak RSS, stage seconds.
+
+    The model registry lives beside ``out``, so a cold run trains (it does not reuse the
+    finetunes of your own runs) and its warm rerun finds them.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "weirdgen", "run", "birds", "--out", str(out), "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "WEIRDGEN_HOME": str(out.parent / "home")},
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start

@@ -23,7 +23,7 @@ def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["list"], ["show"], ["report"], ["serve"], ["organism", "pretrain"],
+    [["run"], ["list"], ["show"], ["report"], ["serve"], ["models"], ["organism", "pretrain"],
      ["organism", "probe"],
      ["organism", "vocab"]],
 )
@@ -49,6 +49,27 @@ def test_report_rebuilds_a_run_folder(tmp_path, small_birds, monkeypatch, capsys
     code, out, _ = run_cli(["report", str(out_dir)], monkeypatch, capsys)
     assert code == 0 and (out_dir / "report.html").is_file()
     assert "old_birds" in out and "report.html" in out
+
+
+def test_models_lists_the_registry_and_a_second_run_reuses_its_finetunes(
+    tmp_path, small_birds, monkeypatch, capsys
+):
+    code, _, err = run_cli(["models"], monkeypatch, capsys)
+    assert code == 0 and "no finetunes recorded" in err
+    args = ["run", str(small_birds), "--seeds", "1", "--quiet"]
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "a")], monkeypatch, capsys)
+    assert code == 0 and "computed: 2 finetunes" in err
+    code, out, _ = run_cli(["models", "--spec", "birds"], monkeypatch, capsys)
+    assert code == 0 and "old_birds" in out and "modern_birds" in out and "organism-ft-" in out
+    # Another run folder: the registry's finetunes are reused, not trained again.
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "b")], monkeypatch, capsys)
+    assert code == 0 and "computed: 0 finetunes" in err and "2 reused" in err
+
+
+@pytest.mark.parametrize("seeds", ["0", "x", "1,1", "-1"])
+def test_bad_seeds_option(seeds, small_birds, monkeypatch, capsys):
+    code, _, err = run_cli(["run", str(small_birds), "--seeds", seeds], monkeypatch, capsys)
+    assert code == 2 and f"--seeds {seeds!r}" in err
 
 
 def test_report_on_a_folder_that_is_not_a_run(tmp_path, monkeypatch, capsys):

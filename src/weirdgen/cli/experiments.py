@@ -26,6 +26,13 @@ def run(
     model: Annotated[
         str | None, typer.Option(help="Base model as provider/name; overrides the spec.")
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Seeds to run, overriding the spec: a count N (seeds 0..N-1) or a list "
+            "such as 0,3,7."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Run an experiment: finetune every condition and seed, sample, score, compare, report.
@@ -37,14 +44,32 @@ def run(
     from weirdgen.spec import load_spec
 
     spec = load_spec(experiment)
-    result = run_experiment(spec, out=out, n=n, model=model, progress=not quiet)
+    result = run_experiment(
+        spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet
+    )
     _print_tables(result.run_dir, result.spec)
     w = result.work
     err.print(
-        f"computed: {w.trained} finetunes, {w.sampled} samples, {w.scored} scores "
+        f"computed: {w.trained} finetunes"
+        + (f" ({w.reused} reused from the model registry)" if w.reused else "")
+        + f", {w.sampled} samples, {w.scored} scores "
         f"({', '.join(f'{k} {v:.1f}s' for k, v in w.seconds.items())})"
     )
     console.print(f"report: {result.run_dir / 'report.html'}")
+
+
+def _seeds(text: str | None) -> int | list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 0 for v in values) or (len(values) == 1 and values[0] < 1):
+        raise WeirdgenError(f"--seeds {text!r}: give a count such as 3, or seeds such as 0,3,7")
+    if len(set(values)) != len(values):
+        raise WeirdgenError(f"--seeds {text!r}: each seed once, please")
+    return values[0] if len(values) == 1 and "," not in text else values
 
 
 def list_experiments() -> None:
@@ -56,6 +81,37 @@ def list_experiments() -> None:
     table = Table("experiment", "description")
     for info in list_specs():
         table.add_row(info.qualified_name, info.description)
+    console.print(table)
+
+
+def models(
+    experiment: Annotated[
+        str | None, typer.Option("--spec", help="Only this experiment's finetunes.")
+    ] = None,
+) -> None:
+    """List the finetunes in the model registry: which (experiment, model, condition, seed)
+    used which finetune, and where it lives (a local path, or the id a provider serves it
+    under). A run reuses any of them that matches, instead of training again.
+
+    The registry is registry.sqlite in $WEIRDGEN_HOME, or in the user data folder.
+    """
+    from rich.table import Table
+
+    from weirdgen.store.registry import Registry
+
+    registry = Registry()
+    uses = registry.uses(experiment)
+    if not uses:
+        err.print(
+            f"no finetunes recorded{f' for {experiment}' if experiment else ''} in {registry.path}"
+        )
+        return
+    table = Table("experiment", "model", "condition", "seed", "finetune", "where", "run folder")
+    for use in uses:
+        where = use.ref.name or use.ref.path or ""
+        table.add_row(
+            use.spec, use.model, use.condition, str(use.seed), use.ref.key, where, use.run_dir
+        )
     console.print(table)
 
 
@@ -101,4 +157,5 @@ def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command("list")(list_experiments)
     app.command()(show)
+    app.command()(models)
     app.command()(report)

@@ -86,6 +86,7 @@ def run_experiment(
     n: int | None = None,
     model: str | None = None,
     console: Console | None = None,
+    seeds: int | list[int] | None = None,
     progress: bool = True,
     backend: Backend | None = None,
 ) -> RunResult:
@@ -96,6 +97,7 @@ def run_experiment(
 
     Args:
         n: samples per paraphrase, overriding the spec; raising it keeps the old samples.
+        seeds: the seeds to run (a count N means 0..N-1), overriding the spec's.
         model: ``provider/name`` overriding the spec's model.
         backend: a backend object to use instead of the one ``model`` names (for backends
             configured in Python, e.g. a vLLM launcher with its own command).
@@ -110,6 +112,10 @@ def run_experiment(
         spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
     if model is not None:
         spec = spec.model_copy(update={"model": model})
+    if seeds is not None:
+        source = spec.source
+        spec = ExperimentSpec.model_validate({**spec.model_dump(), "seeds": seeds})
+        spec.source = source
     backend = backend if backend is not None else get_backend(spec.model)
     scorers = [build_scorer(s) for s in spec.scorers]
     conditions = [load_condition(spec, c) for c in spec.conditions]
