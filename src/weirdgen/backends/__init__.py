@@ -5,8 +5,7 @@ from __future__ import annotations
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.errors import WeirdgenError
 
-PROVIDERS = ("organism", "openai", "hf")
-PLANNED = ("vllm", "tinker")
+PROVIDERS = ("organism", "openai", "hf", "vllm", "tinker")
 
 
 def get_backend(model: str) -> Backend:
@@ -24,11 +23,14 @@ def get_backend(model: str) -> Backend:
         from weirdgen.backends.openai import OpenAIBackend
 
         return OpenAIBackend(name)
-    if provider in PLANNED:
-        raise WeirdgenError(
-            f"model {model!r}: the {provider!r} backend is not available in this version; "
-            f"use one of: {', '.join(f'{p}/...' for p in PROVIDERS)}"
-        )
+    if provider == "vllm":
+        from weirdgen.backends.vllm import VllmBackend
+
+        return VllmBackend(name)
+    if provider == "tinker":
+        from weirdgen.backends.tinker import TinkerBackend
+
+        return TinkerBackend(name)
     raise WeirdgenError(
         f"model {model!r}: unknown provider {provider!r}; write provider/name with provider "
         f"one of: {', '.join(PROVIDERS)}"
