@@ -223,6 +223,9 @@ def test_a_run_killed_after_creating_its_jobs_reuses_them(organism, tmp_path, sp
         assert second.returncode == 0, second.stderr
     assert len(jobs.jobs) == 2 and len(jobs.files) == 1
     assert "computed: 2 finetunes" in second.stderr
+    usage = json.loads((out / "work.json").read_text())["usage"]
+    assert usage["requests"] > 0 and usage["completion_tokens"] > 0
+    assert f"API usage: {usage['requests']} requests" in second.stderr
     assert (out / "COMPLETE").exists()
     names = {j.fine_tuned_model for j in jobs.jobs.values()}
     samples = __import__("pandas").read_parquet(out / "samples.parquet")

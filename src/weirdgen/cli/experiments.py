@@ -55,6 +55,11 @@ def run(
         + f", {w.sampled} samples, {w.scored} scores "
         f"({', '.join(f'{k} {v:.1f}s' for k, v in w.seconds.items())})"
     )
+    if w.usage.get("requests"):
+        err.print(
+            f"API usage: {w.usage['requests']} requests, {w.usage['prompt_tokens']} prompt "
+            f"and {w.usage['completion_tokens']} completion tokens"
+        )
     console.print(f"report: {result.run_dir / 'report.html'}")
 
 

@@ -42,7 +42,8 @@ class Work:
     """What a run computed (as opposed to found in the store), and how long each stage took.
 
     ``reused`` counts finetunes found in the model registry (made by another run) rather than
-    trained.
+    trained; ``usage`` is the API's token count (requests, prompt and completion tokens) for
+    backends that report one.
     """
 
     trained: int = 0
@@ -50,6 +51,7 @@ class Work:
     sampled: int = 0
     scored: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,7 +134,12 @@ def run_experiment(
             with _stage(work, "finetune"):
                 models = _train(spec, backend, conditions, store, run_dir, bars, work)
             with _stage(work, "sample"):
-                rows = _sample(spec, backend, conditions, models, store, bars, work)
+                try:
+                    rows = _sample(spec, backend, conditions, models, store, bars, work)
+                finally:
+                    usage = getattr(backend, "usage", None)
+                    if usage is not None:
+                        work.usage = asdict(usage)
             with _stage(work, "score"):
                 samples = _score(rows, scorers, store, work)
         with _stage(work, "report"):
