@@ -299,9 +299,7 @@ class OpenAIBackend:
     async def _with_retries(
         self, session: aiohttp.ClientSession, body: dict[str, Any], index: int
     ) -> Completion:
-        completion = await self.retrying(
-            lambda: self._post(session, body), f"request {index}"
-        )
+        completion = await self.retrying(lambda: self._post(session, body), f"request {index}")
         with self._usage_lock:
             self.usage.add(completion)
         return completion
@@ -402,8 +400,7 @@ class OpenAIBackend:
     def _malformed(self, raw: bytes, what: str, error: Exception) -> _Permanent:
         detail = self._redact(raw.decode(errors="replace"))[:_SHOWN_BODY]
         return _Permanent(
-            f"a malformed {what} ({type(error).__name__}): "
-            f"{' '.join(detail.split())!r}"
+            f"a malformed {what} ({type(error).__name__}): {' '.join(detail.split())!r}"
         )
 
     def _parse(self, data: dict[str, Any]) -> Completion:
@@ -454,34 +451,29 @@ class OpenAIBackend:
 
 
 def _poll_from_env() -> float:
-    raw = os.environ.get(POLL_VAR, "").strip()
-    if not raw:
-        return 30.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise WeirdgenError(
-            f"{POLL_VAR}={raw!r}: set it to the seconds between checks of a fine-tuning job "
-            "(default 30)"
-        )
-    return value
+    return _number_from_env(
+        POLL_VAR, float, 30.0, "the seconds between checks of a fine-tuning job"
+    )
 
 
 def _concurrency_from_env() -> int:
-    raw = os.environ.get(CONCURRENCY_VAR, "").strip()
+    return _number_from_env(
+        CONCURRENCY_VAR, int, 100, "a whole number of requests in flight at once"
+    )
+
+
+def _number_from_env(var: str, kind: type[T], default: T, what: str) -> T:
+    """``$var`` read as ``kind``: positive for int, not negative for float; else an error."""
+    raw = os.environ.get(var, "").strip()
     if not raw:
-        return 100
+        return default
     try:
-        value = int(raw)
+        value = kind(raw)  # type: ignore[call-arg]
     except ValueError:
-        value = 0
-    if value < 1:
-        raise WeirdgenError(
-            f"{CONCURRENCY_VAR}={raw!r}: set it to a positive whole number of requests "
-            "in flight at once (default 100)"
-        )
+        value = None
+    lowest = 1 if kind is int else 0
+    if value is None or value < lowest:  # type: ignore[operator]
+        raise WeirdgenError(f"{var}={raw!r}: set it to {what} (default {default})")
     return value
 
 

@@ -82,9 +82,7 @@ class FineTuning:
                 f"{method} {path}",
             )
         except (_Transient, _Permanent) as error:
-            raise WeirdgenError(
-                f"{method} {self.where}{path} failed: {error.reason}"
-            ) from None
+            raise WeirdgenError(f"{method} {self.where}{path} failed: {error.reason}") from None
 
     async def _upload(self, session: aiohttp.ClientSession, dataset: ChatDataset) -> str:
         """The id of the training file: the one uploaded before if it still exists, else new."""
@@ -204,9 +202,7 @@ class FineTuning:
         log.info("finetune %s: found job %s at the provider", key, newest["id"])
         return str(newest["id"])
 
-    async def _wait(
-        self, session: aiohttp.ClientSession, key: str, job_id: str
-    ) -> dict[str, Any]:
+    async def _wait(self, session: aiohttp.ClientSession, key: str, job_id: str) -> dict[str, Any]:
         """Poll the job until it ends; its final state if it succeeded, else a WeirdgenError."""
         last = None
         while True:
@@ -221,9 +217,7 @@ class FineTuning:
             await asyncio.sleep(self.backend.poll_seconds)
         model_id = data.get("fine_tuned_model")
         if status == "succeeded" and isinstance(model_id, str) and model_id:
-            self.registry.set_remote_job(
-                RemoteJob(key, self.where, job_id, status, model_id, None)
-            )
+            self.registry.set_remote_job(RemoteJob(key, self.where, job_id, status, model_id, None))
             return data
         error = data.get("error") or {}
         message = error.get("message") if isinstance(error, dict) else None
@@ -255,9 +249,9 @@ class FineTuning:
             "job_id": job.get("id"),
             "training_file": job.get("training_file"),
             "trained_tokens": job.get("trained_tokens"),
-            "hyperparameters": (job.get("method") or {}).get("supervised", {}).get(
-                "hyperparameters", job.get("hyperparameters")
-            ),
+            "hyperparameters": (job.get("method") or {})
+            .get("supervised", {})
+            .get("hyperparameters", job.get("hyperparameters")),
             "dataset_hash": dataset.content_hash,
             "examples": len(dataset),
             "recipe": recipe.model_dump(mode="json"),

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from weirdgen.backends.hf import chat
 from weirdgen.backends.hf.chat import IGNORE, ChatTokens, encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.protocol import (
     Completion,
@@ -109,13 +110,10 @@ class TinkerBackend:
         return ModelRef(self.name, f"tinker-{digest}", self.model_name)
 
     def check_prompts(self, prompts: Sequence[str], where: str) -> None:
-        for prompt in prompts:
-            prompt_ids(self._chat_tokenizer(where), prompt, f"{where}: prompt {prompt!r}")
+        chat.check_prompts(self._chat_tokenizer(where), prompts, where)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
-        tokenizer = self._chat_tokenizer(where)
-        for i, example in enumerate(dataset.examples):
-            encode_chat(tokenizer, example.messages, f"{where}: {dataset.place(i)}")
+        chat.check_dataset(self._chat_tokenizer(where), dataset, where)
 
     def model_key(self, dataset: ChatDataset, recipe: TinkerRecipe, seed: int) -> str:
         return finetune_key(self.name, self.base().key, dataset, recipe, seed)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from weirdgen.backends.hf import chat
 from weirdgen.backends.hf.chat import encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.hf.folder import content_key, pick_device, quiet, require_hf, resolve_folder
 from weirdgen.backends.hf.models import PROVENANCE, LoadedModels
@@ -87,13 +88,10 @@ class HfBackend:
         return ModelRef(self.name, self._base_key, str(self.folder))
 
     def check_prompts(self, prompts: Sequence[str], where: str) -> None:
-        for prompt in prompts:
-            prompt_ids(self._chat_tokenizer(where), prompt, f"{where}: prompt {prompt!r}")
+        chat.check_prompts(self._chat_tokenizer(where), prompts, where)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
-        tokenizer = self._chat_tokenizer(where)
-        for i, example in enumerate(dataset.examples):
-            encode_chat(tokenizer, example.messages, f"{where}: {dataset.place(i)}")
+        chat.check_dataset(self._chat_tokenizer(where), dataset, where)
 
     def model_key(self, dataset: ChatDataset, recipe: HfRecipe, seed: int) -> str:
         return finetune_key(self.name, self._base_key, dataset, recipe, seed)

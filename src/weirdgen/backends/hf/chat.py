@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from weirdgen.data import ChatMessage
+from weirdgen.data import ChatDataset, ChatMessage
 from weirdgen.errors import WeirdgenError
 
 IGNORE = -100
@@ -64,6 +64,18 @@ def prompt_ids(tokenizer: Any, prompt: str, where: str, **template_vars: Any) ->
     """Token ids of a single-turn user prompt, ending with the assistant's generation prompt."""
     text = render(tokenizer, [{"role": "user", "content": prompt}], where, True, **template_vars)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def check_prompts(tokenizer: Any, prompts: Sequence[str], where: str) -> None:
+    """Raise WeirdgenError if a prompt cannot be rendered with the chat template."""
+    for prompt in prompts:
+        prompt_ids(tokenizer, prompt, f"{where}: prompt {prompt!r}")
+
+
+def check_dataset(tokenizer: Any, dataset: ChatDataset, where: str) -> None:
+    """Raise WeirdgenError, naming the example's file:line, if one cannot be encoded."""
+    for i, example in enumerate(dataset.examples):
+        encode_chat(tokenizer, example.messages, f"{where}: {dataset.place(i)}")
 
 
 def encode_chat(
