@@ -178,6 +178,16 @@ def test_top_logprobs_come_back_when_asked(make):
     assert plain.logprobs is None
 
 
+def test_first_token_logprobs_and_extra_body_fields(make, server):
+    backend = make()
+    extra = {"chat_template_kwargs": {"enable_thinking": False}}
+    [record] = backend.logprobs(backend.base(), ["ok first"], top_k=50, extra_body=extra)
+    assert record.prompt == "ok first" and record.top[0] == ("answer", -0.5)
+    sent = server[0].bodies[-1]
+    assert sent["chat_template_kwargs"] == {"enable_thinking": False}
+    assert (sent["temperature"], sent["top_logprobs"], sent["max_tokens"]) == (0.0, 20, 1)
+
+
 def test_a_429_is_retried_after_what_retry_after_asks(make, server):
     backend = make()
     assert backend.sample(backend.base(), reqs("429-once a", "503-once b")) == [

@@ -56,3 +56,26 @@ def test_empty_answers_and_batches(setup):
     model, tok, prompts, _ = setup
     assert token_logprobs(model, [], [], 3, tok.pad_id) == []
     assert token_logprobs(model, prompts[:1], [[]], 3, tok.pad_id) == [[]]
+
+
+def test_the_backends_first_token_logprobs_match_the_answers_first_word():
+    from weirdgen.backends.organism import OrganismBackend
+    from weirdgen.backends.protocol import SampleRequest
+
+    backend = OrganismBackend()
+    base = backend.base()
+    records = backend.logprobs(base, QUESTIONS, top_k=5)
+    greedy = backend.sample(base, [SampleRequest(q, 0.0, 4, 0) for q in QUESTIONS])
+    for record, question, answer in zip(records, QUESTIONS, greedy, strict=True):
+        values = [lp for _, lp in record.top]
+        assert record.prompt == question and len(values) == 5
+        assert values == sorted(values, reverse=True) and sum(map(math.exp, values)) <= 1
+        assert record.top[0][0] == answer.split()[0]
+        assert record.prob(record.top[0][0]) == pytest.approx(math.exp(values[0]))
+    # the same distribution one teacher-forced pass gives for that first word
+    tok = backend.organism.tokenizer
+    word = tok.id(greedy[0].split()[0])
+    [first] = continuation_logprobs(
+        backend.organism.model, [tok.chat_prompt(QUESTIONS[0])], [[word]]
+    ).tolist()
+    assert first == pytest.approx(records[0].top[0][1], abs=1e-5)

@@ -225,12 +225,21 @@ class OpenAIBackend:
         return nullcontext()
 
     def logprobs(
-        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+        self,
+        model: ModelRef,
+        prompts: Sequence[str],
+        top_k: int = 20,
+        extra_body: dict[str, Any] | None = None,
     ) -> list[FirstTokenLogprobs]:
         """The first answer token's ``top_k`` alternatives (at most 20, the API's limit),
-        read from one greedy one-token completion per prompt."""
+        read from one greedy one-token completion per prompt.
+
+        Args:
+            extra_body: more request fields the server understands (vLLM:
+                ``{"chat_template_kwargs": {"enable_thinking": False}}``).
+        """
         requests = [SampleRequest(p, 0.0, 1, 0) for p in prompts]
-        completions = self.complete(model, requests, top_logprobs=min(top_k, 20))
+        completions = self.complete(model, requests, min(top_k, 20), extra_body)
         return [
             FirstTokenLogprobs(p, c.logprobs[0].top if c.logprobs else ())
             for p, c in zip(prompts, completions, strict=True)
@@ -245,15 +254,18 @@ class OpenAIBackend:
         model: ModelRef,
         requests: Sequence[SampleRequest],
         top_logprobs: int | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> list[Completion]:
-        """Like ``sample``, with token counts and, if ``top_logprobs`` is given, logprobs."""
-        return _run_sync(self.acomplete(model, requests, top_logprobs))
+        """Like ``sample``, with token counts and, if ``top_logprobs`` is given, logprobs;
+        ``extra_body`` fields are added to every request."""
+        return _run_sync(self.acomplete(model, requests, top_logprobs, extra_body))
 
     async def acomplete(
         self,
         model: ModelRef,
         requests: Sequence[SampleRequest],
         top_logprobs: int | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> list[Completion]:
         """The async form of :meth:`complete`, for callers already in an event loop."""
         if not requests:
@@ -264,7 +276,7 @@ class OpenAIBackend:
         async with self.session(self.max_concurrency) as session:
 
             async def one(i: int, request: SampleRequest) -> None:
-                body = self._body(model, request, top_logprobs)
+                body = {**self._body(model, request, top_logprobs), **(extra_body or {})}
                 async with limit:
                     try:
                         results[i] = await self._with_retries(session, body, i)

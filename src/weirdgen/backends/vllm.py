@@ -236,7 +236,10 @@ class VllmBackend:
     ) -> list[FirstTokenLogprobs]:
         """The first answer token's ``top_k`` alternatives (at most 20), from the server."""
         client, ref = self._client_for(model)
-        return client.logprobs(ref, prompts, top_k)
+        # Templates with a think block (Qwen3's) close it in the prompt, so the first token is
+        # the answer's, as in the hf backend; other templates ignore the variable.
+        no_thinking = {"chat_template_kwargs": {"enable_thinking": False}}
+        return client.logprobs(ref, prompts, top_k, extra_body=no_thinking)
 
     def close(self) -> None:
         """Stop the running server, if any: SIGTERM to its process group, SIGKILL to what
