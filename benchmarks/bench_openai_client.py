@@ -179,7 +179,8 @@ def main() -> None:
     lines = [
         f"{n} chat requests at concurrency {c} to a local server that answers after "
         f"{LATENCY * 1000:.0f} ms; {machine()}; client and server share the machine. "
-        f"Median of {args.repeats} alternating repeats.",
+        f"Median of {args.repeats} alternating repeats "
+        f"(`python benchmarks/bench_openai_client.py --repeats {args.repeats} --write`).",
         "",
         "| client | requests/s | relative to weirdgen |",
         "|---|---:|---:|",
