@@ -27,19 +27,14 @@ name it.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +42,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from weirdgen.backends._process import free_port, has_exited, served_ids, start, stop, tail
 from weirdgen.backends.openai import OpenAIBackend
 from weirdgen.backends.protocol import (
     Backend,
@@ -71,10 +67,7 @@ DEFAULT_ADAPTER = "{name}={path}"
 DEFAULT_STARTUP_TIMEOUT = 900.0
 _VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # what --max-lora-rank accepts
 _UNKNOWN_LORA_RANK = 64
-_LOG_TAIL = 20
 _POLL_SECONDS = 0.25
-
-_running: set[subprocess.Popen] = set()  # servers to stop should the interpreter exit
 
 
 @dataclass(frozen=True)
@@ -248,7 +241,7 @@ class VllmBackend:
             process, self._process, self._server = self._process, None, None
             self._served, self._client = {}, None
             if process is not None:
-                _stop(process, self.stop_timeout)
+                stop(process, self.stop_timeout)
 
     def _client_for(self, model: ModelRef) -> tuple[OpenAIBackend, ModelRef]:
         with self._lock:
@@ -288,26 +281,16 @@ class VllmBackend:
         return model.name or model.key, path
 
     def _launch(self, adapters: dict[str, Path]) -> None:
-        port = _free_port()
+        port = free_port()
         argv = self._argv(adapters, port)
         self._check_installed(argv[0])
-        handle, name = tempfile.mkstemp(prefix="weirdgen-vllm-", suffix=".log", dir=self.log_dir)
-        log = Path(name)
-        with os.fdopen(handle, "wb") as out:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, stopped as a whole
-            )
-        _running.add(process)
+        process, log = start(argv, "weirdgen-vllm-", self.log_dir)
         self.launches += 1
         url = f"http://127.0.0.1:{port}/v1"
         try:
             base_name = self._wait_until_ready(process, url, adapters, log)
         except BaseException:
-            _stop(process, self.stop_timeout)
+            stop(process, self.stop_timeout)
             raise
         self._process, self._served = process, adapters
         self._server = VllmServer(url, port, process.pid, log, base_name, frozenset(adapters))
@@ -320,14 +303,14 @@ class VllmBackend:
         program = Path(process.args[0]).name  # type: ignore[index]
         deadline = time.monotonic() + self.startup_timeout
         while True:
-            if _has_exited(process):
-                _stop(process, self.stop_timeout)
+            if has_exited(process):
+                stop(process, self.stop_timeout)
                 raise WeirdgenError(
                     f"the model server `{program}` (command: {self._command_source}) exited "
                     f"with code {process.returncode} before it was ready; the last lines of its "
-                    f"log: {_tail(log)}; full log: {log}"
+                    f"log: {tail(log)}; full log: {log}"
                 )
-            ids = _served_ids(url)
+            ids = served_ids(url)
             if ids is not None and adapters.keys() <= set(ids):
                 base = [i for i in ids if i not in adapters]
                 if self.served_base is not None and self.served_base in base:
@@ -335,12 +318,12 @@ class VllmBackend:
                 if self.served_base is None and base:
                     return base[0]
             if time.monotonic() > deadline:
-                _stop(process, self.stop_timeout)
+                stop(process, self.stop_timeout)
                 raise WeirdgenError(
                     f"the model server `{program}` (command: {self._command_source}) did not "
                     f"list the base model and {len(adapters)} adapters at {url}/models within "
                     f"{self.startup_timeout:g}s and was stopped; the last lines of its log: "
-                    f"{_tail(log)}; full log: {log}; if it was still loading, raise "
+                    f"{tail(log)}; full log: {log}; if it was still loading, raise "
                     f"{STARTUP_VAR}"
                 )
             time.sleep(_POLL_SECONDS)
@@ -422,89 +405,3 @@ def _max_lora_rank(paths: Iterable[Path]) -> int:
             ranks.append(_UNKNOWN_LORA_RANK)
     need = max(ranks, default=_UNKNOWN_LORA_RANK)
     return next((r for r in _VLLM_LORA_RANKS if r >= need), need)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _served_ids(url: str) -> list[str] | None:
-    """The model ids ``GET url/models`` lists, or None while the server does not answer."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
-    try:
-        with opener.open(f"{url}/models", timeout=5) as response:
-            return [str(entry["id"]) for entry in json.loads(response.read())["data"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _has_exited(process: subprocess.Popen) -> bool:
-    """Whether the process has ended, leaving it unreaped: while its zombie remains, its
-    process group id cannot be taken by another process, so the group can still be
-    signalled safely."""
-    if process.returncode is not None:
-        return True
-    if not hasattr(os, "waitid"):  # macOS
-        return process.poll() is not None
-    try:
-        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def _stop(process: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM to the server's process group, SIGKILL to whatever of it still runs after
-    ``timeout`` seconds; returns once the whole group is gone (so a new server does not
-    meet the old one's workers still holding GPU memory) and the leader is reaped."""
-    if process.returncode is None:
-        _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _group_running(process) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _signal_group(process.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10.0
-        while _group_running(process) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        process.wait()
-    _running.discard(process)
-
-
-def _group_running(process: subprocess.Popen) -> bool:
-    """Whether any process of the server's group still runs (a zombie does not count);
-    judged by the leader alone where there is no /proc."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return not _has_exited(process)
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue  # it ended while we looked
-        if int(group) == process.pid and state not in ("Z", "X"):
-            return True
-    return False
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _tail(log: Path) -> str:
-    """The log's last lines joined with `` | `` (errors are one line), or ``(empty)``."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(unreadable)"
-    kept = [line.strip() for line in lines if line.strip()][-_LOG_TAIL:]
-    return " | ".join(kept) or "(empty)"
-
-
-@atexit.register
-def _stop_all() -> None:
-    for process in list(_running):
-        _stop(process, 5.0)
