@@ -86,9 +86,11 @@ def test_finetune_then_sample_equals_the_organism_trained_in_process(url, jobs, 
 
     # Asked again: the registry has the model; no new upload, no new job.
     assert backend.train(data, RECIPE, 3, tmp_path / "models") == ref
-    # Another seed: a new job on the same uploaded file.
-    backend.train(data, RECIPE, 4, tmp_path / "models")
+    # Another seed and a suffix: a new job on the same uploaded file.
+    named = backend.train(data, RECIPE.model_copy(update={"suffix": "old-birds"}), 4, tmp_path)
+    assert named.name.startswith("ft:organism/default:weirdgen:old-birds:")
     assert (len(jobs.files), len(jobs.jobs)) == (1, 2)
+    assert [j.suffix for j in jobs.jobs.values()] == [None, "old-birds"]
 
 
 def test_a_job_already_created_is_polled_not_created_again(url, jobs, tmp_path):
