@@ -221,10 +221,17 @@ def test_a_run_killed_after_creating_its_jobs_reuses_them(organism, tmp_path, sp
         assert not (out / "COMPLETE").exists()
 
         jobs.min_job_seconds = 0
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        second = subprocess.run(
+            [*command, "--verbose"],
+            env={**env, "COLUMNS": "250"},  # log lines unwrapped
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert second.returncode == 0, second.stderr
     assert len(jobs.jobs) == 2 and len(jobs.files) == 1
     assert "computed: 2 finetunes" in second.stderr
+    assert second.stderr.count("resuming job") == 2  # --verbose logs what the backend does
     usage = json.loads((out / "work.json").read_text())["usage"]
     assert usage["requests"] > 0 and usage["completion_tokens"] > 0
     assert f"API usage: {usage['requests']} requests" in second.stderr

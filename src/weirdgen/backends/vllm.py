@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -64,6 +65,7 @@ DEFAULT_COMMAND = (
 # vLLM rejects an empty --lora-modules, so a server of the base alone starts without LoRA.
 _DEFAULT_BASE_ONLY = "vllm serve {model} --host 127.0.0.1 --port {port}"
 DEFAULT_ADAPTER = "{name}={path}"
+_log = logging.getLogger("weirdgen.backends.vllm")
 DEFAULT_STARTUP_TIMEOUT = 900.0
 _VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # what --max-lora-rank accepts
 _UNKNOWN_LORA_RANK = 64
@@ -286,6 +288,9 @@ class VllmBackend:
         self._check_installed(argv[0])
         process, log = start(argv, "weirdgen-vllm-", self.log_dir)
         self.launches += 1
+        _log.info(
+            "started %s (pid %d) for %d adapters; log: %s", argv[0], process.pid, len(adapters), log
+        )
         url = f"http://127.0.0.1:{port}/v1"
         try:
             base_name = self._wait_until_ready(process, url, adapters, log)

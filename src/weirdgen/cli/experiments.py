@@ -34,6 +34,14 @@ def run(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Log what the backend does: fine-tuning job states, retries, server starts.",
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment: finetune every condition and seed, sample, score, compare, report.
 
@@ -43,6 +51,10 @@ def run(
     from weirdgen.run import run_experiment
     from weirdgen.spec import load_spec
 
+    if verbose:
+        from weirdgen.cli._logging import enable
+
+        enable(err)
     spec = load_spec(experiment)
     result = run_experiment(
         spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet

@@ -48,6 +48,9 @@ def serve(
             "test that a client resumes jobs it created).",
         ),
     ] = 0.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log fine-tuning jobs as they run.")
+    ] = False,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/chat/completions).
 
@@ -65,6 +68,10 @@ def serve(
     from weirdgen.serve import OrganismEngine, run_server
     from weirdgen.serve.finetuning import FineTuning
 
+    if verbose:
+        from weirdgen.cli._logging import enable
+
+        enable(err)
     adapters = parse_adapters(adapter or [])
     backend = get_backend(model)
     if not isinstance(backend, OrganismBackend):
