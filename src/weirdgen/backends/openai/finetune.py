@@ -26,7 +26,8 @@ from typing import Any
 
 import aiohttp
 
-from weirdgen.backends.openai import OpenAIBackend, _Permanent, _Transient
+from weirdgen.backends.openai.backend import OpenAIBackend
+from weirdgen.backends.openai.client import Permanent, Transient
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import OpenAIRecipe
@@ -81,7 +82,7 @@ class FineTuning:
                 lambda: self.backend.send_json(session, method, path, **kwargs),
                 f"{method} {path}",
             )
-        except (_Transient, _Permanent) as error:
+        except (Transient, Permanent) as error:
             raise WeirdgenError(f"{method} {self.where}{path} failed: {error.reason}") from None
 
     async def _upload(self, session: aiohttp.ClientSession, dataset: ChatDataset) -> str:
@@ -91,10 +92,10 @@ class FineTuning:
             try:
                 await self.backend.send_json(session, "GET", f"/files/{known}")
                 return known
-            except _Permanent as error:
+            except Permanent as error:
                 if error.status != 404:
                     raise WeirdgenError(f"GET {self.where}/files/{known}: {error.reason}") from None
-            except _Transient:  # cannot tell whether it exists: upload again rather than guess
+            except Transient:  # cannot tell whether it exists: upload again rather than guess
                 pass
             self.registry.set_remote_file(self.where, dataset.content_hash, None)
         lines = [
@@ -119,7 +120,7 @@ class FineTuning:
                 lambda: self.backend.send_json(session, "POST", "/files", data=form()),
                 "POST /files",
             )
-        except (_Transient, _Permanent) as error:
+        except (Transient, Permanent) as error:
             raise WeirdgenError(f"uploading the training file failed: {error.reason}") from None
         file_id = str(data["id"])
         self.registry.set_remote_file(self.where, dataset.content_hash, file_id)
@@ -168,7 +169,7 @@ class FineTuning:
 
         try:
             data = await self.backend.retrying(create, "POST /fine_tuning/jobs")
-        except (_Transient, _Permanent) as error:
+        except (Transient, Permanent) as error:
             self.registry.set_remote_job(
                 RemoteJob(key, self.where, None, "failed", None, error.reason)
             )
