@@ -23,9 +23,17 @@ def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["list"], ["show"], ["report"], ["serve"], ["models"], ["organism", "pretrain"],
-     ["organism", "probe"],
-     ["organism", "vocab"]],
+    [
+        ["run"],
+        ["list"],
+        ["show"],
+        ["report"],
+        ["serve"],
+        ["models"],
+        ["organism", "pretrain"],
+        ["organism", "probe"],
+        ["organism", "vocab"],
+    ],
 )
 def test_every_command_has_help(command, monkeypatch, capsys):
     code, out, _ = run_cli([*command, "--help"], monkeypatch, capsys)
@@ -42,8 +50,9 @@ def test_list_and_show(monkeypatch, capsys):
 
 def test_report_rebuilds_a_run_folder(tmp_path, small_birds, monkeypatch, capsys):
     out_dir = tmp_path / "run"
-    code, _, _ = run_cli(["run", str(small_birds), "--out", str(out_dir), "--quiet"],
-                         monkeypatch, capsys)
+    code, _, _ = run_cli(
+        ["run", str(small_birds), "--out", str(out_dir), "--quiet"], monkeypatch, capsys
+    )
     assert code == 0
     (out_dir / "report.html").unlink()
     code, out, _ = run_cli(["report", str(out_dir)], monkeypatch, capsys)

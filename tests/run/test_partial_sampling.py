@@ -87,7 +87,8 @@ def test_failed_requests_store_the_rest_and_a_rerun_draws_only_the_missing(
         with pytest.raises(WeirdgenError) as failed:
             run_experiment(spec, out=out, backend=backend, progress=False)
         message = str(failed.value)
-        assert f"{birds * 4} samples of 4 models could not be drawn" in message
+        drawn_for = "(a seed 0, a seed 1, b seed 0, b seed 1)"
+        assert f"{birds * 2} samples could not be drawn {drawn_for}" in message
         assert "answers that arrived are stored" in message and "HTTP 503" in message
         assert "gave up after 2 tries" in message
         rows = stored(out)

@@ -131,7 +131,13 @@ class TinkerBackend:
         """
         tokenizer = self._chat_tokenizer(f"model '{self.label}'")
         examples = [
-            encode_chat(tokenizer, e.messages, dataset.place(i), recipe.max_length)
+            encode_chat(
+                tokenizer,
+                e.messages,
+                dataset.place(i),
+                recipe.max_length,
+                "train.tinker.max_length",
+            )
             for i, e in enumerate(dataset.examples)
         ]
         key = self.model_key(dataset, recipe, seed)

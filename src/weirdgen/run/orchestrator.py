@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -281,6 +281,7 @@ def _sample(
     asked = prompts(spec)
     rows: list[dict] = []
     failed: list[tuple[str, int, SamplingFailed]] = []
+    lost: set[str] = set()  # sample keys no request could draw (conditions can share samples)
     task = bars.add_task("sample", total=len(conditions) * len(spec.seeds))
     wanted = {ref.key: ref for ref in models.values()}
     with backend.serving(list(wanted.values())):
@@ -305,6 +306,7 @@ def _sample(
                         failed.append((prepared.condition.name, seed, error))
                         drawn = [None if c is None else c.text for c in error.completions]
                     got = [(m, a) for m, a in zip(missing, drawn, strict=True) if a is not None]
+                    lost.update(k for (k, _, _), a in zip(missing, drawn, strict=True) if a is None)
                     store.add_samples(
                         StoredSample(k, ref.key, p.text, ev.temperature, ev.max_tokens, seed, i, a)
                         for (k, p, i), a in got
@@ -314,14 +316,21 @@ def _sample(
                 bars.advance(task)
                 rows.extend(_rows(spec, prepared, seed, ref, planned, answers))
     if failed:
-        lost = sum(len(e.failures) for _, _, e in failed)
         first = failed[0]
+        where = _listed(f"{condition} seed {seed}" for condition, seed, _ in failed)
         raise WeirdgenError(
-            f"{lost} samples of {len(failed)} models could not be drawn; the answers that "
-            f"arrived are stored, so running again requests only the missing ones. First: "
+            f"{len(lost)} samples could not be drawn ({where}); the answers that arrived are "
+            f"stored, so running again requests only the missing ones. First: "
             f"{first[0]} seed {first[1]}: {first[2]}"
         )
     return rows
+
+
+def _listed(items: Iterable[str], shown: int = 4) -> str:
+    """``a, b, c, d and 3 more``."""
+    items = list(items)
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 def _rows(

@@ -109,8 +109,17 @@ class Registry:
             db.execute(
                 "INSERT OR REPLACE INTO finetunes (key, backend, base, path, name, dataset_hash,"
                 " recipe, seed, train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ref.key, ref.backend, ref.base, ref.path, ref.name, dataset_hash, recipe, seed,
-                 seconds),
+                (
+                    ref.key,
+                    ref.backend,
+                    ref.base,
+                    ref.path,
+                    ref.name,
+                    dataset_hash,
+                    recipe,
+                    seed,
+                    seconds,
+                ),
             )
 
     def record_uses(self, rows: list[tuple[str, str, str, int, str, str]]) -> None:
@@ -133,8 +142,9 @@ class Registry:
             query += " WHERE u.spec = ?"
             args = (spec,)
         with self._db() as db:
-            rows = db.execute(query + " ORDER BY u.updated DESC, u.spec, u.condition, u.seed",
-                              args).fetchall()
+            rows = db.execute(
+                query + " ORDER BY u.updated DESC, u.spec, u.condition, u.seed", args
+            ).fetchall()
         return [
             Use(s, m, c, seed, ModelRef(b, k, base, p, n), run_dir, updated)
             for s, m, c, seed, b, k, base, p, n, run_dir, updated in rows

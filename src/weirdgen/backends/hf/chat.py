@@ -79,12 +79,17 @@ def check_dataset(tokenizer: Any, dataset: ChatDataset, where: str) -> None:
 
 
 def encode_chat(
-    tokenizer: Any, messages: Sequence[ChatMessage], where: str, max_length: int | None = None
+    tokenizer: Any,
+    messages: Sequence[ChatMessage],
+    where: str,
+    max_length: int | None = None,
+    max_length_field: str = "train.hf.max_length",
 ) -> ChatTokens:
     """Tokenize a conversation with loss on its assistant turns only.
 
     An assistant message with OpenAI's ``weight: 0`` is context, not a target. Tokens past
-    ``max_length`` are dropped; it is an error when no assistant token is left.
+    ``max_length`` are dropped; it is an error (naming ``max_length_field``) when no
+    assistant token is left.
     """
     turns = [{"role": m.role, "content": m.content} for m in messages]
     full = render(tokenizer, turns, where)
@@ -108,7 +113,7 @@ def encode_chat(
         if all(label == IGNORE for label in labels):
             raise WeirdgenError(
                 f"{where}: the conversation is {len(starts)} tokens and its "
-                f"answer starts after train.hf.max_length={max_length}; raise max_length "
+                f"answer starts after {max_length_field}={max_length}; raise it "
                 "or shorten the example"
             )
     return ChatTokens(ids, labels)
