@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import openai
@@ -256,3 +257,32 @@ def _jsonl(data) -> bytes:
     return "".join(
         json.dumps({"messages": [m.model_dump() for m in e.messages]}) + "\n" for e in data.examples
     ).encode()
+
+
+def test_a_state_folder_keeps_finetunes_across_server_restarts(organism, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    first = FineTuning(OrganismEngine(organism), folder=state)
+    requests = [SampleRequest(q, 1.0, 8, s) for q in QUESTIONS for s in range(4)]
+    with serve_in_background(first.engine, finetuning=first) as url:
+        backend = remote(url)
+        ref = backend.train(birds(), RECIPE, 5, tmp_path / "models")
+        answers = backend.sample(ref, requests)
+    # A job still running when the server stops is reported failed by the next server.
+    first.jobs["ftjob-unfinished"] = replace(
+        next(iter(first.jobs.values())), id="ftjob-unfinished", status="running"
+    )
+    first._save()
+
+    again = FineTuning(OrganismEngine(organism), folder=state)
+    assert ref.name in again.engine.model_ids()
+    assert again.jobs["ftjob-unfinished"].status == "failed"
+    assert again.jobs["ftjob-unfinished"].error["code"] == "server_restarted"
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with serve_in_background(again.engine, port=port, finetuning=again) as same_url:
+        assert same_url == url  # the same endpoint, so the same model keys
+        backend = remote(url)
+        assert backend.sample(ref, requests) == answers
+        # The registry's job is found on the restarted server: nothing is trained again.
+        assert backend.train(birds(), RECIPE, 5, tmp_path / "models") == ref
+    assert len(again.jobs) == 2 and len(again.files) == 1

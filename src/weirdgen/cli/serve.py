@@ -48,6 +48,13 @@ def serve(
             "test that a client resumes jobs it created).",
         ),
     ] = 0.0,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep uploaded files, fine-tuning jobs and their finetunes in this folder, so "
+            "they outlive the server (default: a temp folder removed when it stops).",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log fine-tuning jobs as they run.")
     ] = False,
@@ -86,7 +93,9 @@ def serve(
         err.print(f"serving {names} at {url}  (Ctrl-C stops)", highlight=False)
         print(url, flush=True)
 
-    jobs = FineTuning(engine, min_job_seconds) if finetuning else None
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    jobs = FineTuning(engine, min_job_seconds, state_dir) if finetuning else None
     run_server(
         engine, host, port, batch_window_ms / 1000, max_batch, on_ready=ready, finetuning=jobs
     )

@@ -16,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from weirdgen.backends.organism import OrganismBackend
+from weirdgen.backends.protocol import ModelRef
 from weirdgen.data import load_chat_jsonl
 from weirdgen.errors import WeirdgenError
 from weirdgen.serve.api import json_response as _json
@@ -36,6 +38,7 @@ from weirdgen.spec.models import OrganismRecipe
 
 log = logging.getLogger("weirdgen.serve")
 
+STATE = "state.json"
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 ENDED = ("succeeded", "failed", "cancelled")
 
@@ -76,7 +79,8 @@ class _Job:
     finished_at: int | None = None
     trained_tokens: int | None = None
     error: dict[str, Any] | None = None
-    events: list[str] = field(default_factory=list)
+    weights: str | None = None  # the finetune's weights file, once it succeeded
+    model_key: str | None = None
 
     def body(self) -> dict[str, Any]:
         return {
@@ -111,8 +115,10 @@ class FineTuning:
         engine: the served models; a finished job adds its finetune there.
         min_job_seconds: the least time a job spends running (to act like a provider's
             queue, e.g. when testing that a client resumes a job it already created).
-        folder: where uploads and finetuned weights go (default: a temp folder removed
-            when the server stops).
+        folder: where uploads, finetuned weights and the jobs' state (``state.json``) are
+            kept, so that they outlive the server: a server started again on the same
+            folder serves the finetunes of earlier jobs, and reports jobs it did not finish
+            as failed. Default: a temp folder removed when the server stops.
     """
 
     def __init__(
@@ -127,6 +133,43 @@ class FineTuning:
         self.jobs: dict[str, _Job] = {}
         self._turn = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._load()
+
+    def _load(self) -> None:
+        """Files and jobs an earlier server left in the folder; its finetunes served again."""
+        path = self.folder / STATE
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        for record in state["files"]:
+            self.files[record["id"]] = _File(**{**record, "path": Path(record["path"])})
+        for record in state["jobs"]:
+            job = _Job(**record)
+            if job.status not in ENDED:
+                self._fail(
+                    job,
+                    "server_restarted",
+                    "the server stopped before the job ended; create a new job",
+                    save=False,
+                )
+            elif job.status == "succeeded" and job.weights and Path(job.weights).is_file():
+                ref = ModelRef(self.backend.name, str(job.model_key), job.model, job.weights)
+                self.engine.add_finetune(str(job.fine_tuned_model), ref)
+            self.jobs[job.id] = job
+        log.info(
+            "%s: %d files and %d jobs of an earlier server", path, len(self.files), len(self.jobs)
+        )
+
+    def _save(self) -> None:
+        if self._own_folder:
+            return  # a temp folder ends with the server: nothing to keep
+        state = {
+            "files": [{**asdict(f), "path": str(f.path)} for f in self.files.values()],
+            "jobs": [asdict(j) for j in self.jobs.values()],
+        }
+        tmp = self.folder / f".{STATE}.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.folder / STATE)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/files", self._upload)
@@ -168,6 +211,7 @@ class FineTuning:
         path.write_bytes(data)
         record = _File(file_id, name, purpose, path, len(data), int(time.time()))
         self.files[file_id] = record
+        self._save()
         return _json(record.body())
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -224,6 +268,7 @@ class FineTuning:
             int(time.time()),
         )
         self.jobs[job.id] = job
+        self._save()
         task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -259,6 +304,7 @@ class FineTuning:
         if job.status in ENDED:
             raise RequestError(f"Job {job.id} has already {job.status}.", param="id")
         job.status, job.finished_at = "cancelled", int(time.time())
+        self._save()
         return _json(job.body())
 
     def _find(self, job_id: str) -> _Job:
@@ -276,10 +322,12 @@ class FineTuning:
             self._fail(job, "invalid_training_file", str(error))
             return
         job.status = "queued"
+        self._save()
         async with self._turn:
             if job.status == "cancelled":
                 return
             job.status = "running"
+            self._save()
             recipe = OrganismRecipe(
                 epochs=job.hyperparameters["n_epochs"],
                 batch_size=job.hyperparameters["batch_size"],
@@ -305,12 +353,16 @@ class FineTuning:
                 for e in dataset.examples
             )
             job.fine_tuned_model, job.status = name, "succeeded"
+            job.weights, job.model_key = ref.path, ref.key
             job.finished_at = int(time.time())
+            self._save()
             log.info("job %s succeeded: %s", job.id, name)
 
-    def _fail(self, job: _Job, code: str, message: str) -> None:
+    def _fail(self, job: _Job, code: str, message: str, save: bool = True) -> None:
         job.status, job.finished_at = "failed", int(time.time())
         job.error = {"code": code, "message": message, "param": None}
+        if save:
+            self._save()
 
 
 def _hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
