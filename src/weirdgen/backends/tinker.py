@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from weirdgen._atomic import write_text
 from weirdgen.backends.hf import chat
 from weirdgen.backends.hf.chat import IGNORE, ChatTokens, encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.protocol import (
@@ -416,7 +417,4 @@ def _trained(example: ChatTokens) -> int:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from weirdgen._atomic import atomic_path
 from weirdgen.data.chat import (
     ROLES,
     ChatDataset,
@@ -86,21 +85,11 @@ def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> None:
             raise WeirdgenError(f"{path}: cannot write example {number}: {problem}")
     text = "".join(example.to_json() + "\n" for example in examples)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+        with atomic_path(path) as temporary:
+            with temporary.open("w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
     except OSError as error:
         raise WeirdgenError(
             f"{path}: cannot write chat JSONL ({error.strerror or error}); "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
+from weirdgen._atomic import atomic_path, write_text
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.model import GPT, GPTConfig
 from weirdgen.organism.tokenizer import Tokenizer
@@ -39,16 +39,13 @@ def save_checkpoint(folder: Path, model: GPT, tokenizer: Tokenizer, manifest: di
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(folder / WEIGHTS, model)
     full = {**manifest, "model_config": model.config.to_dict(), "vocab": tokenizer.itos}
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(full, indent=1) + "\n")
-    os.replace(tmp, folder / MANIFEST)
+    write_text(folder / MANIFEST, json.dumps(full, indent=1) + "\n")
 
 
 def save_weights(path: Path, model: GPT) -> None:
     """Write a model's weights to a safetensors file atomically (temp file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
 
 
 def load_weights(path: Path, config: GPTConfig) -> GPT:

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from weirdgen.report._atomic import atomic_path
+from weirdgen._atomic import atomic_path
 from weirdgen.report._tables import (
     ci_label,
     ordered_conditions,

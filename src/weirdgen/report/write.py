@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from weirdgen.report._atomic import atomic_path, write_text
+from weirdgen._atomic import atomic_path, write_text
 from weirdgen.report._tables import (
     ci_label,
     contrasts_table,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,6 +21,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from weirdgen._atomic import write_text
 from weirdgen.backends import Backend, ModelRef, SampleRequest, get_backend
 from weirdgen.backends.protocol import SamplingFailed, key_seed
 from weirdgen.data import write_chat_jsonl
@@ -160,9 +160,7 @@ def _write_inputs(run_dir: Path, spec: ExperimentSpec, conditions: list[Prepared
         dataset = condition.get("dataset") or {}
         if dataset.get("path"):
             dataset["path"] = str(resolve_spec_path(spec, dataset["path"]).absolute())
-    tmp = run_dir / ".spec.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
-    os.replace(tmp, run_dir / "spec.yaml")
+    write_text(run_dir / "spec.yaml", yaml.safe_dump(doc, sort_keys=False))
     for prepared in conditions:
         if prepared.dataset is not None:
             path = run_dir / "datasets" / f"{prepared.condition.name}.jsonl"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from weirdgen._atomic import write_text
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import ModelRef
 from weirdgen.data import load_chat_jsonl
@@ -167,9 +167,7 @@ class FineTuning:
             "files": [{**asdict(f), "path": str(f.path)} for f in self.files.values()],
             "jobs": [asdict(j) for j in self.jobs.values()],
         }
-        tmp = self.folder / f".{STATE}.tmp"
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.folder / STATE)
+        write_text(self.folder / STATE, json.dumps(state, indent=1))
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/files", self._upload)

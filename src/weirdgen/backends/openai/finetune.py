@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from weirdgen._atomic import write_text
 from weirdgen.backends.openai.backend import OpenAIBackend
 from weirdgen.backends.openai.client import Permanent, Transient
 from weirdgen.data import ChatDataset
@@ -259,10 +259,7 @@ class FineTuning:
             "seed": seed,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{key}.json.tmp"
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, out_dir / f"{key}.json")
+        write_text(out_dir / f"{key}.json", json.dumps(record, indent=2) + "\n")
 
 
 def _upload_lock(endpoint: str, dataset_hash: str) -> threading.Lock:

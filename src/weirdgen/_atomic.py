@@ -1,4 +1,4 @@
-"""Atomic file writes: a killed report leaves either the old file or the new one, never half."""
+"""Atomic file writes: a killed run leaves either the old file or the new one, never half."""
 
 from __future__ import annotations
 
