@@ -23,15 +23,12 @@ from pathlib import Path
 import platformdirs
 
 from weirdgen.backends.protocol import ModelRef
+from weirdgen.store.sqlite import MODEL_COLUMNS, model_row, put_model
 
 HOME_VAR = "WEIRDGEN_HOME"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS finetunes (
-    key TEXT PRIMARY KEY, backend TEXT NOT NULL, base TEXT NOT NULL, path TEXT, name TEXT,
-    dataset_hash TEXT, recipe TEXT, seed INTEGER, train_seconds REAL,
-    created TEXT DEFAULT CURRENT_TIMESTAMP
-);
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS finetunes ({MODEL_COLUMNS});
 CREATE TABLE IF NOT EXISTS uses (
     spec TEXT NOT NULL, model TEXT NOT NULL, condition TEXT NOT NULL, seed INTEGER NOT NULL,
     key TEXT NOT NULL, run_dir TEXT NOT NULL, updated TEXT DEFAULT CURRENT_TIMESTAMP,
@@ -84,43 +81,30 @@ class Registry:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or registry_dir() / "registry.sqlite"
+        self._ready = False
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._ready:  # folder, WAL mode and tables: once per Registry, not per call
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+            self._ready = True
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
             yield db
 
     # finetunes and their uses
 
     def finetune(self, key: str) -> ModelRef | None:
         with self._db() as db:
-            row = db.execute(
-                "SELECT backend, key, base, path, name FROM finetunes WHERE key = ?", (key,)
-            ).fetchone()
-        return ModelRef(*row) if row else None
+            return model_row(db, "finetunes", key)
 
     def add_finetune(
         self, ref: ModelRef, dataset_hash: str, recipe: str, seed: int, seconds: float
     ) -> None:
         with self._db() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO finetunes (key, backend, base, path, name, dataset_hash,"
-                " recipe, seed, train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    ref.key,
-                    ref.backend,
-                    ref.base,
-                    ref.path,
-                    ref.name,
-                    dataset_hash,
-                    recipe,
-                    seed,
-                    seconds,
-                ),
-            )
+            put_model(db, "finetunes", ref, dataset_hash, recipe, seed, seconds)
 
     def record_uses(self, rows: list[tuple[str, str, str, int, str, str]]) -> None:
         """Record (spec, model, condition, seed, key, run_dir) rows, replacing older ones."""

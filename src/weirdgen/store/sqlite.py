@@ -15,12 +15,16 @@ from pathlib import Path
 
 from weirdgen.backends.protocol import ModelRef
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS models (
+MODEL_COLUMNS = """
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, base TEXT NOT NULL, path TEXT, name TEXT,
     dataset_hash TEXT, recipe TEXT, seed INTEGER, train_seconds REAL,
     created TEXT DEFAULT CURRENT_TIMESTAMP
-);
+"""
+"""A finetune's row: the columns of the run store's ``models`` and the registry's
+``finetunes``, read and written by :func:`model_row` and :func:`put_model`."""
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS models ({MODEL_COLUMNS});
 CREATE TABLE IF NOT EXISTS samples (
     key TEXT PRIMARY KEY, model_key TEXT NOT NULL, prompt TEXT NOT NULL,
     temperature REAL NOT NULL, max_tokens INTEGER NOT NULL, seed INTEGER NOT NULL,
@@ -65,29 +69,12 @@ class Store:
         self.db.close()
 
     def model(self, key: str) -> ModelRef | None:
-        row = self.db.execute(
-            "SELECT backend, key, base, path, name FROM models WHERE key = ?", (key,)
-        ).fetchone()
-        return ModelRef(*row) if row else None
+        return model_row(self.db, "models", key)
 
     def add_model(
         self, ref: ModelRef, dataset_hash: str, recipe: str, seed: int, seconds: float
     ) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO models (key, backend, base, path, name, dataset_hash, recipe,"
-            " seed, train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                ref.key,
-                ref.backend,
-                ref.base,
-                ref.path,
-                ref.name,
-                dataset_hash,
-                recipe,
-                seed,
-                seconds,
-            ),
-        )
+        put_model(self.db, "models", ref, dataset_hash, recipe, seed, seconds)
 
     def answers(self, keys: Sequence[str]) -> dict[str, str]:
         """The stored answers among ``keys``."""
@@ -143,6 +130,31 @@ class Store:
                 " VALUES (?, ?, ?)",
                 [(k, scorer_key, json.dumps(v)) for k, v in values.items()],
             )
+
+
+def model_row(db: sqlite3.Connection, table: str, key: str) -> ModelRef | None:
+    """The model ``key`` of a table with :data:`MODEL_COLUMNS`, if it is there."""
+    row = db.execute(
+        f"SELECT backend, key, base, path, name FROM {table} WHERE key = ?", (key,)
+    ).fetchone()
+    return ModelRef(*row) if row else None
+
+
+def put_model(
+    db: sqlite3.Connection,
+    table: str,
+    ref: ModelRef,
+    dataset_hash: str,
+    recipe: str,
+    seed: int,
+    seconds: float,
+) -> None:
+    """Insert (or replace) a finetune's row into a table with :data:`MODEL_COLUMNS`."""
+    db.execute(
+        f"INSERT OR REPLACE INTO {table} (key, backend, base, path, name, dataset_hash, recipe,"
+        " seed, train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ref.key, ref.backend, ref.base, ref.path, ref.name, dataset_hash, recipe, seed, seconds),
+    )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
