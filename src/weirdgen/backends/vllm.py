@@ -43,6 +43,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from weirdgen.backends._env import number_from_env
 from weirdgen.backends._process import free_port, has_exited, served_ids, start, stop, tail
 from weirdgen.backends.openai import OpenAIBackend
 from weirdgen.backends.protocol import (
@@ -384,19 +385,8 @@ class VllmBackend:
 
 
 def _startup_from_env() -> float:
-    raw = os.environ.get(STARTUP_VAR, "").strip()
-    if not raw:
-        return DEFAULT_STARTUP_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise WeirdgenError(
-            f"{STARTUP_VAR}={raw!r}: set it to the seconds a server may take to start "
-            f"(default {DEFAULT_STARTUP_TIMEOUT:g})"
-        )
-    return value
+    what = "the seconds a server may take to start"
+    return number_from_env(STARTUP_VAR, float, DEFAULT_STARTUP_TIMEOUT, what, positive=True)
 
 
 def _max_lora_rank(paths: Iterable[Path]) -> int:

@@ -30,6 +30,7 @@ from tenacity import (
     wait_random,
 )
 
+from weirdgen.backends._env import number_from_env
 from weirdgen.errors import WeirdgenError
 
 KEY_VAR, URL_VAR = "OPENAI_API_KEY", "OPENAI_BASE_URL"
@@ -234,30 +235,13 @@ class ApiClient:
 
 
 def poll_from_env() -> float:
-    return _number_from_env(
-        POLL_VAR, float, 30.0, "the seconds between checks of a fine-tuning job"
-    )
+    what = "the seconds between checks of a fine-tuning job"
+    return number_from_env(POLL_VAR, float, 30.0, what, positive=False)
 
 
 def concurrency_from_env() -> int:
-    return _number_from_env(
-        CONCURRENCY_VAR, int, 100, "a whole number of requests in flight at once"
-    )
-
-
-def _number_from_env(var: str, kind: type[T], default: T, what: str) -> T:
-    """``$var`` read as ``kind``: positive for int, not negative for float; else an error."""
-    raw = os.environ.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)  # type: ignore[call-arg]
-    except ValueError:
-        value = None
-    lowest = 1 if kind is int else 0
-    if value is None or value < lowest:  # type: ignore[operator]
-        raise WeirdgenError(f"{var}={raw!r}: set it to {what} (default {default})")
-    return value
+    what = "a whole number of requests in flight at once"
+    return number_from_env(CONCURRENCY_VAR, int, 100, what, positive=True)
 
 
 def retry_after_seconds(headers: Any) -> float | None:
