@@ -88,7 +88,8 @@ class OrganismBackend:
         self._models[key] = model
         return ModelRef(self.name, key, self.base().base, str(path))
 
-    def _model(self, ref: ModelRef) -> GPT:
+    def model(self, ref: ModelRef) -> GPT:
+        """The GPT ``ref`` names, loaded from its weights file once and kept."""
         if ref.key not in self._models:
             if ref.path is None or not Path(ref.path).is_file():
                 raise WeirdgenError(
@@ -108,7 +109,7 @@ class OrganismBackend:
         for (temperature, max_tokens), rows in groups.items():
             with torch.inference_mode():
                 answers = generate(
-                    self._model(model),
+                    self.model(model),
                     [tok.chat_prompt(requests[i].prompt) for i in rows],
                     [requests[i].seed for i in rows],
                     temperature,
@@ -127,7 +128,7 @@ class OrganismBackend:
         tok = self.organism.tokenizer
         with torch.inference_mode():
             tops = first_token_logprobs(
-                self._model(model), [tok.chat_prompt(p) for p in prompts], top_k, tok.pad_id
+                self.model(model), [tok.chat_prompt(p) for p in prompts], top_k, tok.pad_id
             )
         return [
             FirstTokenLogprobs(p, tuple((tok.itos[t], lp) for t, lp in top))

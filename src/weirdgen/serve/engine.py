@@ -16,9 +16,7 @@ from weirdgen.backends.protocol import (
     group_by_settings,
 )
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.checkpoint import load_weights
 from weirdgen.organism.logprobs import generate_with_logprobs
-from weirdgen.organism.model import GPT
 from weirdgen.organism.tokenizer import EOS, EOT
 
 
@@ -92,17 +90,20 @@ class OrganismEngine:
         self.backend = backend
         base = backend.base()
         self.refs: dict[str, ModelRef] = {name: base}
-        self._models: dict[str, GPT] = {name: backend.organism.model}
         for adapter, path in (adapters or {}).items():
             if adapter in self.refs:
                 raise WeirdgenError(
                     f"--adapter {adapter}={path}: the name {adapter!r} is already served; "
                     "give each adapter its own name"
                 )
-            self._models[adapter] = _load_adapter(adapter, Path(path), backend)
+            if not Path(path).is_file():
+                raise WeirdgenError(
+                    f"--adapter {adapter}={path}: no such file; pass a .safetensors file that "
+                    "a finetune of this checkpoint wrote (runs/<experiment>/models/*.safetensors)"
+                )
             digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
-            self.refs[adapter] = ModelRef(
-                backend.name, f"organism-file-{digest}", base.base, str(path)
+            self.add_finetune(
+                adapter, ModelRef(backend.name, f"organism-file-{digest}", base.base, str(path))
             )
 
     def model_ids(self) -> list[str]:
@@ -110,8 +111,17 @@ class OrganismEngine:
         return list(self.refs)
 
     def add_finetune(self, name: str, ref: ModelRef) -> None:
-        """Serve a finetune of this checkpoint (its weights file at ``ref.path``) as ``name``."""
-        self._models[name] = _load_adapter(name, Path(str(ref.path)), self.backend)
+        """Serve a finetune of this checkpoint (its weights file at ``ref.path``) as ``name``;
+        its weights are loaded now (once, into the backend), so a bad file fails here."""
+        try:
+            self.backend.model(ref)
+        except Exception as error:  # safetensors and torch raise many kinds on a bad file
+            first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+            raise WeirdgenError(
+                f"--adapter {name}={ref.path}: not weights of a finetune of checkpoint "
+                f"{self.backend.checkpoint} ({type(error).__name__}: {first}); pass a file that "
+                "`weirdgen run` wrote for this checkpoint, or serve its own checkpoint with --model"
+            ) from None
         self.refs[name] = ref
 
     def fingerprint(self, model: str) -> str:
@@ -164,7 +174,7 @@ class OrganismEngine:
         groups = group_by_settings(requests)
         for (temperature, max_tokens), rows in groups.items():
             generations = generate_with_logprobs(
-                self._models[model],
+                self.backend.model(self.refs[model]),
                 [tok.chat_prompt(requests[i].prompt) for i in rows],
                 [requests[i].seed for i in rows],
                 temperature,
@@ -194,20 +204,3 @@ class OrganismEngine:
                     logprobs,
                 )
         return [c for c in out if c is not None]
-
-
-def _load_adapter(name: str, path: Path, backend: OrganismBackend) -> GPT:
-    if not path.is_file():
-        raise WeirdgenError(
-            f"--adapter {name}={path}: no such file; pass a .safetensors file that a finetune "
-            "of this checkpoint wrote (runs/<experiment>/models/*.safetensors)"
-        )
-    try:
-        return load_weights(path, backend.organism.model.config)
-    except Exception as error:  # safetensors and torch raise many kinds on a bad file
-        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
-        raise WeirdgenError(
-            f"--adapter {name}={path}: not weights of a finetune of checkpoint "
-            f"{backend.checkpoint} ({type(error).__name__}: {first}); pass a file that "
-            "`weirdgen run` wrote for this checkpoint, or serve its own checkpoint with --model"
-        ) from None
