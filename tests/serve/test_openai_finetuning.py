@@ -230,6 +230,8 @@ def test_a_run_killed_after_creating_its_jobs_reuses_them(organism, tmp_path, sp
             timeout=300,
         )
         assert second.returncode == 0, second.stderr
+        [upload] = jobs.files.values()  # the run folder's dataset file, byte for byte
+        assert upload.path.read_bytes() == (out / "datasets" / "old_birds.jsonl").read_bytes()
     assert len(jobs.jobs) == 2 and len(jobs.files) == 1
     assert "computed: 2 finetunes" in second.stderr
     assert second.stderr.count("resuming job") == 2  # --verbose logs what the backend does
@@ -254,9 +256,7 @@ def test_a_run_killed_after_creating_its_jobs_reuses_them(organism, tmp_path, sp
 
 
 def _jsonl(data) -> bytes:
-    return "".join(
-        json.dumps({"messages": [m.model_dump() for m in e.messages]}) + "\n" for e in data.examples
-    ).encode()
+    return "".join(e.to_json() + "\n" for e in data.examples).encode()
 
 
 def test_a_state_folder_keeps_finetunes_across_server_restarts(organism, tmp_path):

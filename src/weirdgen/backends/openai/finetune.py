@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,21 @@ class FineTuning:
         self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
     ) -> dict[str, Any]:
         """One API call with retries; failures become one WeirdgenError naming the call."""
+        return await self._retried(
+            lambda: self.backend.send_json(session, method, path, **kwargs),
+            f"{method} {path}",
+            f"{method} {self.where}{path}",
+        )
+
+    async def _retried(
+        self, call: Callable[[], Awaitable[dict[str, Any]]], label: str, what: str
+    ) -> dict[str, Any]:
+        """``await call()`` with the backend's retries; a failure is one WeirdgenError
+        saying ``what`` failed and why."""
         try:
-            return await self.backend.retrying(
-                lambda: self.backend.send_json(session, method, path, **kwargs),
-                f"{method} {path}",
-            )
+            return await self.backend.retrying(call, label)
         except (Transient, Permanent) as error:
-            raise WeirdgenError(f"{method} {self.where}{path} failed: {error.reason}") from None
+            raise WeirdgenError(f"{what} failed: {error.reason}") from None
 
     async def _upload(self, session: aiohttp.ClientSession, dataset: ChatDataset) -> str:
         """The id of the training file: the one uploaded before if it still exists, else new."""
@@ -98,11 +107,8 @@ class FineTuning:
             except Transient:  # cannot tell whether it exists: upload again rather than guess
                 pass
             self.registry.set_remote_file(self.where, dataset.content_hash, None)
-        lines = [
-            json.dumps({"messages": [m.model_dump(exclude_none=True) for m in e.messages]})
-            for e in dataset.examples
-        ]
-        body = ("\n".join(lines) + "\n").encode()
+        # The same bytes write_chat_jsonl puts in the run folder's datasets/.
+        body = "".join(e.to_json() + "\n" for e in dataset.examples).encode()
 
         def form() -> aiohttp.FormData:  # a fresh one per try: aiohttp consumes it
             data = aiohttp.FormData()
@@ -115,13 +121,11 @@ class FineTuning:
             )
             return data
 
-        try:
-            data = await self.backend.retrying(
-                lambda: self.backend.send_json(session, "POST", "/files", data=form()),
-                "POST /files",
-            )
-        except (Transient, Permanent) as error:
-            raise WeirdgenError(f"uploading the training file failed: {error.reason}") from None
+        data = await self._retried(
+            lambda: self.backend.send_json(session, "POST", "/files", data=form()),
+            "POST /files",
+            "uploading the training file",
+        )
         file_id = str(data["id"])
         self.registry.set_remote_file(self.where, dataset.content_hash, file_id)
         log.info("uploaded %d examples as %s", len(dataset), file_id)
