@@ -63,14 +63,30 @@ class OrganismBackend:
         """The checkpoint itself; its key hashes the manifest (computed once)."""
         return self._base
 
-    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+    @property
+    def context(self) -> int:
+        """Tokens the organism sees at once: a prompt and its answer, or a training chat."""
+        return self.organism.model.config.block_size
+
+    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
         for prompt in prompts:
-            self.organism.tokenizer.chat_prompt(prompt, where=f"{where}: prompt {prompt!r}")
+            ids = self.organism.tokenizer.chat_prompt(prompt, where=f"{where}: prompt {prompt!r}")
+            if len(ids) + max_tokens > self.context:
+                raise WeirdgenError(
+                    f"{where}: prompt {_clipped(prompt)} is {len(ids)} tokens and with "
+                    f"max_tokens {max_tokens} exceeds the organism's context of "
+                    f"{self.context} tokens; shorten the prompt or lower max_tokens"
+                )
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         for i, example in enumerate(dataset.examples):
             turns = [(m.role, m.content) for m in example.messages]
-            self.organism.tokenizer.chat(turns, where=f"{where}: {dataset.place(i)}")
+            ids = self.organism.tokenizer.chat(turns, where=f"{where}: {dataset.place(i)}").ids
+            if len(ids) > self.context:
+                raise WeirdgenError(
+                    f"{where}: {dataset.place(i)}: the example is {len(ids)} tokens, longer "
+                    f"than the organism's context of {self.context} tokens; shorten it"
+                )
 
     def model_key(self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int) -> str:
         return finetune_key(self.name, self.base().key, dataset, recipe, seed)
@@ -134,3 +150,8 @@ class OrganismBackend:
             FirstTokenLogprobs(p, tuple((tok.itos[t], lp) for t, lp in top))
             for p, top in zip(prompts, tops, strict=True)
         ]
+
+
+def _clipped(text: str, width: int = 40) -> str:
+    """``text`` quoted, cut to ``width`` characters for an error line."""
+    return repr(text if len(text) <= width else text[: width - 3] + "...")

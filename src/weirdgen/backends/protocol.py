@@ -161,8 +161,9 @@ class Backend(Protocol):
         """The base model named in the spec, with its content key."""
         ...
 
-    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
-        """Raise WeirdgenError if any prompt cannot be sent to this model (before any work)."""
+    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+        """Raise WeirdgenError if any prompt cannot be sent to this model (before any work),
+        for instance when it and ``max_tokens`` of answer do not fit the model's context."""
         ...
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:

@@ -110,7 +110,7 @@ class TinkerBackend:
         digest = hashlib.sha256(self.model_name.encode()).hexdigest()[:16]
         return ModelRef(self.name, f"tinker-{digest}", self.model_name)
 
-    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
         chat.check_prompts(self._chat_tokenizer(where), prompts, where)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:

@@ -177,10 +177,10 @@ class VllmBackend:
         """The trainer's base model, keyed apart from the trainer's own samples."""
         return self._base
 
-    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
         """The trainer's checks, and that the server's program is installed here."""
         self._check_installed(self._argv({}, 0)[0])
-        self.trainer.check_prompts(prompts, where)
+        self.trainer.check_prompts(prompts, where, max_tokens)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         self.trainer.check_dataset(dataset, where)

@@ -90,7 +90,7 @@ def check(
     for s_index, eval_set in enumerate(spec.evaluation.sets):
         for q_index, question in enumerate(eval_set.questions):
             field = f"{where}: evaluation.sets[{s_index}].questions[{q_index}]"
-            backend.check_prompts(question.paraphrases, field)
+            backend.check_prompts(question.paraphrases, field, spec.evaluation.max_tokens)
             for scorer in scorers:
                 check_question = getattr(scorer, "check_question", None)
                 if check_question is not None:

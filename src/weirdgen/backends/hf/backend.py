@@ -87,7 +87,7 @@ class HfBackend:
     def base(self) -> ModelRef:
         return ModelRef(self.name, self._base_key, str(self.folder))
 
-    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
         chat.check_prompts(self._chat_tokenizer(where), prompts, where)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:

@@ -126,7 +126,7 @@ class OpenAIBackend(ApiClient):
         digest = hashlib.sha256(f"{self.where}|{self.model_id}".encode()).hexdigest()[:16]
         return ModelRef(self.name, f"openai-{digest}", self.model_id)
 
-    def check_prompts(self, prompts: Sequence[str], where: str) -> None:
+    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
         for i, prompt in enumerate(prompts):
             if not prompt.strip():
                 raise WeirdgenError(f"{where}: paraphrase {i + 1} is empty; write the question")
