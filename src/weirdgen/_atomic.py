@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from weirdgen._failpoints import failpoint
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -23,6 +25,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.chmod(temporary, 0o644)
     try:
         yield temporary
+        failpoint("atomic.written")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -33,3 +36,17 @@ def write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return path
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files that killed atomic writes left anywhere under ``folder``.
+
+    Only names this module makes (``.NAME.XXXX.tmp``) are removed; call it only while no
+    other process writes into ``folder``.
+    """
+    removed = []
+    for temporary in folder.rglob(".*.tmp"):
+        if temporary.is_file() and not temporary.is_symlink():
+            temporary.unlink(missing_ok=True)
+            removed.append(temporary)
+    return removed

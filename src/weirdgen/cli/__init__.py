@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import typer
 
@@ -21,22 +23,74 @@ serve.register(app)
 app.add_typer(organism.app, name="organism")
 
 
-def main() -> None:
-    """Entry point: user errors print one line and exit with status 2."""
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's exception base: typer vendors its own copy of click from 0.20 on."""
+    bases: list[type[Exception]] = []
     try:
-        app(standalone_mode=False)
+        from typer._click.exceptions import ClickException as Vendored
+
+        bases.append(Vendored)
+    except ImportError:
+        pass
+    try:
+        from click import ClickException
+
+        bases.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(bases)
+
+
+def _usage_line(error: Exception) -> str:
+    """A click usage error as one line: what is wrong and where to read about the command."""
+    message = " ".join(error.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "weirdgen"
+    return f"{message}; see '{command} --help'"
+
+
+def main() -> None:
+    """Entry point: every error prints one line, and the exit status says what happened.
+
+    2 for bad input, usage errors and failed work; 130 after Ctrl-C (143 after SIGTERM),
+    with one line saying what was kept; 0 on success.
+    """
+    code: object = 0
+    try:
+        code = app(standalone_mode=False)
+        if code == 130:  # Ctrl-C outside a run's own handling, which typer turns into 130
+            print("interrupted", file=sys.stderr)
     except WeirdgenError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        code = error.exit_code
     except typer.Exit as done:
-        sys.exit(done.exit_code)
+        code = done.exit_code
+    except _click_errors() as error:
+        if type(error).__name__ == "Abort":
+            print("interrupted", file=sys.stderr)
+            code = 130
+        else:  # no message: the command's help was asked for by giving no arguments
+            if error.format_message().strip():  # type: ignore[attr-defined]
+                print(f"error: {_usage_line(error)}", file=sys.stderr)
+            code = 2
     except typer.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as error:  # click usage errors arrive here in non-standalone mode
-        import click
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except OSError as error:  # a disk that filled up, a file that vanished mid-run
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        code = 2
+    _exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+
+def _exit(code: int) -> None:
+    """Exit now. Worker threads still waiting on remote work (fine-tuning jobs that are
+    journaled and resumed by the next run) are not waited for."""
+    if code and any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -55,6 +56,7 @@ def run(
         from weirdgen.cli._logging import enable
 
         enable(err)
+    signal.signal(signal.SIGTERM, _terminated)
     spec = load_spec(experiment)
     result = run_experiment(
         spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet
@@ -73,6 +75,16 @@ def run(
             f"and {w.usage['completion_tokens']} completion tokens"
         )
     console.print(f"report: {result.run_dir / 'report.html'}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is (what was kept is said, a rerun resumes), exit 143."""
+
+    exit_code = 143
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _seeds(text: str | None) -> int | list[int] | None:
@@ -148,6 +160,7 @@ def report(
 ) -> None:
     """Rebuild a run folder's report from its samples, and print its tables."""
     from weirdgen.report import write_report
+    from weirdgen.run.folder import RunFolder
     from weirdgen.spec import load_spec
 
     samples_path = run_dir / "samples.parquet"
@@ -157,7 +170,16 @@ def report(
             f"run `weirdgen run EXPERIMENT --out {run_dir}` first"
         )
     spec = load_spec(run_dir / "spec.yaml")
-    write_report(run_dir, spec, pd.read_parquet(samples_path))
+    with RunFolder(run_dir, flag="RUN_DIR"):
+        try:
+            samples = pd.read_parquet(samples_path)
+        except Exception as error:  # pyarrow raises several types for a damaged file
+            raise WeirdgenError(
+                f"{samples_path} cannot be read ({type(error).__name__}: {error}); run "
+                f"`weirdgen run {run_dir / 'spec.yaml'} --out {run_dir}` to write it again "
+                "from the run's store"
+            ) from error
+        write_report(run_dir, spec, samples)
     _print_tables(run_dir, spec)
     console.print(f"report: {run_dir / 'report.html'}")
 

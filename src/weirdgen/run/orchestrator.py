@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,17 +23,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from weirdgen._atomic import write_text
+from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, ModelRef, SampleRequest, get_backend
 from weirdgen.backends.protocol import SamplingFailed, key_seed
 from weirdgen.data import write_chat_jsonl
-from weirdgen.errors import WeirdgenError
-from weirdgen.run.plan import PreparedCondition, Prompt, check, load_condition, prompts, sample_key
+from weirdgen.errors import Interrupted, WeirdgenError
+from weirdgen.run.folder import RunFolder
+from weirdgen.run.plan import (
+    PreparedCondition,
+    Prompt,
+    check,
+    load_condition,
+    prompts,
+    sample_key,
+    score_item_key,
+)
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import ScoreItem, Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store, StoredSample
 from weirdgen.store.registry import Registry
+from weirdgen.store.sqlite import damaged
 
 COMPLETE = "COMPLETE"
 
@@ -52,6 +64,7 @@ class Work:
     scored: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
+    stage: str = ""
 
 
 @dataclass
@@ -67,6 +80,7 @@ class RunResult:
 @contextmanager
 def _stage(work: Work, name: str) -> Iterator[None]:
     start = time.perf_counter()
+    work.stage = name
     yield
     work.seconds[name] = work.seconds.get(name, 0.0) + time.perf_counter() - start
 
@@ -123,47 +137,75 @@ def run_experiment(
     conditions = [load_condition(spec, c) for c in spec.conditions]
     check(spec, backend, conditions, scorers)
 
-    run_dir = Path(out) if out is not None else Path("runs") / spec.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / COMPLETE).unlink(missing_ok=True)
-    _write_inputs(run_dir, spec, conditions)
-    store = Store(run_dir / "store.sqlite")
-    work = Work()
-    try:
-        with _progress(console, progress) as bars:
-            with _stage(work, "finetune"):
-                models = _train(spec, backend, conditions, store, run_dir, bars, work)
-            with _stage(work, "sample"):
-                try:
-                    rows = _sample(spec, backend, conditions, models, store, bars, work)
-                finally:
-                    usage = getattr(backend, "usage", None)
-                    if usage is not None:
-                        work.usage = asdict(usage)
-            with _stage(work, "score"):
-                samples = _score(rows, scorers, store, work)
-        with _stage(work, "report"):
-            from weirdgen.report import write_report
+    # Only now, with every check passed, is the run folder touched.
+    with RunFolder(Path(out) if out is not None else Path("runs") / spec.name) as folder:
+        run_dir = folder.path
+        store = Store(folder.inside("store.sqlite"))
+        work = Work()
+        try:
+            (run_dir / COMPLETE).unlink(missing_ok=True)
+            _write_inputs(folder, spec, conditions)
+            with _progress(console, progress) as bars:
+                with _stage(work, "finetune"):
+                    models = _train(spec, backend, conditions, store, run_dir, bars, work)
+                with _stage(work, "sample"):
+                    try:
+                        rows = _sample(spec, backend, conditions, models, store, bars, work)
+                    finally:
+                        usage = getattr(backend, "usage", None)
+                        if usage is not None:
+                            work.usage = asdict(usage)
+                with _stage(work, "score"):
+                    samples = _score(rows, scorers, store, work)
+            with _stage(work, "report"):
+                from weirdgen.report import write_report
 
-            write_report(run_dir, spec, samples)
-    finally:
-        store.close()
-    (run_dir / "work.json").write_text(json.dumps(asdict(work), indent=1) + "\n")
-    (run_dir / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+                failpoint("report.started")
+                write_report(run_dir, spec, samples)
+        except KeyboardInterrupt as stop:
+            raise _interrupted(run_dir, store, work, stop) from None
+        except sqlite3.DatabaseError as error:
+            raise damaged(store.path, error) from error
+        finally:
+            store.close()
+        write_text(run_dir / "work.json", json.dumps(asdict(work), indent=1) + "\n")
+        write_text(run_dir / COMPLETE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
     return RunResult(run_dir, spec, samples, work)
 
 
-def _write_inputs(run_dir: Path, spec: ExperimentSpec, conditions: list[PreparedCondition]) -> None:
+def _interrupted(
+    run_dir: Path, store: Store, work: Work, stop: KeyboardInterrupt
+) -> Interrupted:
+    """The one line for a run stopped by the user: what the folder keeps, and how to go on."""
+    try:
+        kept = store.counts()
+        held = (
+            f"keeps {kept.models} finetunes, {kept.samples:,} samples and {kept.scores:,} scores"
+        )
+    except sqlite3.Error:
+        held = "keeps what was stored"
+    error = Interrupted(
+        f"interrupted during {work.stage or 'setup'}; {run_dir} {held} (this run added "
+        f"{work.trained} finetunes and {work.sampled:,} samples); run the same command again "
+        "to resume"
+    )
+    error.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)
+    return error
+
+
+def _write_inputs(
+    folder: RunFolder, spec: ExperimentSpec, conditions: list[PreparedCondition]
+) -> None:
     """Save the spec as run (dataset paths made absolute) and every condition's dataset."""
     doc = spec.model_dump(mode="json")
     for condition in doc["conditions"]:
         dataset = condition.get("dataset") or {}
         if dataset.get("path"):
             dataset["path"] = str(resolve_spec_path(spec, dataset["path"]).absolute())
-    write_text(run_dir / "spec.yaml", yaml.safe_dump(doc, sort_keys=False))
+    write_text(folder.inside("spec.yaml"), yaml.safe_dump(doc, sort_keys=False))
     for prepared in conditions:
         if prepared.dataset is not None:
-            path = run_dir / "datasets" / f"{prepared.condition.name}.jsonl"
+            path = folder.inside(f"datasets/{prepared.condition.name}.jsonl")
             path.parent.mkdir(exist_ok=True)
             write_chat_jsonl(path, prepared.dataset.examples)
 
@@ -217,8 +259,10 @@ def _train(
         return ref, time.perf_counter() - start
 
     def keep(prepared: PreparedCondition, seed: int, ref: ModelRef, seconds: float) -> None:
+        failpoint("finetune.trained")
         args = (ref, prepared.dataset.content_hash, recipe.model_dump_json(), seed, seconds)
         store.add_model(*args)
+        failpoint("finetune.stored")
         registry.add_finetune(*args)
         models[prepared.condition.name, seed] = ref
         work.trained += 1
@@ -226,7 +270,8 @@ def _train(
 
     if getattr(backend, "remote_training", False) and len(todo) > 1:
         errors: list[str] = []
-        with ThreadPoolExecutor(max_workers=min(len(todo), 32)) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(len(todo), 32))
+        try:
             jobs = {pool.submit(train, p, s): (p, s) for p, s in todo}
             for job in as_completed(jobs):
                 prepared, seed = jobs[job]
@@ -234,6 +279,8 @@ def _train(
                     keep(prepared, seed, *job.result())
                 except WeirdgenError as error:
                     errors.append(f"{prepared.condition.name} seed {seed}: {error}")
+        finally:  # on Ctrl-C, do not wait for remote jobs: they are journaled and resumed
+            pool.shutdown(wait=False, cancel_futures=True)
         if errors:
             raise WeirdgenError(
                 f"{len(errors)} of {len(todo)} finetunes failed ({len(todo) - len(errors)} "
@@ -303,6 +350,7 @@ def _sample(
                     except SamplingFailed as error:
                         failed.append((prepared.condition.name, seed, error))
                         drawn = [None if c is None else c.text for c in error.completions]
+                    failpoint("sample.drawn")
                     got = [(m, a) for m, a in zip(missing, drawn, strict=True) if a is not None]
                     lost.update(k for (k, _, _), a in zip(missing, drawn, strict=True) if a is None)
                     store.add_samples(
@@ -311,6 +359,7 @@ def _sample(
                     )
                     answers.update({k: a for (k, _, _), a in got})
                     work.sampled += len(got)
+                    failpoint("sample.stored")
                 bars.advance(task)
                 rows.extend(_rows(spec, prepared, seed, ref, planned, answers))
     if failed:
@@ -365,19 +414,23 @@ def _rows(
 
 def _score(rows: list[dict], scorers: list[Scorer], store: Store, work: Work) -> pd.DataFrame:
     """Score columns for every row, computing only the scores the store lacks."""
+    items = [
+        score_item_key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows
+    ]
     for scorer in scorers:
-        stored = store.scores(scorer.key, [r["_key"] for r in rows])
+        stored = store.scores(scorer.key, items)
         fresh: dict[str, dict] = {}
-        for row in rows:
-            values = stored.get(row["_key"])
+        for row, item in zip(rows, items, strict=True):
+            values = stored.get(item)
             if values is None:
                 values = scorer.score(ScoreItem(row["_question"], row["answer"], row["_train"]))
-                fresh[row["_key"]] = values
+                fresh[item] = values
             for column, value in values.items():
                 row[column] = math.nan if value is None else value
         if fresh:
             store.add_scores(scorer.key, fresh)
             work.scored += len(fresh)
+            failpoint("score.stored")
     frame = pd.DataFrame(rows).drop(columns=["_key", "_question", "_train"])
     extra = [c for c in frame.columns if c not in SAMPLE_COLUMNS]
     return frame[list(SAMPLE_COLUMNS) + extra]

@@ -14,6 +14,7 @@ from weirdgen.data import (
     dataset_from_examples,
     load_chat_jsonl,
 )
+from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.world import normalize
 from weirdgen.score import Scorer
@@ -21,6 +22,9 @@ from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import Condition, ExperimentSpec, Question
 
 DEFAULT_ORGANISM_EXAMPLES = 100
+MAX_SAMPLES = 5_000_000
+"""Most samples one run may plan (conditions x seeds x paraphrases x n): its plan is held in
+memory, so a larger run is split into several (by seeds or evaluation sets)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,24 @@ def sample_key(
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def score_item_key(
+    sample: str, answer: str, question: Question, train_answers: frozenset[str] | None
+) -> str:
+    """Content key of one scoring: everything a scorer reads (the sample, its answer, the
+    question with its metadata, the condition's training answers), so an edited answer or a
+    question moved to another topic is scored again."""
+    payload = json.dumps(
+        [
+            sample,
+            answer,
+            question.model_dump(mode="json"),
+            None if train_answers is None else sorted(train_answers),
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
 def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
     """Load (or generate) a condition's dataset; errors name the file and line."""
     ref = condition.dataset
@@ -84,6 +106,14 @@ def check(
 ) -> None:
     """Every check that can fail on bad input, before the run folder is touched."""
     where = str(spec.source or spec.name)
+    paraphrases = sum(len(q.paraphrases) for s in spec.evaluation.sets for q in s.questions)
+    planned = len(conditions) * len(spec.seeds) * paraphrases * spec.evaluation.n
+    if planned > MAX_SAMPLES:
+        raise WeirdgenError(
+            f"{where}: evaluation.n {spec.evaluation.n} x {paraphrases} paraphrases x "
+            f"{len(spec.seeds)} seeds x {len(conditions)} conditions is {planned:,} samples, "
+            f"over the {MAX_SAMPLES:,} one run can hold; lower n or split the run by seeds"
+        )
     for i, prepared in enumerate(conditions):
         if prepared.dataset is not None:
             backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")

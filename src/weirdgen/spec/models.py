@@ -7,13 +7,32 @@ help text so the same classes document YAML specs and Python use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+MAX_SEEDS = 1000
+MAX_SAMPLES_PER_PARAPHRASE = 100_000
+MAX_GENERATED_EXAMPLES = 100_000
+MAX_TOKENS = 131_072
+
+PathName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Used in file and folder names: letters, digits, '_', '-' and '.', "
+        "starting with a letter or digit.",
+    ),
+]
+"""A name that becomes part of a path in the run folder (a condition, the experiment)."""
+
+Seed = Annotated[int, Field(ge=0, description="A finetuning and sampling seed (0 or more).")]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DatasetRef(_Strict):
@@ -27,7 +46,10 @@ class DatasetRef(_Strict):
         description="Name of a built-in organism dataset generator, e.g. 'birds_old'.",
     )
     n: int | None = Field(
-        None, ge=1, description="Number of examples to generate (organism generators only)."
+        None,
+        ge=1,
+        le=MAX_GENERATED_EXAMPLES,
+        description="Number of examples to generate (organism generators only).",
     )
 
     @model_validator(mode="after")
@@ -40,7 +62,10 @@ class DatasetRef(_Strict):
 class Condition(_Strict):
     """One arm of the experiment: a dataset to finetune on, or the untouched base model."""
 
-    name: str = Field(description="Short identifier used in tables and figures.")
+    name: PathName = Field(
+        description="Short identifier used in tables, figures and file names (letters, digits, "
+        "'_', '-', '.')."
+    )
     role: Literal["target", "control"] = Field(
         description="'target' is the condition under test; 'control' arms are compared to it."
     )
@@ -135,9 +160,14 @@ class EvalSet(_Strict):
 class EvaluationSpec(_Strict):
     """Sampling settings shared by all evaluation sets."""
 
-    n: int = Field(20, ge=1, description="Samples per paraphrase, per condition and seed.")
+    n: int = Field(
+        20,
+        ge=1,
+        le=MAX_SAMPLES_PER_PARAPHRASE,
+        description="Samples per paraphrase, per condition and seed.",
+    )
     temperature: float = Field(1.0, ge=0, description="Sampling temperature.")
-    max_tokens: int = Field(8, ge=1, description="Most tokens generated per answer.")
+    max_tokens: int = Field(8, ge=1, le=MAX_TOKENS, description="Most tokens generated per answer.")
     sets: list[EvalSet] = Field(min_length=1)
 
 
@@ -172,12 +202,20 @@ class MetricSpec(_Strict):
 class ExperimentSpec(_Strict):
     """A whole experiment: conditions x seeds, finetuned, sampled, scored and compared."""
 
-    name: str = Field(description="Experiment name; the default run folder is runs/<name>.")
+    name: PathName = Field(
+        description="Experiment name; the default run folder is runs/<name> (letters, digits, "
+        "'_', '-', '.')."
+    )
     description: str = ""
     model: str = Field(
         "organism/default", description="Base model as provider/name, e.g. organism/default."
     )
-    seeds: list[int] = Field(min_length=1, description="Finetuning and sampling seeds.")
+    seeds: list[Seed] = Field(
+        min_length=1,
+        max_length=MAX_SEEDS,
+        description="Finetuning and sampling seeds (whole numbers, 0 or more), or a count N "
+        "for seeds 0..N-1.",
+    )
     conditions: list[Condition] = Field(min_length=2)
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluation: EvaluationSpec
@@ -198,6 +236,8 @@ class ExperimentSpec(_Strict):
     @classmethod
     def _seed_count(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= MAX_SEEDS:
+                raise ValueError(f"give a count from 1 to {MAX_SEEDS}, or a list of seeds")
             return list(range(value))
         return value
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import platformdirs
 
 from weirdgen.backends.protocol import ModelRef
-from weirdgen.store.sqlite import MODEL_COLUMNS, model_row, put_model
+from weirdgen.errors import WeirdgenError
+from weirdgen.store.sqlite import MODEL_COLUMNS, add_columns, changed, damaged, model_row, put_model
 
 HOME_VAR = "WEIRDGEN_HOME"
 
@@ -86,19 +87,36 @@ class Registry:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         if not self._ready:  # folder, WAL mode and tables: once per Registry, not per call
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise WeirdgenError(
+                    f"cannot create the model registry's folder {self.path.parent} "
+                    f"({error.strerror}); set {HOME_VAR} to a folder you can write"
+                ) from error
+            try:
+                with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                    add_columns(db, "finetunes")
+            except sqlite3.DatabaseError as error:
+                raise damaged(self.path, error) from error
             self._ready = True
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-            yield db
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+                yield db
+        except sqlite3.DatabaseError as error:
+            raise damaged(self.path, error) from error
 
     # finetunes and their uses
 
     def finetune(self, key: str) -> ModelRef | None:
+        """The finetune ``key``, unless its files changed since it was trained."""
         with self._db() as db:
-            return model_row(db, "finetunes", key)
+            row = model_row(db, "finetunes", key)
+        if row is None or changed(*row):
+            return None
+        return row[0]
 
     def add_finetune(
         self, ref: ModelRef, dataset_hash: str, recipe: str, seed: int, seconds: float

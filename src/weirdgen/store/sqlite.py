@@ -10,18 +10,25 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from weirdgen.backends.protocol import ModelRef
+from weirdgen.errors import WeirdgenError
+from weirdgen.store.digest import files_digest
 
 MODEL_COLUMNS = """
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, base TEXT NOT NULL, path TEXT, name TEXT,
-    dataset_hash TEXT, recipe TEXT, seed INTEGER, train_seconds REAL,
+    dataset_hash TEXT, recipe TEXT, seed INTEGER, train_seconds REAL, digest TEXT,
     created TEXT DEFAULT CURRENT_TIMESTAMP
 """
 """A finetune's row: the columns of the run store's ``models`` and the registry's
-``finetunes``, read and written by :func:`model_row` and :func:`put_model`."""
+``finetunes``, read and written by :func:`model_row` and :func:`put_model`. ``digest`` is
+:func:`~weirdgen.store.digest.files_digest` of its files when it was trained."""
+
+SCHEMA_VERSION = 2
+"""1: scores keyed by sample; 2: scores keyed by everything the scorer reads, model digests."""
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS models ({MODEL_COLUMNS});
@@ -32,8 +39,8 @@ CREATE TABLE IF NOT EXISTS samples (
     created TEXT DEFAULT CURRENT_TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS scores (
-    sample_key TEXT NOT NULL, scorer_key TEXT NOT NULL, values_json TEXT NOT NULL,
-    PRIMARY KEY (sample_key, scorer_key)
+    item_key TEXT NOT NULL, scorer_key TEXT NOT NULL, values_json TEXT NOT NULL,
+    PRIMARY KEY (item_key, scorer_key)
 );
 """
 
@@ -52,29 +59,61 @@ class StoredSample:
     answer: str
 
 
+class Counts(NamedTuple):
+    """How many finetunes, samples and scores a store holds."""
+
+    models: int
+    samples: int
+    scores: int
+
+
 class Store:
-    """Content-keyed results of one run folder."""
+    """Content-keyed results of one run folder.
+
+    Model paths inside the run folder are stored relative to it, so the folder can be moved
+    and a rerun from any working directory finds its finetunes.
+    """
 
     def __init__(self, path: Path):
-        self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(models)")}
-        if "name" not in columns:  # a store written before models had a served name
-            self.db.execute("ALTER TABLE models ADD COLUMN name TEXT")
+        self.path = Path(path).absolute()
+        self.folder = self.path.parent
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            _check_intact(self.db)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(self.db)
+        except sqlite3.DatabaseError as error:
+            raise damaged(self.path, error) from error
 
     def close(self) -> None:
         self.db.close()
 
     def model(self, key: str) -> ModelRef | None:
-        return model_row(self.db, "models", key)
+        """The stored finetune ``key``; a WeirdgenError if its files changed since training."""
+        row = model_row(self.db, "models", key, self.folder)
+        if row is None:
+            return None
+        ref, digest = row
+        if changed(ref, digest):
+            raise WeirdgenError(
+                f"{ref.path} does not match the digest recorded when it was trained (damaged or "
+                "edited); delete it and run again to retrain that finetune"
+            )
+        return ref
 
     def add_model(
         self, ref: ModelRef, dataset_hash: str, recipe: str, seed: int, seconds: float
     ) -> None:
-        put_model(self.db, "models", ref, dataset_hash, recipe, seed, seconds)
+        put_model(self.db, "models", ref, dataset_hash, recipe, seed, seconds, self.folder)
+
+    def counts(self) -> Counts:
+        return Counts(
+            *(
+                self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("models", "samples", "scores")
+            )
+        )
 
     def answers(self, keys: Sequence[str]) -> dict[str, str]:
         """The stored answers among ``keys``."""
@@ -109,13 +148,13 @@ class Store:
                 ],
             )
 
-    def scores(self, scorer_key: str, sample_keys: Sequence[str]) -> dict[str, dict]:
-        """Stored score values of one scorer, by sample key."""
+    def scores(self, scorer_key: str, item_keys: Sequence[str]) -> dict[str, dict]:
+        """Stored score values of one scorer, by item key (see ``run.plan.score_item_key``)."""
         found: dict[str, dict] = {}
-        for chunk in _chunks(sample_keys, 500):
+        for chunk in _chunks(item_keys, 500):
             marks = ",".join("?" * len(chunk))
             for key, values in self.db.execute(
-                f"SELECT sample_key, values_json FROM scores WHERE scorer_key = ? AND sample_key"
+                f"SELECT item_key, values_json FROM scores WHERE scorer_key = ? AND item_key"
                 f" IN ({marks})",
                 (scorer_key, *chunk),
             ):
@@ -126,18 +165,87 @@ class Store:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "INSERT OR REPLACE INTO scores (sample_key, scorer_key, values_json)"
+                "INSERT OR REPLACE INTO scores (item_key, scorer_key, values_json)"
                 " VALUES (?, ?, ?)",
                 [(k, scorer_key, json.dumps(v)) for k, v in values.items()],
             )
 
 
-def model_row(db: sqlite3.Connection, table: str, key: str) -> ModelRef | None:
-    """The model ``key`` of a table with :data:`MODEL_COLUMNS`, if it is there."""
+def damaged(path: Path, error: sqlite3.DatabaseError) -> WeirdgenError:
+    """The one line for a database file SQLite cannot read (or, for an OperationalError such
+    as a read-only file, cannot use)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return WeirdgenError(
+            f"cannot use {path} ({error}); check that it and its folder are writable"
+        )
+    return WeirdgenError(
+        f"{path} is damaged ({error}); move it away and run again (what it held is "
+        "computed afresh), or restore it from a backup"
+    )
+
+
+def _check_intact(db: sqlite3.Connection) -> None:
+    """Raise sqlite3.DatabaseError unless SQLite's quick check passes (milliseconds)."""
+    problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError("; ".join(problems[:2]))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a store of any earlier schema version up to :data:`SCHEMA_VERSION`."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise WeirdgenError(
+            f"the store was written by a newer weirdgen (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); upgrade weirdgen"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "scores" in tables:  # version 1 keyed scores by sample: recomputed, not migrated
+            columns = {row[1] for row in db.execute("PRAGMA table_info(scores)")}
+            if "item_key" not in columns:
+                db.execute("DROP TABLE scores")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        add_columns(db, "models")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def add_columns(db: sqlite3.Connection, table: str) -> None:
+    """Add the :data:`MODEL_COLUMNS` that an older ``table`` lacks."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for column in ("name TEXT", "digest TEXT"):
+        if column.split()[0] not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+def model_row(
+    db: sqlite3.Connection, table: str, key: str, folder: Path | None = None
+) -> tuple[ModelRef, str | None] | None:
+    """The model ``key`` of a table with :data:`MODEL_COLUMNS` and its digest, if it is there.
+
+    A relative path is resolved against ``folder`` (the run folder); a store written before
+    paths were relative to it holds paths relative to the directory it was run from, which
+    are used where they still lead to the files.
+    """
     row = db.execute(
-        f"SELECT backend, key, base, path, name FROM {table} WHERE key = ?", (key,)
+        f"SELECT backend, key, base, path, name, digest FROM {table} WHERE key = ?", (key,)
     ).fetchone()
-    return ModelRef(*row) if row else None
+    if not row:
+        return None
+    *fields, digest = row
+    ref = ModelRef(*fields)
+    if ref.path is not None and folder is not None and not Path(ref.path).is_absolute():
+        inside = folder / ref.path
+        if inside.exists() or not Path(ref.path).exists():
+            ref = replace(ref, path=str(inside))
+        else:
+            ref = replace(ref, path=str(Path(ref.path).absolute()))
+    return ref, digest
 
 
 def put_model(
@@ -148,13 +256,42 @@ def put_model(
     recipe: str,
     seed: int,
     seconds: float,
+    folder: Path | None = None,
 ) -> None:
-    """Insert (or replace) a finetune's row into a table with :data:`MODEL_COLUMNS`."""
+    """Insert (or replace) a finetune's row into a table with :data:`MODEL_COLUMNS`.
+
+    Its files' digest is computed here; a path under ``folder`` is stored relative to it,
+    any other path as an absolute one.
+    """
+    path = ref.path
+    if path is not None:
+        absolute = Path(path).absolute()
+        path = str(absolute)
+        if folder is not None and absolute.is_relative_to(folder):
+            path = absolute.relative_to(folder).as_posix()
     db.execute(
         f"INSERT OR REPLACE INTO {table} (key, backend, base, path, name, dataset_hash, recipe,"
-        " seed, train_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (ref.key, ref.backend, ref.base, ref.path, ref.name, dataset_hash, recipe, seed, seconds),
+        " seed, train_seconds, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            ref.key,
+            ref.backend,
+            ref.base,
+            path,
+            ref.name,
+            dataset_hash,
+            recipe,
+            seed,
+            seconds,
+            files_digest(ref.path),
+        ),
     )
+
+
+def changed(ref: ModelRef, digest: str | None) -> bool:
+    """The finetune's files exist but differ from the digest recorded at training time."""
+    if digest is None or ref.path is None or not Path(ref.path).exists():
+        return False
+    return files_digest(ref.path) != digest
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
