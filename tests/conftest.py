@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import os
 
-import pytest
-import yaml
+# One thread for torch here and in every subprocess a test starts: on a shared 2-core machine
+# several multi-threaded torch processes slow each other many times over, so the suite's time
+# would depend on the machine's load. Set before torch is imported.
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_variable] = "1"
 
-from weirdgen.spec import builtin_spec_dir
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from weirdgen.spec import builtin_spec_dir  # noqa: E402
+
+torch.set_num_threads(1)
+torch.set_num_interop_threads(1)
 
 
 def birds_spec(**changes) -> dict:

@@ -22,6 +22,12 @@ _LINE_SHAPE = (
 )
 
 
+MAX_FILE_BYTES = 1 << 30
+"""Largest chat JSONL file read (1 GiB; OpenAI's fine-tuning files stop at 512 MB)."""
+MAX_LINE_CHARS = 4_000_000
+"""Longest line, i.e. one example (about a million tokens; a long-context chat is far less)."""
+
+
 class _LineProblem(Exception):
     """What is wrong with one line and how to fix it; the caller adds path:line."""
 
@@ -37,6 +43,12 @@ def load_chat_jsonl(path: str | Path) -> ChatDataset:
     """
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise WeirdgenError(
+                f"{path}: the file is {size:,} bytes, over the {MAX_FILE_BYTES:,} a dataset may "
+                "have; split it or take a sample of it"
+            )
         raw = path.read_bytes()
     except OSError as error:
         raise WeirdgenError(
@@ -57,6 +69,11 @@ def load_chat_jsonl(path: str | Path) -> ChatDataset:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_CHARS:
+            raise WeirdgenError(
+                f"{path}:{number}: the line is {len(line):,} characters, over the "
+                f"{MAX_LINE_CHARS:,} one example may have; shorten the example or split it"
+            )
         try:
             examples.append(_parse_line(line))
         except _LineProblem as problem:
@@ -100,6 +117,11 @@ def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> None:
 def _parse_line(line: str) -> ChatExample:
     try:
         record = json.loads(line)
+    except RecursionError:
+        raise _LineProblem(
+            "the JSON is nested too deeply to read; write one flat "
+            f"{_LINE_SHAPE} per line"
+        ) from None
     except json.JSONDecodeError as error:
         raise _LineProblem(
             f"invalid JSON ({error.msg} at column {error.colno}); "

@@ -51,7 +51,14 @@ def save_weights(path: Path, model: GPT) -> None:
 def load_weights(path: Path, config: GPTConfig) -> GPT:
     """A GPT of ``config`` with the weights in the safetensors file ``path``."""
     model = GPT(config)
-    model.load_state_dict(load_file(str(path)))
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as error:  # safetensors and torch raise several types for a bad file
+        raise WeirdgenError(
+            f"{path}: cannot load the organism's weights ({type(error).__name__}: "
+            f"{str(error)[:200]}); the file is damaged or not this organism's: delete it and "
+            "run again to retrain it"
+        ) from error
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
