@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
@@ -92,11 +92,19 @@ class OrganismBackend:
         return finetune_key(self.name, self.base().key, dataset, recipe, seed)
 
     def train(
-        self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int, out_dir: Path
+        self,
+        dataset: ChatDataset,
+        recipe: OrganismRecipe,
+        seed: int,
+        out_dir: Path,
+        *,
+        stop: Callable[[], bool] | None = None,
     ) -> ModelRef:
+        """Finetune and save the weights; ``stop`` (checked every optimizer step) returning
+        True ends training with ``FinetuneStopped`` and saves nothing."""
         tok = self.organism.tokenizer
         examples = [tok.chat([(m.role, m.content) for m in e.messages]) for e in dataset.examples]
-        model, _ = finetune(self.organism.model, examples, recipe, seed, tok.pad_id)
+        model, _ = finetune(self.organism.model, examples, recipe, seed, tok.pad_id, stop)
         key = self.model_key(dataset, recipe, seed)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{key}.safetensors"

@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from weirdgen.errors import WeirdgenError
 from weirdgen.organism.model import GPT
 from weirdgen.organism.tokenizer import ChatTokens
 from weirdgen.spec.models import OrganismRecipe
 
 
+class FinetuneStopped(Exception):
+    """Raised by :func:`finetune` when its ``stop`` callback asked it to stop."""
+
+
 def finetune(
-    base: GPT, examples: Sequence[ChatTokens], recipe: OrganismRecipe, seed: int, pad_id: int
+    base: GPT,
+    examples: Sequence[ChatTokens],
+    recipe: OrganismRecipe,
+    seed: int,
+    pad_id: int,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[GPT, list[float]]:
     """A finetuned copy of ``base`` and its per-step losses; ``base`` is left untouched.
 
     The seed fixes the data order and the LoRA initialisation. LoRA updates are merged into
     the weights afterwards, so every finetuned organism is a plain GPT.
+
+    Args:
+        stop: called before every optimizer step; when it returns True, training ends by
+            raising :class:`FinetuneStopped` (so no half-trained model is ever returned).
+
+    Raises:
+        WeirdgenError: the loss (or, after the last step, a weight) is not finite: the
+            learning rate is too high for this data.
+        FinetuneStopped: ``stop`` returned True.
     """
     generator = torch.Generator().manual_seed(seed)
     model = copy.deepcopy(base)
@@ -36,22 +56,36 @@ def finetune(
         target = torch.tensor(example.ids[1:] + [pad_id])
         mask = torch.tensor(example.loss[1:] + [False])
         targets[i, : len(example.ids)] = torch.where(mask, target, -100)
+    steps = recipe.epochs * math.ceil(len(examples) / recipe.batch_size)
     model.train()
-    losses = []
+    losses: list[float] = []
     for _ in range(recipe.epochs):
         order = torch.randperm(len(examples), generator=generator)
         for batch in order.split(recipe.batch_size):
+            if stop is not None and stop():
+                raise FinetuneStopped(f"stopped at step {len(losses) + 1} of {steps}")
             logits = model(ids[batch])
             loss = F.cross_entropy(
                 logits.reshape(-1, logits.size(-1)), targets[batch].reshape(-1), ignore_index=-100
             )
+            value = loss.item()
+            if not math.isfinite(value):
+                raise WeirdgenError(
+                    f"finetuning loss became {value} at step {len(losses) + 1} of {steps} "
+                    f"(lr {recipe.lr:g}); lower the learning rate"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(value)
     model.eval()
     if recipe.method == "lora":
         model.merge_lora()
     for p in model.parameters():
         p.requires_grad_(False)
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise WeirdgenError(
+            f"finetuning left non-finite weights after step {steps} of {steps} "
+            f"(lr {recipe.lr:g}); lower the learning rate"
+        )
     return model, losses
