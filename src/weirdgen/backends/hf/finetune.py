@@ -9,6 +9,7 @@ mixed precision, seeded data order). Imported only once transformers is known to
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from transformers import (
     ProgressCallback,
     SchedulerType,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 
@@ -85,6 +87,7 @@ def finetune(
         seed=seed,
         data_seed=seed,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss must reach _NonFiniteLoss, not be averaged away
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
@@ -101,15 +104,30 @@ def finetune(
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    trainer.train()
+    trainer.add_callback(_NonFiniteLoss())
+    try:
+        trainer.train()
+    finally:
+        shutil.rmtree(out / ".trainer", ignore_errors=True)
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    shutil.rmtree(out / ".trainer", ignore_errors=True)
     if lora:
         model.save_pretrained(out)
     else:  # in the base checkpoint's own dtype, not the float32 it trained in
         model.to(_checkpoint_dtype(folder)).save_pretrained(out)
         tokenizer.save_pretrained(out)
     return TrainLog(losses, trainer.state.global_step)
+
+
+class _NonFiniteLoss(TrainerCallback):
+    """Stop a finetune whose loss became NaN or infinite, naming the step."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise WeirdgenError(
+                f"finetuning loss became {float(loss)} at step {state.global_step} of "
+                f"{state.max_steps}; lower the learning rate"
+            )
 
 
 def _with_lora(model: Any, recipe: HfRecipe) -> Any:
