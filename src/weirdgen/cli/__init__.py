@@ -9,7 +9,7 @@ import threading
 import typer
 
 from weirdgen.cli import experiments, organism, serve
-from weirdgen.errors import WeirdgenError
+from weirdgen.errors import Interrupted, WeirdgenError
 
 app = typer.Typer(
     name="weirdgen",
@@ -60,6 +60,9 @@ def main() -> None:
         code = app(standalone_mode=False)
         if code == 130:  # Ctrl-C outside a run's own handling, which typer turns into 130
             print("interrupted", file=sys.stderr)
+    except Interrupted as stopped:  # not an error: the user's choice, with what was kept
+        print(stopped, file=sys.stderr)
+        code = stopped.exit_code
     except WeirdgenError as error:
         print(f"error: {error}", file=sys.stderr)
         code = error.exit_code

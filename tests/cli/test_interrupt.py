@@ -1,0 +1,61 @@
+"""Ctrl-C and SIGTERM during `weirdgen run`: one line saying what was kept, exit 130 or 143,
+no traceback, no COMPLETE; the same command then resumes to the uninterrupted results."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from weirdgen.run import COMPLETE, run_experiment
+from weirdgen.spec import load_spec
+
+KEYS = ["condition", "seed", "eval_set", "question_id", "paraphrase_index", "sample_index"]
+
+
+def _samples(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
+    signum, code, tmp_path, small_birds
+):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "weirdgen", "run", str(small_birds), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while _samples(out / "store.sqlite") < 1:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("interrupted during "), lines[0]
+    assert str(out) in lines[0] and "run the same command again to resume" in lines[0]
+    assert "report:" not in stdout
+    assert not (out / COMPLETE).exists()
+
+    spec = load_spec(small_birds)
+    resumed = run_experiment(spec, out=out, progress=False)
+    assert resumed.work.trained == 0
+    reference = run_experiment(spec, out=tmp_path / "reference", progress=False)
+    pd.testing.assert_frame_equal(
+        resumed.samples.sort_values(KEYS).reset_index(drop=True),
+        reference.samples.sort_values(KEYS).reset_index(drop=True),
+    )
