@@ -216,6 +216,8 @@ def test_an_experiment_name_that_is_a_path_is_refused(
         ({"evaluation.n": 90_000}, "samples, over the 5,000,000"),
         ({"evaluation.max_tokens": 60}, "exceeds the organism's context of 64 tokens"),
         ({"conditions.0.dataset.n": 10**9}, "conditions[0].dataset.n"),
+        ({"train.organism.epochs": 10**15}, "train.organism.epochs"),
+        ({"evaluation.temperature": float("inf")}, "evaluation.temperature"),
     ],
 )
 def test_limits_are_checked_up_front(
