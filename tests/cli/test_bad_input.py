@@ -327,3 +327,18 @@ def test_a_run_folder_in_use_is_refused_naming_the_holder(
         assert not (out / "spec.yaml").exists()
     code, _ = run_cli(["run", str(small_birds), "--out", str(out), "--quiet"], monkeypatch, capsys)
     assert code == 0
+
+
+def test_a_damaged_registry_is_one_line(tmp_path, small_birds, monkeypatch, capsys):
+    from weirdgen.store.registry import Registry
+
+    path = Registry().path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x00garbage" * 1000)
+    code, err = run_cli(["models"], monkeypatch, capsys)
+    assert_one_line_error(code, err, "registry.sqlite is damaged", "move it away")
+    code, err = run_cli(
+        ["run", str(small_birds), "--out", str(tmp_path / "run")], monkeypatch, capsys
+    )
+    assert_one_line_error(code, err, "registry.sqlite is damaged")
+    assert not (tmp_path / "run").exists()

@@ -136,6 +136,8 @@ def run_experiment(
     scorers = [build_scorer(s) for s in spec.scorers]
     conditions = [load_condition(spec, c) for c in spec.conditions]
     check(spec, backend, conditions, scorers)
+    registry = Registry()
+    registry.open()
 
     # Only now, with every check passed, is the run folder touched.
     with RunFolder(Path(out) if out is not None else Path("runs") / spec.name) as folder:
@@ -147,7 +149,7 @@ def run_experiment(
             _write_inputs(folder, spec, conditions)
             with _progress(console, progress) as bars:
                 with _stage(work, "finetune"):
-                    models = _train(spec, backend, conditions, store, run_dir, bars, work)
+                    models = _train(spec, backend, conditions, store, registry, run_dir, bars, work)
                 with _stage(work, "sample"):
                     try:
                         rows = _sample(spec, backend, conditions, models, store, bars, work)
@@ -173,15 +175,11 @@ def run_experiment(
     return RunResult(run_dir, spec, samples, work)
 
 
-def _interrupted(
-    run_dir: Path, store: Store, work: Work, stop: KeyboardInterrupt
-) -> Interrupted:
+def _interrupted(run_dir: Path, store: Store, work: Work, stop: KeyboardInterrupt) -> Interrupted:
     """The one line for a run stopped by the user: what the folder keeps, and how to go on."""
     try:
         kept = store.counts()
-        held = (
-            f"keeps {kept.models} finetunes, {kept.samples:,} samples and {kept.scores:,} scores"
-        )
+        held = f"keeps {kept.models} finetunes, {kept.samples:,} samples and {kept.scores:,} scores"
     except sqlite3.Error:
         held = "keeps what was stored"
     error = Interrupted(
@@ -220,6 +218,7 @@ def _train(
     backend: Backend,
     conditions: list[PreparedCondition],
     store: Store,
+    registry: Registry,
     run_dir: Path,
     bars: Progress,
     work: Work,
@@ -228,7 +227,6 @@ def _train(
     model registry has. Backends that train remotely (``remote_training``) run their jobs
     side by side; every finished finetune is stored at once, even if another fails."""
     recipe = getattr(spec.train, getattr(backend, "recipe_name", backend.name))
-    registry = Registry()
     models: dict[tuple[str, int], ModelRef] = {}
     todo = []
     for prepared in conditions:
@@ -414,9 +412,7 @@ def _rows(
 
 def _score(rows: list[dict], scorers: list[Scorer], store: Store, work: Work) -> pd.DataFrame:
     """Score columns for every row, computing only the scores the store lacks."""
-    items = [
-        score_item_key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows
-    ]
+    items = [score_item_key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows]
     for scorer in scorers:
         stored = store.scores(scorer.key, items)
         fresh: dict[str, dict] = {}

@@ -84,6 +84,12 @@ class Registry:
         self.path = path or registry_dir() / "registry.sqlite"
         self._ready = False
 
+    def open(self) -> None:
+        """Create the registry (folder, tables) if needed, or raise the one line saying why it
+        cannot be used; called before a run touches its folder."""
+        with self._db():
+            pass
+
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         if not self._ready:  # folder, WAL mode and tables: once per Registry, not per call
