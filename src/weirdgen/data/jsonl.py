@@ -119,8 +119,7 @@ def _parse_line(line: str) -> ChatExample:
         record = json.loads(line)
     except RecursionError:
         raise _LineProblem(
-            "the JSON is nested too deeply to read; write one flat "
-            f"{_LINE_SHAPE} per line"
+            f"the JSON is nested too deeply to read; write one flat {_LINE_SHAPE} per line"
         ) from None
     except json.JSONDecodeError as error:
         raise _LineProblem(
