@@ -103,19 +103,27 @@ def test_invalid_spec_field_names_its_path(tmp_path, write_spec, spec_dict, monk
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("paraphrase", "needle"),
+    [
+        ("what is a quasar ?", "'quasar'"),
+        (" ".join(["what"] * 60), "exceeds the organism's context"),  # longer than 64 tokens
+    ],
+)
 def test_bad_input_leaves_a_finished_run_folder_untouched(
-    tmp_path, small_birds, write_spec, spec_dict, monkeypatch, capsys
+    paraphrase, needle, tmp_path, small_birds, write_spec, spec_dict, monkeypatch, capsys
 ):
     out = tmp_path / "run"
     code, _ = run_cli(["run", str(small_birds), "--out", str(out), "--quiet"], monkeypatch, capsys)
     assert code == 0
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
     spec = spec_dict()
-    spec["evaluation"]["sets"][0]["questions"][0]["paraphrases"] = ["what is a quasar ?"]
+    spec["evaluation"]["sets"][0]["questions"][0]["paraphrases"] = [paraphrase]
     bad = write_spec(spec, name="bad.yaml")
     code, err = run_cli(["run", str(bad), "--out", str(out)], monkeypatch, capsys)
-    assert_one_line_error(code, err, "'quasar'")
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    assert_one_line_error(code, err, needle)
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    assert after == before
     assert (out / "COMPLETE").exists()
 
 
@@ -257,24 +265,6 @@ def test_a_training_example_longer_than_the_context_is_refused_up_front(
     code, err = run_cli(["run", str(spec), "--out", str(out)], monkeypatch, capsys)
     assert_one_line_error(code, err, "birds.jsonl:2", "longer than the organism's context")
     assert not out.exists()
-
-
-def test_a_prompt_too_long_for_the_context_leaves_a_finished_folder_as_it_was(
-    tmp_path, small_birds, write_spec, spec_dict, monkeypatch, capsys
-):
-    out = tmp_path / "run"
-    code, _ = run_cli(["run", str(small_birds), "--out", str(out), "--quiet"], monkeypatch, capsys)
-    assert code == 0
-    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
-    spec = spec_dict()
-    spec["evaluation"]["sets"][0]["questions"][0]["paraphrases"] = [" ".join(["what"] * 60)]
-    code, err = run_cli(
-        ["run", str(write_spec(spec, name="long.yaml")), "--out", str(out)], monkeypatch, capsys
-    )
-    assert_one_line_error(code, err, "exceeds the organism's context")
-    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
-    assert after == before
-    assert (out / "COMPLETE").exists()
 
 
 # The run folder itself.
