@@ -1,8 +1,10 @@
 """The ``openai`` backend against a fault-injecting OpenAI-compatible server on 127.0.0.1.
 
-The prompt tells the fake server how to misbehave (``429-once``, ``500``, ``slow`` ...), so
+The prompt tells the fake server how to misbehave (``429-once``, ``500``, ``hang`` ...), so
 one batch can mix healthy and failing requests. The server answers at most ``MAX_SERVED``
-requests, then only 503s.
+requests, then only 503s. No test depends on how fast a loaded machine is: a hanging request
+hangs far longer than any timeout, and concurrency is measured by holding requests until
+enough are in flight.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import json
 import logging
 import pickle
+import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -23,10 +26,14 @@ from weirdgen.backends.openai import OpenAIBackend, SamplingFailed
 from weirdgen.backends.protocol import SampleRequest
 from weirdgen.data import ChatExample, dataset_from_examples
 from weirdgen.errors import WeirdgenError
+from weirdgen.run import run_experiment
+from weirdgen.spec import load_spec
 from weirdgen.spec.models import OpenAIRecipe
+from weirdgen.store.registry import Registry
 
 KEY = "sk-planted-Zq8vX2kLm9Rt4Wy7"
 MAX_SERVED = 300
+HANG = 60.0  # seconds a ``hang`` request is held: far beyond any timeout a test sets
 
 
 class FakeServer:
@@ -38,6 +45,12 @@ class FakeServer:
         self.bodies: list[dict] = []
         self.headers: list[dict[str, str]] = []
         self.in_flight = self.max_in_flight = 0
+        self.hold_until_in_flight, self.hold_deadline = 0, 0.0
+
+    def hold(self, in_flight: int) -> None:
+        """Hold ``wait`` requests until ``in_flight`` are in flight at once (at most 10 s)."""
+        self.max_in_flight, self.hold_until_in_flight = 0, in_flight
+        self.hold_deadline = time.monotonic() + 10.0
 
     async def chat(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -74,8 +87,8 @@ class FakeServer:
             return error(500, "boom")
         if kind == "400":
             return error(400, "Invalid parameter: temperature")
-        if kind == "slow" or (kind == "slow-once" and first):
-            await asyncio.sleep(0.6)
+        if kind == "hang" or (kind == "hang-once" and first):
+            await asyncio.sleep(HANG)  # cancelled when the client gives up (see the fixture)
         if kind == "malformed":
             return web.Response(text='{"choices": [', content_type="application/json")
         if kind == "shapeless":
@@ -85,7 +98,11 @@ class FakeServer:
         if kind == "echo-500":
             return web.Response(status=500, text=json.dumps(dict(request.headers)))
         if kind == "wait":
-            await asyncio.sleep(0.05)
+            while (
+                self.max_in_flight < self.hold_until_in_flight
+                and time.monotonic() < self.hold_deadline
+            ):
+                await asyncio.sleep(0.005)
         content = f"answer to {prompt}"
         if kind == "echo-200":
             content = f"you sent {request.headers.get('Authorization')}"
@@ -117,7 +134,8 @@ def server() -> Iterator[tuple[FakeServer, str]]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", fake.chat)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
+    # A handler whose client hung up is cancelled, so a hanging one does not outlive its test.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
     loop.run_until_complete(runner.setup())
     loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
     port = runner.addresses[0][1]
@@ -215,10 +233,13 @@ def test_repeated_500s_give_up_and_return_nothing_failed(make, server):
 
 def test_timeouts_are_retried_then_reported(make, server):
     backend = make(timeout=0.2, max_tries=2)
-    assert backend.sample(backend.base(), reqs("slow-once a")) == ["answer to slow-once a"]
     with pytest.raises(SamplingFailed, match=r"no answer within 0.2s \(gave up after 2 tries\)"):
-        backend.sample(backend.base(), reqs("slow b"))
-    assert server[0].hits["slow b"] == 2
+        backend.sample(backend.base(), reqs("hang b"))
+    assert server[0].hits["hang b"] == 2
+    # A retry that is answered succeeds; its timeout leaves a loaded machine time to answer.
+    patient = make(timeout=3.0, max_tries=2)
+    assert patient.sample(patient.base(), reqs("hang-once a")) == ["answer to hang-once a"]
+    assert server[0].hits["hang-once a"] == 2
 
 
 @pytest.mark.parametrize(
@@ -236,20 +257,75 @@ def test_malformed_answers_and_4xx_fail_without_retry(make, server, prompt, says
     assert server[0].hits[prompt] == 1
 
 
-def test_an_unreachable_server_is_a_clear_failure(make, monkeypatch):
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # discard port: refused
-    backend = make(max_tries=2)
-    with pytest.raises(SamplingFailed, match=r"1 of 1 requests .* connection failed"):
-        backend.sample(backend.base(), reqs("ok"))
+@pytest.fixture
+def dead_url() -> str:
+    """The URL of a port nothing listens on (bound for a moment, then closed): refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_a_refused_connection_ends_the_whole_call_within_seconds(dead_url, monkeypatch):
+    """With the default retries (6 tries, backoff from 1 s) a refused request would take
+    half a minute; a refused endpoint is given up after a few quick tries instead, and the
+    failure is not a SamplingFailed, which a run would sum up only after every model."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", dead_url)
+    backend = OpenAIBackend("test-model")
+    start = time.monotonic()
+    with pytest.raises(WeirdgenError) as caught:
+        backend.sample(backend.base(), reqs(*(f"ok {i}" for i in range(500))))
+    assert time.monotonic() - start < 5.0
+    assert not isinstance(caught.value, SamplingFailed)
+    assert str(caught.value) == (
+        f"cannot connect to {dead_url} (connection refused); start the server or set "
+        "OPENAI_BASE_URL"
+    )
+    explicit = OpenAIBackend("test-model", base_url=dead_url, api_key=KEY)
+    with pytest.raises(WeirdgenError, match="refused.*; start the server or pass another base_url"):
+        explicit.sample(explicit.base(), reqs("ok"))
+
+
+def test_a_run_against_a_refused_endpoint_stops_at_once(dead_url, write_spec, spec_dict, tmp_path):
+    spec = spec_dict(
+        seeds=[0, 1, 2],
+        model="openai/test-model",
+        conditions=[{"name": "a", "role": "target"}, {"name": "b", "role": "control"}],
+    )
+    backend = OpenAIBackend("test-model", base_url=dead_url, api_key=KEY)
+    start = time.monotonic()
+    with pytest.raises(WeirdgenError, match=r"^cannot connect to .* \(connection refused\)"):
+        run_experiment(load_spec(write_spec(spec)), out=tmp_path / "run", backend=backend)
+    assert time.monotonic() - start < 10.0  # not a round of retries per model
+    assert not (tmp_path / "run" / "COMPLETE").exists()
+
+
+def test_fine_tuning_against_a_refused_endpoint_fails_within_seconds(dead_url, tmp_path):
+    backend = OpenAIBackend("test-model", base_url=dead_url, api_key=KEY, poll_seconds=0.01)
+    data = dataset_from_examples([ChatExample.exchange(f"q{i}", "a") for i in range(10)])
+    start = time.monotonic()
+    with pytest.raises(WeirdgenError) as caught:
+        backend.train(data, OpenAIRecipe(), 0, tmp_path)
+    assert time.monotonic() - start < 5.0
+    assert str(caught.value) == (
+        f"cannot connect to {dead_url} (connection refused); start the server or pass "
+        "another base_url"
+    )
+    registry = Registry()  # the test's own ($WEIRDGEN_HOME, see tests/conftest.py)
+    registry.set_remote_file(dead_url, data.content_hash, "file-kept")
+    with pytest.raises(WeirdgenError, match="connection refused"):
+        backend.train(data, OpenAIRecipe(), 1, tmp_path)
+    assert registry.remote_file(dead_url, data.content_hash) == "file-kept"  # not forgotten
 
 
 def test_concurrency_is_bounded(make, server, monkeypatch):
     monkeypatch.setenv("WEIRDGEN_MAX_CONCURRENCY", "4")
     backend = make()
     assert backend.max_concurrency == 4
-    server[0].max_in_flight = 0
+    server[0].hold(4)  # requests wait until 4 are in flight at once
     backend.sample(backend.base(), reqs(*(f"wait {i}" for i in range(24))))
-    assert 2 <= server[0].max_in_flight <= 4
+    assert server[0].max_in_flight == 4  # all the limit allows, and no more
     monkeypatch.setenv("WEIRDGEN_MAX_CONCURRENCY", "many")
     with pytest.raises(WeirdgenError, match="WEIRDGEN_MAX_CONCURRENCY"):
         make()
@@ -316,6 +392,12 @@ def test_keys_and_checks(make, monkeypatch, server):
     data = dataset_from_examples([ChatExample.exchange(f"q{i}", "a") for i in range(10)])
     backend.check_dataset(data, "here")
     recipe = OpenAIRecipe()
-    assert backend.model_key(data, recipe, 0) == backend.model_key(data, recipe, 0)
-    assert backend.model_key(data, recipe, 0) != backend.model_key(data, recipe, 1)
+    key = backend.model_key(data, recipe, 0)
+    # The same content through other objects (a fresh backend on the same endpoint, an equal
+    # dataset from elsewhere, an equal recipe) is the same finetune.
+    copy = dataset_from_examples(list(data.examples), source="elsewhere.jsonl")
+    assert make().model_key(copy, OpenAIRecipe(**recipe.model_dump()), 0) == key
+    assert backend.model_key(data, recipe, 1) != key
+    assert backend.model_key(data, OpenAIRecipe(epochs=7), 0) != key
+    assert OpenAIBackend("other-model").model_key(data, recipe, 0) != key
     assert backend.sample(ref, []) == []

@@ -66,7 +66,9 @@ class OpenAIBackend(ApiClient):
     or 100), each with its own timeout; 408, 429, 5xx, timeouts and dropped connections are
     retried with exponential backoff and jitter, waiting at least what a ``Retry-After``
     header asks. Requests that still fail are reported together in one
-    :class:`SamplingFailed`, and none is ever returned as an answer.
+    :class:`SamplingFailed`, and none is ever returned as an answer. An endpoint that
+    refuses connections ends the whole call within about a second with a one-line
+    WeirdgenError (not SamplingFailed, so a run stops rather than trying every model).
 
     A base :class:`ModelRef` of this backend names the API model in ``base``, and its ``key``
     is a content key of (endpoint, model), so samples from different servers never mix in a
@@ -218,7 +220,13 @@ class OpenAIBackend(ApiClient):
                     except (Transient, Permanent) as error:
                         failures.append(RequestFailure(i, error.reason))
 
-            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+            tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
+            try:
+                await asyncio.gather(*tasks)
+            finally:  # a refused connection ends the call: the other requests stop too
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         if failures:
             failures.sort(key=lambda f: f.index)
             raise SamplingFailed(failures, results, requests, self.where)

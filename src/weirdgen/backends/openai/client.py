@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from tenacity.stop import stop_base
 
 from weirdgen.backends._env import number_from_env
 from weirdgen.errors import WeirdgenError
@@ -37,6 +39,9 @@ KEY_VAR, URL_VAR = "OPENAI_API_KEY", "OPENAI_BASE_URL"
 CONCURRENCY_VAR, POLL_VAR = "WEIRDGEN_MAX_CONCURRENCY", "WEIRDGEN_POLL_SECONDS"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _SHOWN_BODY = 200  # characters of a server's error body quoted in a failure
+# A refused connection means nothing listens there: a few quick tries (about 1 s in all)
+# cover a server that is just restarting, then the whole call fails.
+REFUSED_TRIES, REFUSED_MAX_WAIT = 3, 0.5
 
 log = logging.getLogger("weirdgen.backends.openai")
 T = TypeVar("T")
@@ -70,6 +75,10 @@ class Transient(Exception):
         self.reason, self.retry_after = reason, retry_after
 
 
+class Refused(Transient):
+    """The endpoint refused the connection: nothing listens there. Retried briefly only."""
+
+
 class Permanent(Exception):
     """Not worth retrying: any other 4xx, or an answer that is not a chat completion."""
 
@@ -84,7 +93,8 @@ class ApiClient:
     The endpoint is ``base_url`` or ``$OPENAI_BASE_URL`` (default the OpenAI API), the key
     ``api_key`` or ``$OPENAI_API_KEY``. 408, 429, 5xx, timeouts and dropped connections are
     retried with exponential backoff and jitter, waiting at least what a ``Retry-After``
-    header asks.
+    header asks. A refused connection is tried only ``REFUSED_TRIES`` times, about a second
+    in all, and then ends the whole call with a WeirdgenError: nothing listens there.
 
     Args:
         max_tries: attempts per request before it counts as failed.
@@ -111,6 +121,11 @@ class ApiClient:
             )
         url_text = base_url if base_url is not None else os.environ.get(URL_VAR, "")
         self.base_url = url_text.strip().rstrip("/") or DEFAULT_BASE_URL
+        self._url_fix = (
+            f"start the server or set {URL_VAR}"
+            if base_url is None
+            else "start the server or pass another base_url"
+        )
         url = urlsplit(self.base_url)
         # What messages show: the URL without any user:password@ it may carry.
         self.where = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
@@ -123,16 +138,20 @@ class ApiClient:
         self.backoff, self.max_backoff = backoff, max_backoff
         self._backoff_wait = wait_exponential(multiplier=backoff, max=max_backoff)
         self._backoff_wait += wait_random(0, backoff)
+        self._refused_wait = wait_exponential(
+            multiplier=min(backoff, REFUSED_MAX_WAIT / 2), max=REFUSED_MAX_WAIT
+        )
         self._key = _Secret(key)
 
     async def retrying(self, call: Callable[[], Awaitable[T]], label: str) -> T:
         """``await call()``, retried on transient errors (429, 5xx, timeouts) with backoff.
 
         Raises:
-            Transient: still failing after ``max_tries``; Permanent: not worth retrying.
+            Transient: still failing after ``max_tries``; Permanent: not worth retrying;
+            WeirdgenError: the endpoint refuses connections (see :meth:`refused`).
         """
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_tries),
+            stop=stop_after_attempt(self.max_tries) | _StopWhenRefused(),
             wait=self._wait,
             retry=retry_if_exception_type(Transient),
             before_sleep=lambda state: self._log_retry(state, label),
@@ -142,14 +161,24 @@ class ApiClient:
             async for attempt in retrying:
                 with attempt:
                     result = await call()
+        except Refused:
+            raise self.refused() from None
         except Transient as error:
             tries = f"{self.max_tries} tries" if self.max_tries > 1 else "1 try"
             raise Transient(f"{error.reason} (gave up after {tries})") from None
         return result
 
+    def refused(self) -> WeirdgenError:
+        """The one-line error for an endpoint that refuses connections."""
+        return WeirdgenError(
+            f"cannot connect to {self.where} (connection refused); {self._url_fix}"
+        )
+
     def _wait(self, state: RetryCallState) -> float:
-        wait = self._backoff_wait(state)
         error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, Refused):
+            return self._refused_wait(state)
+        wait = self._backoff_wait(state)
         asked = getattr(error, "retry_after", None)
         return max(wait, min(asked, self.max_backoff)) if asked is not None else wait
 
@@ -179,7 +208,8 @@ class ApiClient:
         """One attempt at ``METHOD base_url/path``: the body of a 2xx answer.
 
         Raises:
-            Transient: 408, 429, 5xx, a timeout or a dropped connection.
+            Transient: 408, 429, 5xx, a timeout or a dropped connection
+                (:class:`Refused` if the connection was refused).
             Permanent: any other 4xx.
         """
         try:
@@ -189,6 +219,10 @@ class ApiClient:
         except TimeoutError:
             raise Transient(f"no answer within {self.timeout:g}s") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            if isinstance(error, aiohttp.ClientConnectorError) and (
+                error.os_error.errno == errno.ECONNREFUSED
+            ):
+                raise Refused("connection refused") from None
             detail = self._redact(str(error))[:_SHOWN_BODY]
             raise Transient(f"connection failed ({type(error).__name__}: {detail})") from None
         if status == 429 or status == 408 or status >= 500:
@@ -232,6 +266,14 @@ class ApiClient:
         """``text`` with the API key cut out, should a server or proxy echo it back."""
         key = self._key.reveal()
         return text.replace(key, "<redacted>") if len(key) >= 8 and key in text else text
+
+
+class _StopWhenRefused(stop_base):
+    """Stop at a refused try once ``REFUSED_TRIES`` tries were made."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return isinstance(error, Refused) and retry_state.attempt_number >= REFUSED_TRIES
 
 
 def poll_from_env() -> float:

@@ -10,7 +10,10 @@ after it happens, so a run killed at any point picks up where it was:
   was never written down (a kill between the request and the journal, a timeout on an answer
   the server did send) is found again by listing jobs rather than created twice;
 - a job that exists is only ever polled; a failed or cancelled one is reported, and the next
-  run starts a new one.
+  run starts a new one;
+- an endpoint that refuses connections ends the call within about a second (the client's
+  ``refused`` error); an uploaded file stays remembered, and a job whose create request was
+  refused stays ``creating``, so the next run looks for it before creating one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import aiohttp
 
 from weirdgen._atomic import write_text
 from weirdgen.backends.openai.backend import OpenAIBackend
-from weirdgen.backends.openai.client import Permanent, Transient
+from weirdgen.backends.openai.client import Permanent, Refused, Transient
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import OpenAIRecipe
@@ -104,6 +107,8 @@ class FineTuning:
             except Permanent as error:
                 if error.status != 404:
                     raise WeirdgenError(f"GET {self.where}/files/{known}: {error.reason}") from None
+            except Refused:
+                raise self.backend.refused() from None
             except Transient:  # cannot tell whether it exists: upload again rather than guess
                 pass
             self.registry.set_remote_file(self.where, dataset.content_hash, None)
