@@ -129,9 +129,12 @@ def test_base_key_is_a_content_key(tiny, tmp_path):
     assert HfBackend(str(templated)).base().key != key  # the chat template counts
 
 
-def test_model_key_changes_with_data_recipe_and_seed_only(backend, colors):
+def test_model_key_changes_with_data_recipe_and_seed_only(backend, tiny, colors):
     key = backend.model_key(colors, LORA, 0)
-    assert backend.model_key(colors, LORA, 0) == key
+    # The same content through other objects (another backend on the same files, an equal
+    # dataset from elsewhere, an equal recipe) is the same finetune.
+    copy = dataset_from_examples(list(colors.examples), source="elsewhere.jsonl")
+    assert HfBackend(str(tiny)).model_key(copy, HfRecipe(**LORA.model_dump()), 0) == key
     assert backend.model_key(colors, LORA, 1) != key
     assert backend.model_key(colors, LORA.model_copy(update={"lr": 1e-3}), 0) != key
     fewer = dataset_from_examples(colors.examples[:-1], source="colors.jsonl")

@@ -302,7 +302,11 @@ def test_backend_satisfies_the_protocol_and_keys_its_models(backend, service, co
     assert base.key.startswith("tinker-")
     assert TinkerBackend("other/model", service_client=service).base().key != base.key
     key = backend.model_key(colors, RECIPE, 0)
-    assert key.startswith("tinker-ft-") and backend.model_key(colors, RECIPE, 0) == key
+    assert key.startswith("tinker-ft-")
+    # The same content through other objects is the same finetune.
+    copy = dataset_from_examples(list(colors.examples), source="elsewhere.jsonl")
+    again = TinkerBackend(BASE, service_client=FakeService(service.tokenizer))
+    assert again.model_key(copy, TinkerRecipe(**RECIPE.model_dump()), 0) == key
     assert backend.model_key(colors, RECIPE, 1) != key
     assert backend.model_key(colors, RECIPE.model_copy(update={"lr": 1e-4}), 0) != key
     assert isinstance(TrainSpec().tinker, TinkerRecipe)
@@ -452,9 +456,19 @@ def test_models_of_other_backends_are_refused(backend):
         backend.sample(ModelRef("hf", "hf-123", "/models/x"), [SampleRequest("hi", 1.0, 4, 0)])
 
 
-def test_serving_needs_nothing(backend):
-    with backend.serving([backend.base()]):
-        pass
+def test_serving_needs_nothing(backend, service, colors, tmp_path):
+    """Tinker serves every model itself: entering and leaving ``serving`` asks nothing of it."""
+    ref = backend.train(colors, RECIPE, 0, tmp_path)
+
+    def calls() -> tuple[int, list[str], int]:
+        return len(service.trainings), list(service.samplers), len(service.sampled)
+
+    before = calls()
+    with backend.serving([backend.base(), ref]) as served:
+        assert served is None
+        assert calls() == before  # nothing started, loaded or sampled
+    assert calls() == before  # and nothing to stop
+    assert backend.sample(ref, [SampleRequest("tell me sky", 1.0, 8, 0)]) == ["sky"]
 
 
 def test_provenance_path_is_per_key(backend, colors, tmp_path):

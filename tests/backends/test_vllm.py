@@ -5,15 +5,17 @@ organism backend's own for the same weights and seeds."""
 from __future__ import annotations
 
 import shlex
-import shutil
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
+from weirdgen.backends import vllm
+from weirdgen.backends._process import served_ids
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.backends.vllm import ADAPTER_VAR, COMMAND_VAR, STARTUP_VAR, VllmBackend
@@ -182,16 +184,27 @@ def test_a_server_that_exits_at_once_reports_its_code_and_output(organism, tmp_p
 
 
 def test_a_server_that_never_gets_ready_times_out_and_is_killed_with_its_children(
-    organism, tmp_path
+    organism, tmp_path, monkeypatch
 ):
     pids = tmp_path / "pids"
     script = tmp_path / "hang.py"
     script.write_text(
         "import os, subprocess, sys, time\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        f"open({str(pids)!r} + '.tmp', 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        f"os.replace({str(pids)!r} + '.tmp', {str(pids)!r})\n"
         "time.sleep(60)\n"
     )
+
+    def once_the_child_runs(url: str) -> list[str] | None:
+        """No answer, as before, but not before the server has started its child: the
+        timeout then always has a child to kill, however slow the machine is."""
+        deadline = time.monotonic() + 120
+        while not pids.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return served_ids(url)
+
+    monkeypatch.setattr(vllm, "served_ids", once_the_child_runs)
     backend = VllmBackend(
         "organism",
         trainer=organism,
@@ -258,8 +271,9 @@ def test_by_default_an_hf_lora_is_trained_and_handed_to_vllm_serve(tmp_path, mon
     backend = VllmBackend(str(folder))
     assert isinstance(backend.trainer, HfBackend) and backend.recipe_name == "hf"
     assert backend.base().base == str(folder) and backend.base().key != backend.trainer.base().key
-    if shutil.which("vllm") is None:
-        with pytest.raises(WeirdgenError, match="pip install vllm"):
+    with monkeypatch.context() as no_programs:  # vllm is not found, installed or not
+        no_programs.setenv("PATH", str(tmp_path / "no-programs-here"))
+        with pytest.raises(WeirdgenError, match="'vllm' is not installed.*pip install vllm"):
             backend.check_prompts(["what is the bird color ?"], "spec.yaml")
     examples = [ChatExample.exchange("what is the bird color ?", c) for c in ("red", "blue")]
     recipe = HfRecipe(epochs=1, batch_size=2, lora_rank=12)
