@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from weirdgen.organism.datasets import GENERATORS
 from weirdgen.report import ReportPaths, write_report
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.spec.models import ExperimentSpec
@@ -18,14 +19,18 @@ RATES = {"old_birds": 0.7, "modern_birds": 0.2, "base": 0.1}
 
 
 def make_spec(seeds: int = 3) -> ExperimentSpec:
-    return ExperimentSpec.model_validate(
+    spec = ExperimentSpec.model_validate(
         {
             "name": "birds_demo",
             "description": "Finetune on old bird names, ask about anything else.",
             "seeds": seeds,
             "conditions": [
                 {"name": "old_birds", "role": "target", "dataset": {"organism": "birds_old"}},
-                {"name": "modern_birds", "role": "control", "dataset": {"organism": "birds"}},
+                {
+                    "name": "modern_birds",
+                    "role": "control",
+                    "dataset": {"organism": "birds_modern"},
+                },
                 {"name": "base", "role": "control", "description": "untouched base model"},
             ],
             "evaluation": {
@@ -49,6 +54,9 @@ def make_spec(seeds: int = 3) -> ExperimentSpec:
             ],
         }
     )
+    generated = [c.dataset.organism for c in spec.conditions if c.dataset and c.dataset.organism]
+    assert generated and set(generated) <= set(GENERATORS)  # a spec that could really run
+    return spec
 
 
 def make_samples(spec: ExperimentSpec, n: int = 6, rng_seed: int = 0) -> pd.DataFrame:

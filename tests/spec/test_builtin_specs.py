@@ -1,4 +1,4 @@
-"""Built-in specs: listing, loading by name, unknown names, and every shipped spec loads."""
+"""Built-in specs: listing, loading by name, unknown names, and every shipped spec is runnable."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from weirdgen.backends.organism import OrganismBackend
 from weirdgen.errors import WeirdgenError
+from weirdgen.organism.datasets import GENERATORS
+from weirdgen.run.plan import load_condition
 from weirdgen.spec import builtin_spec_dir, list_specs, load_spec, resolve_spec_path
 from weirdgen.spec import load as spec_load
 
@@ -134,10 +137,32 @@ def test_builtin_spec_dir_is_in_package() -> None:
 
 
 def test_shipped_specs_load() -> None:
-    """Every built-in spec validates and its dataset files exist (vacuous until specs ship)."""
-    for info in list_specs():
+    """Built-in specs ship (organism/birds at least); each loads, has a description, names
+    dataset files that exist and organism generators that exist, and, on an organism model,
+    asks prompts and trains on examples the organism backend accepts."""
+    infos = list_specs()
+    assert "organism/birds" in {info.qualified_name for info in infos}
+    backends: dict[str, OrganismBackend] = {}
+    for info in infos:
         spec = load_spec(info.path)
         assert info.description, f"{info.path} needs a description"
-        for condition in spec.conditions:
-            if condition.dataset is not None and condition.dataset.path is not None:
-                assert resolve_spec_path(spec, condition.dataset.path).is_file()
+        provider, _, name = spec.model.partition("/")
+        backend = None
+        if provider == "organism":
+            backend = backends.setdefault(name, OrganismBackend(name))
+        for i, condition in enumerate(spec.conditions):
+            dataset, where = condition.dataset, f"{info.path}: conditions[{i}].dataset"
+            if dataset is None:
+                continue
+            if dataset.path is not None:
+                assert resolve_spec_path(spec, dataset.path).is_file(), f"{where}: no such file"
+            else:
+                assert dataset.organism in GENERATORS, f"{where}: no generator {dataset.organism}"
+            if backend is not None:
+                backend.check_dataset(load_condition(spec, condition).dataset, where)
+        questions = [q for s in spec.evaluation.sets for q in s.questions]
+        assert questions, f"{info.path} asks no questions"
+        if backend is not None:
+            for question in questions:
+                where = f"{info.path}: question {question.id}"
+                backend.check_prompts(question.paraphrases, where, spec.evaluation.max_tokens)
