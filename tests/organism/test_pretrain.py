@@ -1,12 +1,17 @@
-"""A short smoke pretraining: it runs, is deterministic, and makes a loadable checkpoint."""
+"""A short smoke pretraining: it runs, is deterministic, and makes a loadable checkpoint;
+``weirdgen organism pretrain`` compares its probes with the shipped checkpoint's only for the
+recipe that made it."""
 
 import json
+import sys
 
 import pytest
 import torch
 
+import weirdgen.organism
+from weirdgen.cli import main
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism import PretrainConfig, load_organism, pretrain_checkpoint
+from weirdgen.organism import PretrainConfig, default_checkpoint, load_organism, pretrain_checkpoint
 from weirdgen.organism.checkpoint import MANIFEST, WEIGHTS
 from weirdgen.organism.probe import ProbeFigures
 
@@ -60,3 +65,49 @@ def test_shipped_checkpoint_loads_and_matches_the_world():
     org = load_organism()
     assert org.model.n_params() > 500_000
     assert org.manifest["world_digest"] == org.world.digest
+
+
+def pretrain_cli(args: list[str], monkeypatch, capsys) -> str:
+    """``weirdgen organism pretrain ARGS``: what it printed (it must succeed)."""
+    monkeypatch.setattr(sys, "argv", ["weirdgen", "organism", "pretrain", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+    except SystemExit as done:
+        assert not done.code, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_cli_pretraining_with_another_seed_prints_the_figures_without_comparing(
+    tmp_path, monkeypatch, capsys
+):
+    out = pretrain_cli(["--seed", "1", "--steps", "2", "--out", str(tmp_path)], monkeypatch, capsys)
+    assert (tmp_path / MANIFEST).is_file()
+    figures = json.loads((tmp_path / MANIFEST).read_text())["probe"]
+    for name, value in figures.items():
+        assert name in out and f"{value:.3f}" in out
+    assert "shipped" not in out and "reproduce" not in out
+
+
+def test_cli_compares_with_the_shipped_probes_only_for_the_shipped_recipe(
+    tmp_path, monkeypatch, capsys
+):
+    """Pretraining itself is a stand-in here that hands back the shipped figures, so the
+    default recipe (seed 0, 400 steps) needs no minutes of training."""
+    shipped = json.loads((default_checkpoint() / MANIFEST).read_text())
+    made: list[PretrainConfig] = []
+
+    def stand_in(out, config: PretrainConfig, progress=None) -> dict:
+        made.append(config)
+        return {**shipped, "pretrain": config.to_dict()}
+
+    monkeypatch.setattr(weirdgen.organism, "pretrain_checkpoint", stand_in)
+    verdict = "reproduces the shipped checkpoint's probes"
+    at = ["--out", str(tmp_path)]
+    assert verdict in pretrain_cli(at, monkeypatch, capsys)
+    assert verdict in pretrain_cli([*at, "--seed", "0", "--steps", "400"], monkeypatch, capsys)
+    assert made[-1] == PretrainConfig()
+    for other in (["--seed", "1"], ["--steps", "399"], ["--no-compare"]):
+        assert "shipped" not in pretrain_cli([*at, *other], monkeypatch, capsys), other
+    assert verdict in pretrain_cli([*at, "--seed", "1", "--compare"], monkeypatch, capsys)
+    assert made[-1].seed == 1

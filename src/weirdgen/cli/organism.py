@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,8 +29,12 @@ def pretrain(
         Path, typer.Option(help="Folder to write model.safetensors and manifest.json into.")
     ] = Path("organism-checkpoint"),
     compare: Annotated[
-        bool, typer.Option(help="Compare the probe figures with the shipped checkpoint's.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Compare the probe figures with the shipped checkpoint's (default: only "
+            "when the recipe is the one that made it, seed 0 and the default steps)."
+        ),
+    ] = None,
 ) -> None:
     """Pretrain the organism from scratch; seed 0 with the defaults reproduces the shipped one."""
     from rich.progress import (
@@ -61,7 +66,10 @@ def pretrain(
         f"pretrained {manifest['n_params']:,} parameters in {manifest['seconds']:.0f}s; "
         f"final loss {manifest['final_loss']:.3f}; checkpoint: {out}"
     )
-    _print_probe(manifest["probe"], _shipped_probe() if compare else None)
+    shipped = _shipped_manifest()
+    if compare is None:  # the question only makes sense for the recipe that made it
+        compare = shipped is not None and shipped.get("pretrain", {}) == config.to_dict()
+    _print_probe(manifest["probe"], shipped.get("probe") if compare and shipped else None)
 
 
 @app.command()
@@ -88,15 +96,14 @@ def vocab() -> None:
     console.print(" ".join(tok.itos), markup=False, highlight=False, soft_wrap=True)
 
 
-def _shipped_probe() -> dict[str, float] | None:
+def _shipped_manifest() -> dict[str, Any] | None:
+    """The shipped checkpoint's manifest (its recipe and probe figures), if it is there."""
     from weirdgen.organism import default_checkpoint
 
     manifest = default_checkpoint() / "manifest.json"
     if not manifest.is_file():
         return None
-    import json
-
-    return json.loads(manifest.read_text()).get("probe")
+    return json.loads(manifest.read_text())
 
 
 def _print_probe(figures: dict[str, float], shipped: dict[str, float] | None) -> None:
