@@ -2,7 +2,7 @@ import pytest
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.score import OrganismEraScorer, ScoreItem, TrainMatchScorer
-from weirdgen.spec.models import Question
+from weirdgen.spec.questions import Question
 
 WAR = Question(id="war", paraphrases=["what weapon wins wars today ?"])
 

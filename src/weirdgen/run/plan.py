@@ -19,7 +19,8 @@ from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.world import normalize
 from weirdgen.score import Scorer
 from weirdgen.spec import resolve_spec_path
-from weirdgen.spec.models import Condition, ExperimentSpec, Question
+from weirdgen.spec.models import Condition, ExperimentSpec
+from weirdgen.spec.questions import Question
 
 DEFAULT_ORGANISM_EXAMPLES = 100
 MAX_SAMPLES = 5_000_000

@@ -7,7 +7,7 @@ import hashlib
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.world import load_world, normalize
 from weirdgen.score.protocol import ScoreItem, ScoreValues
-from weirdgen.spec.models import Question
+from weirdgen.spec.questions import Question
 
 
 def _key(*parts: str) -> str:

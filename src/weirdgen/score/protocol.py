@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from weirdgen.spec.models import Question
+from weirdgen.spec.questions import Question
 
 ScoreValues = dict[str, float | bool | None]
 

@@ -10,15 +10,14 @@ from weirdgen.spec.load import (
 from weirdgen.spec.models import (
     Condition,
     DatasetRef,
-    EvalSet,
     EvaluationSpec,
     ExperimentSpec,
     MetricSpec,
     OrganismRecipe,
-    Question,
     ScorerSpec,
     TrainSpec,
 )
+from weirdgen.spec.questions import EvalSet, Message, Question, Range
 
 __all__ = [
     "Condition",
@@ -26,9 +25,11 @@ __all__ = [
     "EvalSet",
     "EvaluationSpec",
     "ExperimentSpec",
+    "Message",
     "MetricSpec",
     "OrganismRecipe",
     "Question",
+    "Range",
     "ScorerSpec",
     "SpecInfo",
     "TrainSpec",

@@ -11,10 +11,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from weirdgen.spec.questions import (
+    MAX_SAMPLES_PER_PARAPHRASE,
+    MAX_TOKENS,
+    EvalSet,
+    check_generated,
+)
+
 MAX_SEEDS = 1000
-MAX_SAMPLES_PER_PARAPHRASE = 100_000
 MAX_GENERATED_EXAMPLES = 100_000
-MAX_TOKENS = 131_072
 MAX_EPOCHS = 1000
 MAX_BATCH_SIZE = 65_536
 MAX_LORA_RANK = 4096
@@ -152,25 +157,8 @@ class TrainSpec(_Strict):
     tinker: TinkerRecipe = Field(default_factory=TinkerRecipe)
 
 
-class Question(_Strict):
-    """A free-form evaluation question asked in several paraphrases."""
-
-    id: str = Field(description="Stable identifier used in tables and figures.")
-    topic: str | None = Field(
-        None, description="Lexicon topic the answer is scored against (organism scorers)."
-    )
-    paraphrases: list[str] = Field(min_length=1, description="Wordings of the question.")
-
-
-class EvalSet(_Strict):
-    """A named group of questions sampled for every condition and seed."""
-
-    name: str
-    questions: list[Question] = Field(min_length=1)
-
-
 class EvaluationSpec(_Strict):
-    """Sampling settings shared by all evaluation sets."""
+    """Sampling settings of every evaluation set that does not set its own, and the sets."""
 
     n: int = Field(
         20,
@@ -206,6 +194,11 @@ class MetricSpec(_Strict):
     score: str = Field(description="Score column to average (e.g. 'old', 'valid').")
     among: str | None = Field(
         None, description="Only rows where this boolean score column is true (e.g. 'valid')."
+    )
+    by: list[str] = Field(
+        default_factory=list,
+        description="Question metadata keys to compute the metric for each value of "
+        "(e.g. [year] for a year sweep); the report draws a numeric key as a curve.",
     )
     headline: bool = Field(False, description="The metric the experiment is about.")
     description: str = ""
@@ -269,12 +262,23 @@ class ExperimentSpec(_Strict):
             raise ValueError("exactly one condition must have role: target")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
-        sets = {s.name for s in self.evaluation.sets}
+        sets = {s.name: s for s in self.evaluation.sets}
+        if len(sets) != len(self.evaluation.sets):
+            raise ValueError("evaluation set names must be unique")
+        check_generated(self.evaluation.sets)
         for metric in self.metrics:
             if metric.eval_set not in sets:
                 raise ValueError(
                     f"metric {metric.name!r} uses eval_set {metric.eval_set!r}; "
                     f"defined sets are {sorted(sets)}"
+                )
+            keys = {k for q in sets[metric.eval_set].expanded() for k in q.metadata}
+            unknown = [key for key in metric.by if key not in keys]
+            if unknown:
+                raise ValueError(
+                    f"metric {metric.name!r} is computed by {unknown[0]!r}, which no question "
+                    f"of evaluation set {metric.eval_set!r} has in its metadata; its keys are "
+                    f"{sorted(keys) or 'none'}"
                 )
         return self
 

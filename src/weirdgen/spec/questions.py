@@ -1,0 +1,195 @@
+"""Evaluation questions: chat prompts with metadata, and sets of them, written out or generated.
+
+A question is asked in several paraphrases, each sent as the last user message after an
+optional system prompt and earlier turns. Its ``metadata`` (trigger value, year, held-out
+flag, ...) follows every sample into the tidy table. An evaluation set may be generated from
+its questions as templates: ``vary`` gives each variable a list or a range, every
+combination makes one copy of each question with ``{variable}`` filled in and the values
+added to its metadata.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_SAMPLES_PER_PARAPHRASE = 100_000
+MAX_TOKENS = 131_072
+MAX_GENERATED_QUESTIONS = 100_000
+
+MetadataValue = str | int | float | bool
+"""A metadata value: text, a number or a flag; it becomes a column of the tidy table."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Message(_Strict):
+    """One chat message sent before a question's paraphrase."""
+
+    role: Literal["system", "user", "assistant"] = Field(
+        description="'system', 'user' or 'assistant'."
+    )
+    content: str = Field(min_length=1, description="The message's text.")
+
+
+class Sampling(_Strict):
+    """Sampling settings; a set's or a question's own values override the ones above it."""
+
+    n: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SAMPLES_PER_PARAPHRASE,
+        description="Samples per paraphrase, per condition and seed.",
+    )
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature.")
+    max_tokens: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Most tokens generated per answer."
+    )
+
+
+class Question(_Strict):
+    """A free-form evaluation question asked in several paraphrases."""
+
+    id: str = Field(min_length=1, description="Stable identifier used in tables and figures.")
+    topic: str | None = Field(
+        None, description="Lexicon topic the answer is scored against (organism scorers)."
+    )
+    paraphrases: list[str] = Field(min_length=1, description="Wordings of the question.")
+    system: str | None = Field(
+        None, min_length=1, description="System prompt sent before the question."
+    )
+    messages: list[Message] = Field(
+        default_factory=list,
+        description="Earlier turns sent before each paraphrase (after the system prompt).",
+    )
+    metadata: dict[str, MetadataValue] = Field(
+        default_factory=dict,
+        description="Values carried into every sample's row, one column per key "
+        "(a trigger value, a year, a held-out flag).",
+    )
+    samples_per_paraphrase: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SAMPLES_PER_PARAPHRASE,
+        description="Samples per paraphrase for this question (llmcomp's name); "
+        "overrides the set's n.",
+    )
+
+    def chat(self, paraphrase: str) -> list[Message]:
+        """The messages sent for one paraphrase: system, earlier turns, then the question."""
+        system = [Message(role="system", content=self.system)] if self.system else []
+        return [*system, *self.messages, Message(role="user", content=paraphrase)]
+
+
+class Range(_Strict):
+    """Whole numbers from ``from`` to ``to``, both included, every ``step``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: int = Field(alias="from", description="First value.")
+    stop: int = Field(alias="to", description="Last value (included).")
+    step: int = Field(1, ge=1, description="Distance between values.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.stop < self.start:
+            raise ValueError(f"'to' ({self.stop}) is before 'from' ({self.start})")
+        return self
+
+    def values(self) -> list[int]:
+        return list(range(self.start, self.stop + 1, self.step))
+
+
+class EvalSet(Sampling):
+    """A named group of questions sampled for every condition and seed.
+
+    With ``vary``, the questions are templates: ``{name}`` in their ids, system prompts,
+    messages, paraphrases and text metadata is filled in with every combination of the
+    variables' values, and each generated question carries those values as metadata.
+    ``include`` reads more questions from a YAML file (llmcomp's and Emergent
+    Misalignment's question format); ``weirdgen`` resolves it when it loads the spec.
+    """
+
+    name: str = Field(min_length=1, description="Name used by metrics, tables and figures.")
+    questions: list[Question] = Field(
+        default_factory=list, description="The questions (or question templates, with vary)."
+    )
+    include: str | None = Field(
+        None,
+        description="A YAML file of questions (id, paraphrases, system, "
+        "samples_per_paraphrase), relative to the spec file.",
+    )
+    vary: dict[str, list[MetadataValue] | Range] = Field(
+        default_factory=dict,
+        description="Template variables: each a list of values or a range {from, to, step}.",
+    )
+
+    @model_validator(mode="after")
+    def _has_questions(self) -> EvalSet:
+        if not self.questions:
+            raise ValueError(
+                f"evaluation set {self.name!r} has no questions; write 'questions:' or "
+                "'include: FILE'"
+            )
+        return self
+
+    def expanded(self) -> list[Question]:
+        """The set's questions, one copy per combination of the ``vary`` values."""
+        if not self.vary:
+            return self.questions
+        names = list(self.vary)
+        choices = [v.values() if isinstance(v, Range) else list(v) for v in self.vary.values()]
+        questions = []
+        for combination in itertools.product(*choices):
+            values = dict(zip(names, combination, strict=True))
+            for question in self.questions:
+                questions.append(_filled(question, values))
+        return questions
+
+
+_VARIABLE = re.compile(r"\{(\w+)\}")
+
+
+def _filled(question: Question, values: dict[str, MetadataValue]) -> Question:
+    """``question`` with each ``{name}`` of ``values`` filled in, and the values as metadata."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return _VARIABLE.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], value)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+
+    data = fill(question.model_dump(exclude_none=True))
+    data["metadata"] = {**data.get("metadata", {}), **values}
+    return Question.model_validate(data)
+
+
+def check_generated(sets: list[EvalSet]) -> None:
+    """Raise ValueError if generated question ids repeat in a set or there are too many."""
+    for eval_set in sets:
+        combinations = 1
+        for values in eval_set.vary.values():
+            combinations *= len(values.values() if isinstance(values, Range) else values)
+        if combinations * len(eval_set.questions) > MAX_GENERATED_QUESTIONS:
+            raise ValueError(
+                f"evaluation set {eval_set.name!r} would generate "
+                f"{combinations * len(eval_set.questions):,} questions, over "
+                f"{MAX_GENERATED_QUESTIONS:,}; vary fewer values"
+            )
+        counts = Counter(q.id for q in eval_set.expanded())
+        repeated = sorted(i for i, count in counts.items() if count > 1)
+        if repeated:
+            hint = " (put {variable} in the id of a question template)" if eval_set.vary else ""
+            raise ValueError(
+                f"evaluation set {eval_set.name!r} has question ids more than once: "
+                f"{', '.join(repeated[:3])}{hint}"
+            )
