@@ -93,7 +93,7 @@ def test_summary_markdown_has_tables_contrasts_questions_and_how_to_read(report,
     assert "## Contrasts: old_birds − each control" in text
     for question in ("inventions", "president", "transport"):
         assert re.search(rf"^\| {question} \|", text, re.MULTILINE)
-    assert "How to read this" in text and "bootstrap over seeds" in text
+    assert "How to read this" in text and "Student t" in text
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (run_dir / image).is_file()
 

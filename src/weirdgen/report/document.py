@@ -34,7 +34,7 @@ class ReportContent:
         return (
             "Each number is a mean over seeds (one finetuned model per seed; within a seed the "
             "score is averaged per question, then across questions) with its "
-            f"{ci} in brackets, a percentile bootstrap over seeds, and a target − control "
+            f"{ci} in brackets, a Student t interval over seeds, and a target − control "
             "difference whose interval excludes 0 means the finetuning moved that metric by "
             "more than seed-to-seed variation ([n/a]: a single seed gives no interval)."
         )

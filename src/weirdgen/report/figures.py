@@ -96,7 +96,7 @@ def plot_metrics(
         ax.set_visible(False)
     figure.suptitle(
         f"{spec.name}\nbars: mean over seeds · error bars: {ci_label(confidence)} "
-        "(bootstrap over seeds) · dots: individual seeds",
+        "(Student t over seeds) · dots: individual seeds",
         fontsize=11,
     )
     return _save(figure, path)

@@ -43,8 +43,6 @@ def write_report(
     samples: pd.DataFrame,
     *,
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    rng_seed: int = 0,
 ) -> ReportPaths:
     """Compute the statistics of ``samples`` and write the report files into ``run_dir``.
 
@@ -60,23 +58,22 @@ def write_report(
         spec: The experiment spec the samples come from.
         samples: The tidy samples table with its score columns.
         confidence: Confidence level of every interval.
-        n_resamples: Bootstrap resamples per interval.
-        rng_seed: Seed of the bootstrap resampling.
     """
     run_dir = Path(run_dir)
     figures_dir = run_dir / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
-    bootstrap = {"confidence": confidence, "n_resamples": n_resamples, "rng_seed": rng_seed}
 
     per_seed = seed_metrics(samples, spec.metrics)
     per_question = question_metrics(samples, spec.metrics)
-    summary = summarize(per_seed, **bootstrap)
+    summary = summarize(per_seed, confidence=confidence)
     headline = spec.headline.name
     question_summary = summarize(
-        per_question.loc[per_question["metric"] == headline], by=("question_id",), **bootstrap
+        per_question.loc[per_question["metric"] == headline],
+        by=("question_id",),
+        confidence=confidence,
     )
     differences = contrasts(
-        per_seed, spec.target.name, [c.name for c in spec.controls], **bootstrap
+        per_seed, spec.target.name, [c.name for c in spec.controls], confidence=confidence
     )
 
     paths = ReportPaths(

@@ -1,11 +1,31 @@
-"""Statistics over seeds: per-seed metrics, bootstrap summaries and target-control contrasts.
+"""Statistics over seeds: per-seed metrics, summaries and target-control contrasts.
 
 The seed (one finetuned model) is the unit of replication: metrics are computed per seed
-from the tidy samples table, then summarized across seeds with percentile bootstrap CIs.
+from the tidy samples table, then summarized across seeds with Student t intervals, which
+hold their coverage at the 3 to 10 seeds of an experiment. A metric with ``by`` keys is
+computed, summarized and contrasted per value of those keys, each key a column of every
+table (empty for metrics not computed by it). Standard tables use the final models only;
+:func:`step_metrics` gives the training curve over intermediate checkpoints.
 """
 
+from weirdgen.stats._interval import METHOD as INTERVAL_METHOD
 from weirdgen.stats.contrasts import contrasts
-from weirdgen.stats.metrics import question_metrics, seed_metrics
+from weirdgen.stats.metrics import (
+    final_samples,
+    metric_keys,
+    question_metrics,
+    seed_metrics,
+    step_metrics,
+)
 from weirdgen.stats.summary import summarize
 
-__all__ = ["contrasts", "question_metrics", "seed_metrics", "summarize"]
+__all__ = [
+    "INTERVAL_METHOD",
+    "contrasts",
+    "final_samples",
+    "metric_keys",
+    "question_metrics",
+    "seed_metrics",
+    "step_metrics",
+    "summarize",
+]

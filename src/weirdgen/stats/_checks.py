@@ -8,6 +8,26 @@ import pandas as pd
 
 from weirdgen.errors import WeirdgenError
 
+RESERVED_COLUMNS: frozenset[str] = frozenset(
+    {
+        "condition", "role", "seed", "metric", "question_id", "value", "step", "final",
+        "mean", "ci_low", "ci_high", "n_seeds", "target", "control", "diff", "n_pairs",
+        "paired", "n_target", "n_control",
+    }
+)  # fmt: skip
+"""Columns of the stats tables; a ``by`` key with one of these names would overwrite one."""
+
+
+def check_key_names(metric: str, keys: Sequence[str]) -> None:
+    """Raise if a ``by`` key of ``metric`` has the name of a stats table column."""
+    clashing = [key for key in keys if key in RESERVED_COLUMNS]
+    if clashing:
+        raise WeirdgenError(
+            f"metric {metric!r} is computed by {clashing[0]!r}, which is also a column of the "
+            f"stats tables; rename that question metadata key (reserved names: "
+            f"{sorted(RESERVED_COLUMNS)})"
+        )
+
 
 def check_one_row_per_seed(seed_table: pd.DataFrame, keys: Sequence[str]) -> None:
     """Raise unless ``seed_table`` has the key columns and one row per seed within each group."""

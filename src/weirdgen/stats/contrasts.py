@@ -1,4 +1,4 @@
-"""Target minus control differences per metric, paired by seed, with bootstrap CIs."""
+"""Target minus control differences per metric, paired by seed, with Student t intervals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from weirdgen.errors import WeirdgenError
-from weirdgen.stats._bootstrap import difference_interval, group_rng, mean_interval
 from weirdgen.stats._checks import check_one_row_per_seed
+from weirdgen.stats._interval import difference_interval, mean_interval
 
 CONTRAST_COLUMNS: tuple[str, ...] = (
     "metric",
@@ -30,17 +30,16 @@ def contrasts(
     target: str,
     controls: list[str],
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    rng_seed: int = 0,
     by: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The difference target - control of each metric, with a bootstrap CI.
+    """The difference target - control of each metric, with a Student t interval.
 
     Seeds are paired by equal seed value: with at least one seed that has a non-NaN value
     in both arms, ``diff`` is the mean of the per-seed differences over those pairs and the
-    CI resamples pairs (``paired`` is True). Seeds present in only one arm are then left out.
-    With no pairs at all, ``diff`` is mean(target) - mean(control) and the CI resamples each
-    arm independently (``paired`` is False, ``n_pairs`` is 0). Degenerate cases follow
+    interval is the t interval of those differences (``paired`` is True). Seeds present in
+    only one arm are then left out. With no pairs at all, ``diff`` is mean(target) -
+    mean(control) with Welch's t interval (``paired`` is False, ``n_pairs`` is 0). With
+    ``by`` keys, each value of the keys is contrasted on its own. Degenerate cases follow
     :func:`summarize`: one pair (or, unpaired, one seed in either arm) gives a NaN interval;
     identical differences give [diff, diff]; an empty arm gives NaN.
 
@@ -50,9 +49,9 @@ def contrasts(
         target: Name of the target condition.
         controls: Names of the control conditions, one contrast each.
         confidence: Confidence level of the interval.
-        n_resamples: Bootstrap resamples per contrast.
-        rng_seed: Seed of the bootstrap resampling.
-        by: Extra grouping columns, e.g. ``("question_id",)``.
+        by: Extra grouping columns: the metrics' ``by`` keys (:func:`metric_keys`), or
+            ``("question_id",)`` on a per-question table. Rows with an empty key (a metric
+            not computed by that key) form their own group.
 
     Returns:
         Columns metric, *by, target, control, diff, ci_low, ci_high, n_pairs, paired,
@@ -62,7 +61,7 @@ def contrasts(
     check_one_row_per_seed(seed_table, ["condition", *keys])
     _check_conditions(seed_table, [target, *controls])
     rows = []
-    for key, group in seed_table.groupby(keys, sort=False):
+    for key, group in seed_table.groupby(keys, sort=False, dropna=False):
         wide = group.pivot(index="seed", columns="condition", values="value")
         wide = wide.reindex(columns=list(dict.fromkeys([target, *controls])))
         for control in controls:
@@ -70,8 +69,6 @@ def contrasts(
                 wide[target].to_numpy(dtype=float),
                 wide[control].to_numpy(dtype=float),
                 confidence,
-                n_resamples,
-                group_rng(rng_seed, ("contrast", *key, target, control)),
             )
             rows.append((*key, target, control, *result))
     columns = [*keys, *CONTRAST_COLUMNS[1:]]
@@ -90,19 +87,15 @@ def contrasts(
 
 
 def _contrast(
-    target: np.ndarray,
-    control: np.ndarray,
-    confidence: float,
-    n_resamples: int,
-    rng: np.random.Generator,
+    target: np.ndarray, control: np.ndarray, confidence: float
 ) -> tuple[float, float, float, int, bool, int, int]:
     both = ~np.isnan(target) & ~np.isnan(control)
     n_target, n_control = int((~np.isnan(target)).sum()), int((~np.isnan(control)).sum())
     if both.any():
-        interval = mean_interval(target[both] - control[both], confidence, n_resamples, rng)
+        interval = mean_interval(target[both] - control[both], confidence)
         paired, n_pairs = True, int(both.sum())
     else:
-        interval = difference_interval(target, control, confidence, n_resamples, rng)
+        interval = difference_interval(target, control, confidence)
         paired, n_pairs = False, 0
     return (*interval, n_pairs, paired, n_target, n_control)
 

@@ -3,70 +3,136 @@
 A metric is the mean of one score column over one evaluation set. Per seed (one finetuned
 model, the unit of replication) the score is averaged within each question first and then
 across questions, so every question weighs the same however many valid answers it got.
+
+A metric with ``by`` keys (question metadata, e.g. ``year``) is computed this way for each
+value of those keys. Tables stay tidy: each key is a column, placed after ``metric``, and the
+columns are the union of every metric's keys (see :func:`metric_keys`); a metric leaves the
+columns of keys it is not computed by empty (NaN).
+
+Only the models at the end of finetuning count: when the table has a ``final`` column, rows
+where it is False (intermediate checkpoints) are left out here and go to
+:func:`weirdgen.stats.step_metrics` instead.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import MetricSpec
+from weirdgen.stats._checks import check_key_names
 
 SEED_KEYS: tuple[str, ...] = ("condition", "role", "seed")
 """Columns that identify one finetuned model in every stats table."""
 
-QUESTION_METRIC_COLUMNS: tuple[str, ...] = (*SEED_KEYS, "metric", "question_id", "value")
-SEED_METRIC_COLUMNS: tuple[str, ...] = (*SEED_KEYS, "metric", "value")
+
+def metric_keys(metrics: Sequence[MetricSpec]) -> list[str]:
+    """Every ``by`` key of ``metrics``, in order of first appearance: the key columns of
+    :func:`seed_metrics` and :func:`question_metrics`, and the ``by`` to pass to
+    :func:`weirdgen.stats.summarize` and :func:`weirdgen.stats.contrasts`."""
+    return list(dict.fromkeys(key for metric in metrics for key in metric.by))
 
 
-def question_metrics(samples: pd.DataFrame, metrics: list[MetricSpec]) -> pd.DataFrame:
-    """Each metric per (condition, role, seed, question): the mean score over that question.
+def final_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """The rows answered by the models at the end of finetuning (``final`` True), or every
+    row when the table has no ``final`` column (a run without intermediate checkpoints)."""
+    if "final" not in samples:
+        return samples
+    return samples.loc[samples["final"].eq(True).to_numpy(dtype=bool, na_value=False)]
+
+
+def question_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.DataFrame:
+    """Each metric per (condition, role, seed, key values, question): its mean score.
 
     Rows outside ``metric.eval_set`` are ignored; with ``metric.among`` set, only rows where
-    that boolean column is true count. NaN scores are skipped, and a question with no
-    counting rows keeps its row with value NaN (it is not dropped).
+    that boolean column is true count; rows of intermediate checkpoints are ignored (see
+    :func:`final_samples`); for a metric with ``by`` keys, rows without a value for one of its
+    keys do not count. NaN scores are skipped, and a question with no counting rows keeps its
+    row with value NaN (it is not dropped).
 
     Args:
         samples: The tidy samples table (see ``weirdgen.run.schema``) with the score columns.
         metrics: The metrics to compute, usually ``spec.metrics``.
 
     Returns:
-        Columns condition, role, seed, metric, question_id, value; one row per metric, seed
-        and question, in the order they first appear in ``samples``.
+        Columns condition, role, seed, metric, *metric_keys(metrics), question_id, value; one
+        row per metric, seed, key value and question, in the order they first appear.
 
     Raises:
         WeirdgenError: A metric names a column the table lacks, or an eval set with no rows.
     """
-    frames = [_question_values(samples, metric) for metric in metrics]
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in QUESTION_METRIC_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
+    samples = final_samples(samples)
+    keys = metric_keys(metrics)
+    frames = [
+        _question_values(samples, metric, list(metric.by)).pipe(_with_keys, keys)
+        for metric in metrics
+    ]
+    return _concat(frames, [*SEED_KEYS, "metric", *keys, "question_id", "value"])
 
 
-def seed_metrics(samples: pd.DataFrame, metrics: list[MetricSpec]) -> pd.DataFrame:
-    """Each metric per (condition, role, seed): the mean over questions of the question means.
+def seed_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.DataFrame:
+    """Each metric per (condition, role, seed, key values): the mean of its question means.
 
     Questions whose mean is NaN (no counting rows) are skipped; a seed where every question
     is NaN gets value NaN. See :func:`question_metrics` for the per-question step.
 
     Returns:
-        Columns condition, role, seed, metric, value; one row per metric and seed.
+        Columns condition, role, seed, metric, *metric_keys(metrics), value; one row per
+        metric, seed and value of the metric's keys.
     """
-    per_question = question_metrics(samples, metrics)
-    keys = [*SEED_KEYS, "metric"]
-    table = per_question.groupby(keys, sort=False, as_index=False)["value"].mean()
-    return table.loc[:, list(SEED_METRIC_COLUMNS)]
+    samples = final_samples(samples)
+    keys = metric_keys(metrics)
+    frames = [
+        _seed_values(samples, metric, list(metric.by)).pipe(_with_keys, keys) for metric in metrics
+    ]
+    return _concat(frames, [*SEED_KEYS, "metric", *keys, "value"])
 
 
-def _question_values(samples: pd.DataFrame, metric: MetricSpec) -> pd.DataFrame:
+def step_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.DataFrame:
+    """Each metric per (condition, role, seed, key values, step), over every checkpoint.
+
+    The training curve of a metric: computed as in :func:`seed_metrics`, separately for each
+    training step of each seed (intermediate checkpoints and the final model alike; the base
+    model is step 0).
+
+    Returns:
+        Columns condition, role, seed, metric, *metric_keys(metrics), step, value.
+
+    Raises:
+        WeirdgenError: The table has no ``step`` column, or as :func:`question_metrics`.
+    """
+    if "step" not in samples:
+        raise WeirdgenError(
+            f"the samples table has no 'step' column (it has {list(samples.columns)}); "
+            "training curves need the checkpoint's step in every row"
+        )
+    keys = metric_keys(metrics)
+    frames = [
+        _seed_values(samples, metric, [*metric.by, "step"]).pipe(_with_keys, [*keys, "step"])
+        for metric in metrics
+    ]
+    return _concat(frames, [*SEED_KEYS, "metric", *keys, "step", "value"])
+
+
+def _seed_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str]) -> pd.DataFrame:
+    per_question = _question_values(samples, metric, keys)
+    group = [*SEED_KEYS, "metric", *keys]
+    return per_question.groupby(group, sort=False, as_index=False)["value"].mean()
+
+
+def _question_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str]) -> pd.DataFrame:
+    check_key_names(metric.name, metric.by)
     columns = [metric.score] + ([metric.among] if metric.among else [])
-    missing = [c for c in ("eval_set", "question_id", *SEED_KEYS, *columns) if c not in samples]
+    required = ("eval_set", "question_id", *SEED_KEYS, *keys, *columns)
+    missing = [c for c in required if c not in samples]
     if missing:
         raise WeirdgenError(
             f"metric {metric.name!r} needs column(s) {missing} that the samples table lacks "
             f"(it has {list(samples.columns)}); add the scorer that writes them to the spec's "
-            "scorers, or fix the metric's score/among field"
+            "scorers, or fix the metric's score/among/by field"
         )
     rows = samples.loc[samples["eval_set"] == metric.eval_set]
     if rows.empty:
@@ -79,7 +145,22 @@ def _question_values(samples: pd.DataFrame, metric: MetricSpec) -> pd.DataFrame:
     if metric.among:
         keep = rows[metric.among].eq(True).to_numpy(dtype=bool, na_value=False)
         score = np.where(keep, score, np.nan)
-    keyed = rows.loc[:, [*SEED_KEYS, "question_id"]].assign(value=score)
-    table = keyed.groupby([*SEED_KEYS, "question_id"], sort=False, as_index=False)["value"].mean()
+    group = [*SEED_KEYS, *keys, "question_id"]
+    keyed = rows.loc[:, group].assign(value=score)
+    table = keyed.groupby(group, sort=False, as_index=False)["value"].mean()
     table.insert(len(SEED_KEYS), "metric", metric.name)
-    return table.loc[:, list(QUESTION_METRIC_COLUMNS)]
+    return table
+
+
+def _with_keys(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``table`` with an empty column for each of ``keys`` it lacks, placed after 'metric'."""
+    absent = {key: pd.Series(np.nan, index=table.index, dtype=object) for key in keys}
+    table = table.assign(**{k: v for k, v in absent.items() if k not in table})
+    rest = [c for c in table.columns if c not in (*SEED_KEYS, "metric", *keys)]
+    return table.loc[:, [*SEED_KEYS, "metric", *keys, *rest]]
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pd.concat(frames, ignore_index=True).loc[:, columns]
