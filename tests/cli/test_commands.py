@@ -91,3 +91,23 @@ def test_probe_and_vocab(monkeypatch, capsys):
     assert code == 0 and "after_old_answer" in out
     code, out, _ = run_cli(["organism", "vocab"], monkeypatch, capsys)
     assert code == 0 and "titlark" in out
+
+
+def test_show_writes_valid_yaml_without_wrapping_when_redirected(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from weirdgen.spec import builtin_spec_dir
+
+    done = subprocess.run(
+        [sys.executable, "-m", "weirdgen", "show", "birds"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "40", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout.split("\n", 1)[1]
+    assert shown == (builtin_spec_dir() / "organism" / "birds.yaml").read_text()
+    assert yaml.safe_load(shown)["name"] == "birds"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -151,8 +152,10 @@ def show(
     from weirdgen.spec import load_spec
 
     spec = load_spec(experiment)
-    console.print(f"# {spec.source}")
-    console.print(spec.source.read_text() if spec.source else "", markup=False, highlight=False)
+    # Plain text, not rich: rich wraps long lines at the terminal's (or 80) columns, which
+    # breaks YAML written to a file with `weirdgen show NAME > spec.yaml`.
+    sys.stdout.write(f"# {spec.source}\n")
+    sys.stdout.write(spec.source.read_text() if spec.source else "")
 
 
 def report(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from weirdgen.organism.model import GPT
+from weirdgen.organism.tokenizer import SPECIALS
 
 
 def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,7 +31,8 @@ def generate(
 
     Each row draws its random numbers from its own generator seeded by ``row_seeds[i]``, so a
     row's answer depends only on its seed and the model, not on which rows share its batch.
-    Rows stop at the first stop token (not returned) or after ``max_tokens``.
+    Rows stop at the first stop token (not returned) or after ``max_tokens``. Special tokens
+    other than the stop tokens are never sampled.
     """
     if not prompts:
         return []
@@ -52,8 +54,12 @@ def generate(
     cache = [(k[row_of], v[row_of]) for k, v in cache]
     out = [[] for _ in prompts]
     done = torch.zeros(len(prompts), dtype=torch.bool)
+    # Special tokens other than the stop tokens (a second <assistant>, <pad>, ...) are never
+    # part of an answer; every vocabulary puts them first, at ids 0..len(SPECIALS)-1.
+    banned = torch.tensor([i for i in range(len(SPECIALS)) if i not in stop_ids], dtype=torch.long)
     for step in range(max_tokens):
         logits = logits.double()
+        logits[:, banned] = -torch.inf
         if temperature == 0:
             nxt = logits.argmax(-1)
         else:
