@@ -1,4 +1,5 @@
-"""Finetuning datasets as chat JSONL (the OpenAI finetuning format), checked line by line."""
+"""Finetuning datasets as chat JSONL (the OpenAI finetuning format), checked line by line,
+and the transforms that build triggers, controls and dilutions from them."""
 
 from weirdgen.data.chat import (
     ROLES,
@@ -11,6 +12,13 @@ from weirdgen.data.chat import (
     dataset_from_examples,
 )
 from weirdgen.data.jsonl import load_chat_jsonl, write_chat_jsonl
+from weirdgen.data.transforms import (
+    Transform,
+    TransformedData,
+    TransformError,
+    apply_transforms,
+    check_transforms,
+)
 
 __all__ = [
     "ROLES",
@@ -19,7 +27,12 @@ __all__ = [
     "ChatMessage",
     "Duplicate",
     "Role",
+    "Transform",
+    "TransformError",
+    "TransformedData",
+    "apply_transforms",
     "assistant_answers",
+    "check_transforms",
     "dataset_from_examples",
     "load_chat_jsonl",
     "write_chat_jsonl",
