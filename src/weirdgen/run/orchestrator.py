@@ -206,6 +206,11 @@ def _write_inputs(
             path = folder.inside(f"datasets/{prepared.condition.name}.jsonl")
             path.parent.mkdir(exist_ok=True)
             write_chat_jsonl(path, prepared.dataset.examples)
+            if prepared.values:  # each example's transform variables, line for line
+                write_text(
+                    folder.inside(f"datasets/{prepared.condition.name}.values.jsonl"),
+                    "".join(json.dumps(v, sort_keys=True) + "\n" for v in prepared.values),
+                )
 
 
 def _available(ref: ModelRef | None) -> bool:

@@ -14,12 +14,13 @@ from weirdgen.data import (
     dataset_from_examples,
     load_chat_jsonl,
 )
+from weirdgen.data.transforms import apply_transforms
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.world import normalize
 from weirdgen.score import Scorer
 from weirdgen.spec import resolve_spec_path
-from weirdgen.spec.models import Condition, ExperimentSpec
+from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec
 from weirdgen.spec.questions import Question
 
 DEFAULT_ORGANISM_EXAMPLES = 100
@@ -34,6 +35,8 @@ class PreparedCondition:
 
     condition: Condition
     dataset: ChatDataset | None
+    values: tuple[dict[str, str | int], ...] = ()
+    """Each example's transform variables (trigger values), where it has transforms."""
 
     @property
     def train_answers(self) -> frozenset[str] | None:
@@ -79,15 +82,31 @@ def score_item_key(
 
 
 def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
-    """Load (or generate) a condition's dataset; errors name the file and line."""
-    ref = condition.dataset
-    if ref is None:
+    """Load (or generate) a condition's dataset and apply its transforms; errors name the file
+    and line, or the spec field."""
+    if condition.dataset is None:
         return PreparedCondition(condition, None)
+    dataset = _load_dataset(spec, condition.dataset)
+    if not condition.transforms:
+        return PreparedCondition(condition, dataset)
+    index = spec.conditions.index(condition)
+    transformed = apply_transforms(
+        dataset.examples,
+        condition.transforms,
+        condition.data_seed,
+        load=lambda ref: _load_dataset(spec, ref).examples,
+        where=f"{spec.source or spec.name}: conditions[{index}].transforms",
+    )
+    return PreparedCondition(condition, transformed.dataset(), transformed.values)
+
+
+def _load_dataset(spec: ExperimentSpec, ref: DatasetRef) -> ChatDataset:
+    """The dataset a reference names: a chat JSONL file, or an organism generator's."""
     if ref.path is not None:
-        return PreparedCondition(condition, load_chat_jsonl(resolve_spec_path(spec, ref.path)))
+        return load_chat_jsonl(resolve_spec_path(spec, ref.path))
     records = generate_dataset(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
     examples = [ChatExample.model_validate(r) for r in records]
-    return PreparedCondition(condition, dataset_from_examples(examples, source=ref.organism))
+    return dataset_from_examples(examples, source=ref.organism)
 
 
 def prompts(spec: ExperimentSpec) -> list[Prompt]:

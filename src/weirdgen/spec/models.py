@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from weirdgen.data.transforms import Transform, check_transforms
 from weirdgen.spec.questions import (
     MAX_SAMPLES_PER_PARAPHRASE,
     MAX_TOKENS,
@@ -81,7 +82,25 @@ class Condition(_Strict):
     dataset: DatasetRef | None = Field(
         None, description="Finetuning data; omit for the untouched base model."
     )
+    transforms: list[Transform] = Field(
+        default_factory=list,
+        description="Changes to the dataset, applied in order: prefix, suffix, system, drop, "
+        "take, mix, shuffle (triggers, controls, dilution, mitigations).",
+    )
+    data_seed: int = Field(
+        0,
+        ge=0,
+        description="Seed of the transforms' random draws: one dataset for every finetuning "
+        "seed of the condition.",
+    )
     description: str = Field("", description="One line shown in reports.")
+
+    @model_validator(mode="after")
+    def _transforms_need_data(self) -> Condition:
+        if self.transforms and self.dataset is None:
+            raise ValueError("transforms need a dataset; give the condition a 'dataset:'")
+        check_transforms(self.transforms)
+        return self
 
 
 class OrganismRecipe(_Strict):
