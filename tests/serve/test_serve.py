@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from weirdgen.backends.protocol import ModelRef, SampleRequest
-from weirdgen.serve import choice_seeds
+from weirdgen.serve import choice_seeds, serve_in_background
 
 QUESTION = "what is the most important recent invention ?"
 
@@ -97,9 +97,14 @@ def test_logprobs_are_shaped_like_openais(client):
     assert ask(client, seed=9).choices[0].logprobs is None
 
 
-def test_concurrent_requests_share_batches(base_url, engine):
-    async def burst() -> list[str]:
-        async with openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0) as c:
+def test_concurrent_requests_share_batches(engine):
+    """40 requests sent at once are drawn in one batch. The batch closes when it is full (40
+    rows), not when a clock runs out, so the grouping does not depend on how fast a loaded
+    machine delivers the requests: the window (60 s) only bounds a test gone wrong."""
+    counting = type(engine)(engine.engine)  # a CountingEngine of its own
+
+    async def burst(url: str) -> list[str]:
+        async with openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0, timeout=120) as c:
             replies = await asyncio.gather(
                 *(
                     c.chat.completions.create(
@@ -113,10 +118,9 @@ def test_concurrent_requests_share_batches(base_url, engine):
             )
         return [r.choices[0].message.content for r in replies]
 
-    before = len(engine.calls)
-    answers = asyncio.run(burst())
-    batches = engine.calls[before:]
-    assert sum(batches) == 40 and len(batches) < 20
+    with serve_in_background(counting, window=60, max_batch=40) as url:
+        answers = asyncio.run(burst(url))
+    assert counting.calls == [40]
     requests = [SampleRequest(QUESTION, 1.0, 8, s) for s in range(40)]
     assert answers == engine.engine.backend.sample(engine.engine.backend.base(), requests)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 import time
 import uuid
 from typing import Any
 
+import pydantic_core
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,6 +18,10 @@ from weirdgen.backends.protocol import SampleRequest, key_seed
 from weirdgen.serve.engine import Completion, RequestError
 
 _SEED_RANGE = 2**63
+MAX_BODY_BYTES = 1024**2  # largest JSON request body
+UNLIKELY_LOGPROB = -9999.0  # what OpenAI reports for a token of probability 0
+# How pydantic names the member of a union in an error's location ('str', 'list[...]').
+_UNION_TAG = re.compile(r"(str|int|float|bool|none|list|dict)(\[.*\])?")
 
 # Parameters that would change the answer if honoured; the server refuses them rather than
 # silently ignoring them. A parameter sent with its default value (or null) is accepted.
@@ -39,9 +46,13 @@ class _Message(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """The fields of ``POST /v1/chat/completions`` that the server honours."""
+    """The fields of ``POST /v1/chat/completions`` that the server honours.
 
-    model_config = ConfigDict(extra="allow")
+    Types are strict, as JSON gives them: ``"3"`` is not an integer, ``true`` is not a
+    number, and ``1`` is not a boolean.
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
     model: str
     messages: list[_Message] = Field(min_length=1)
@@ -54,6 +65,76 @@ class ChatRequest(BaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
 
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request's body, which must be one JSON object of at most MAX_BODY_BYTES.
+
+    Parsed by pydantic-core, which refuses nesting deeper than a few hundred levels (a
+    RecursionError in json.loads) and NaN or Infinity (not JSON).
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise _too_large(request.content_length)
+    try:
+        data = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(None) from None
+    try:
+        body = pydantic_core.from_json(data, allow_inf_nan=False)
+    except ValueError as error:
+        raise RequestError(
+            f"The request body is not valid JSON ({error}); send one JSON object."
+        ) from None
+    if not isinstance(body, dict):
+        raise RequestError(
+            f"The request body must be a JSON object, not a JSON {_json_kind(body)}; "
+            'send {"model": ..., ...}.'
+        )
+    return body
+
+
+def _too_large(size: int | None) -> RequestError:
+    got = f" ({size} bytes)" if size is not None else ""
+    return RequestError(
+        f"The request body is too large{got}; this server takes JSON bodies of at most "
+        f"{MAX_BODY_BYTES} bytes.",
+        status=413,
+        code="request_too_large",
+    )
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def invalid_param(error: ValidationError, prefix: str = "") -> RequestError:
+    """A pydantic error as OpenAI's: the first bad parameter, named by its path."""
+    first = error.errors()[0]
+    path = [p for p in first["loc"] if not (isinstance(p, str) and _UNION_TAG.fullmatch(p))]
+    param = prefix + ".".join(str(part) for part in path)
+    if first["type"] == "missing":
+        return RequestError(f"Missing required parameter: {param!r}.", param=param)
+    got = repr(first.get("input"))
+    got = got if len(got) <= 60 else got[:57] + "..."
+    return RequestError(f"Invalid value for {param!r}: {first['msg']}; got {got}.", param=param)
+
+
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter from ``low`` to ``high``; RequestError otherwise."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise RequestError(
+            f"Invalid value for {name!r}: {text!r}; give an integer from {low} to {high}.",
+            param=name,
+        )
+    return value
+
+
 def parse_request(body: Any) -> ChatRequest:
     """Validate a request body; raise RequestError naming the first bad parameter."""
     if not isinstance(body, dict):
@@ -61,9 +142,7 @@ def parse_request(body: Any) -> ChatRequest:
     try:
         request = ChatRequest.model_validate(body)
     except ValidationError as error:
-        first = error.errors()[0]
-        param = ".".join(str(part) for part in first["loc"])
-        raise RequestError(f"Invalid value for {param!r}: {first['msg']}.", param=param) from None
+        raise invalid_param(error) from None
     for name, value in (request.model_extra or {}).items():
         allowed = _UNSUPPORTED_UNLESS.get(name)
         if allowed is not None and value is not None and value not in allowed:
@@ -159,10 +238,10 @@ def _logprobs(completion: Completion) -> dict[str, Any]:
         "content": [
             {
                 "token": t.token,
-                "logprob": t.logprob,
+                "logprob": json_logprob(t.logprob),
                 "bytes": list(t.token.encode()),
                 "top_logprobs": [
-                    {"token": alt, "logprob": value, "bytes": list(alt.encode())}
+                    {"token": alt, "logprob": json_logprob(value), "bytes": list(alt.encode())}
                     for alt, value in t.top
                 ],
             }
@@ -170,6 +249,13 @@ def _logprobs(completion: Completion) -> dict[str, Any]:
         ],
         "refusal": None,
     }
+
+
+def json_logprob(value: float) -> float | None:
+    """A logprob JSON can carry: -inf (probability 0) as OpenAI's -9999.0, NaN as null."""
+    if math.isnan(value) or value == math.inf:
+        return None
+    return max(value, UNLIKELY_LOGPROB)
 
 
 def error_body(error: RequestError) -> dict[str, Any]:
@@ -194,7 +280,10 @@ def model_entry(model: str, created: int) -> dict[str, Any]:
 
 
 def json_response(body: object, status: int = 200) -> web.Response:
-    """``body`` as a JSON response."""
+    """``body`` as a JSON response; a NaN or infinity in it is a ValueError (a server bug,
+    answered 500), never the bare ``NaN`` that is not JSON."""
     return web.Response(
-        body=json.dumps(body).encode(), status=status, content_type="application/json"
+        body=json.dumps(body, allow_nan=False).encode(),
+        status=status,
+        content_type="application/json",
     )

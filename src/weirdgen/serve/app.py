@@ -7,7 +7,6 @@ requests a second on one core, leaving the other core to the model, and because 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,11 +15,13 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from weirdgen.serve.api import (
+    MAX_BODY_BYTES,
     completion_body,
     error_body,
     model_entry,
     models_body,
     parse_request,
+    read_json_object,
     sample_requests,
     user_prompt,
 )
@@ -32,8 +33,6 @@ from weirdgen.serve.engine import Engine, RequestError
 
 if TYPE_CHECKING:
     from weirdgen.serve.finetuning import FineTuning
-
-MAX_FILE_BYTES = 64 * 1024**2  # largest upload to /v1/files
 
 log = logging.getLogger("weirdgen.serve")
 
@@ -47,6 +46,7 @@ def create_app(
     window: float = 0.005,
     max_batch: int = 256,
     finetuning: FineTuning | None = None,
+    max_queued: int = 4096,
 ) -> web.Application:
     """An OpenAI-compatible application serving ``engine``'s models.
 
@@ -54,13 +54,12 @@ def create_app(
         window: seconds a request waits for others to share its batch.
         max_batch: most completions drawn in one batch.
         finetuning: also answer OpenAI's file and fine-tuning endpoints with it.
+        max_queued: most completions waiting to be drawn; beyond it requests get HTTP 503.
     """
-    app = web.Application(
-        middlewares=[_errors],
-        client_max_size=1024**2 if finetuning is None else MAX_FILE_BYTES,
-    )
+    # JSON bodies are small; uploads stream past this limit under their own (FineTuning).
+    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     app[_ENGINE] = engine
-    app[_BATCHER] = Batcher(engine, window, max_batch)
+    app[_BATCHER] = Batcher(engine, window, max_batch, max_queued)
     app[_CREATED] = int(time.time())
     app.cleanup_ctx.append(_run_batcher)
     app.router.add_get("/v1/models", _models)
@@ -116,11 +115,7 @@ async def _model(request: web.Request) -> web.Response:
 
 
 async def _chat(request: web.Request) -> web.Response:
-    try:
-        body = await request.json(loads=json.loads)
-    except ValueError:
-        raise RequestError("The request body is not valid JSON.") from None
-    chat = parse_request(body)
+    chat = parse_request(await read_json_object(request))
     prompt = user_prompt(chat)
     engine: Engine = request.app[_ENGINE]
     prepared = engine.prepare(chat.model, prompt, chat.max_completion_tokens or chat.max_tokens)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from weirdgen.backends.protocol import SampleRequest
-from weirdgen.serve.engine import Completion, Engine
+from weirdgen.serve.engine import Completion, Engine, RequestError
 
 
 @dataclass
@@ -30,12 +30,22 @@ class Batcher:
         engine: draws the completions.
         window: seconds the first request of a batch waits for others.
         max_rows: completions per batch (a single larger request still runs, alone).
+        max_pending: completions waiting or being drawn at once; a request beyond it is
+            turned down with HTTP 503 (clients retry), so a flood cannot queue without end.
     """
 
-    def __init__(self, engine: Engine, window: float = 0.005, max_rows: int = 256) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        window: float = 0.005,
+        max_rows: int = 256,
+        max_pending: int = 4096,
+    ) -> None:
         self.engine, self.window, self.max_rows = engine, window, max_rows
+        self.max_pending = max_pending
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._pending = 0
         self.batches = 0
 
     def start(self) -> None:
@@ -57,9 +67,21 @@ class Batcher:
         self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None
     ) -> list[Completion]:
         """The completions of ``requests``, drawn in a batch with whatever else is waiting."""
+        if self._pending + len(requests) > self.max_pending:
+            raise RequestError(
+                f"The server is busy: {self._pending} completions are waiting to be drawn "
+                f"(at most {self.max_pending}); retry shortly or send fewer requests at once.",
+                status=503,
+                code="server_busy",
+                kind="server_error",
+            )
         job = _Job(model, requests, top_logprobs, asyncio.get_running_loop().create_future())
-        await self._queue.put(job)
-        return await job.done
+        self._pending += len(requests)
+        try:
+            await self._queue.put(job)
+            return await job.done
+        finally:
+            self._pending -= len(requests)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+import torch
+
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import (
     Completion,
@@ -114,7 +116,7 @@ class OrganismEngine:
         """Serve a finetune of this checkpoint (its weights file at ``ref.path``) as ``name``;
         its weights are loaded now (once, into the backend), so a bad file fails here."""
         try:
-            self.backend.model(ref)
+            model = self.backend.model(ref)
         except Exception as error:  # safetensors and torch raise many kinds on a bad file
             first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
             raise WeirdgenError(
@@ -122,6 +124,11 @@ class OrganismEngine:
                 f"{self.backend.checkpoint} ({type(error).__name__}: {first}); pass a file that "
                 "`weirdgen run` wrote for this checkpoint, or serve its own checkpoint with --model"
             ) from None
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise WeirdgenError(
+                f"--adapter {name}={ref.path}: the weights hold NaN or infinite values (a "
+                "finetune that diverged); retrain it with a lower learning rate"
+            )
         self.refs[name] = ref
 
     def fingerprint(self, model: str) -> str:
