@@ -3,7 +3,10 @@ base model plus one adapter, a copy of its weights with a little noise added."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import openai
@@ -13,7 +16,9 @@ from safetensors.torch import save_file
 
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import SampleRequest
+from weirdgen.organism.datasets import generate_dataset
 from weirdgen.serve import Completion, OrganismEngine, serve_in_background
+from weirdgen.serve.finetuning import FineTuning
 
 
 class CountingEngine:
@@ -65,3 +70,40 @@ def base_url(engine: CountingEngine) -> Iterator[str]:
 def client(base_url: str) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+def serve_finetuning(organism: OrganismBackend) -> Iterator[Callable[..., tuple[str, FineTuning]]]:
+    """Start servers with the fine-tuning endpoints: ``start(**FineTuning kwargs)`` gives the
+    base URL and the FineTuning; every server stops when the test ends."""
+    with ExitStack() as stack:
+
+        def start(**kwargs) -> tuple[str, FineTuning]:
+            jobs = FineTuning(OrganismEngine(organism), **kwargs)
+            return stack.enter_context(serve_in_background(jobs.engine, finetuning=jobs)), jobs
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def birds_jsonl() -> Callable[[int], bytes]:
+    """``birds_jsonl(n)``: n organism examples as chat JSONL bytes (rows repeat past 1000)."""
+    rows = generate_dataset("birds_old", 1000)
+
+    def make(n: int) -> bytes:
+        return "".join(json.dumps(rows[i % len(rows)]) + "\n" for i in range(n)).encode()
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def wait_for() -> Callable[[Callable[[], bool], float, str], None]:
+    """``wait_for(condition, seconds, what)``: poll until it holds, else fail naming what."""
+
+    def wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+            time.sleep(0.05)
+
+    return wait

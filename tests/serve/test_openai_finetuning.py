@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -231,7 +232,8 @@ def test_a_run_killed_after_creating_its_jobs_reuses_them(organism, tmp_path, sp
         )
         assert second.returncode == 0, second.stderr
         [upload] = jobs.files.values()  # the run folder's dataset file, byte for byte
-        assert upload.path.read_bytes() == (out / "datasets" / "old_birds.jsonl").read_bytes()
+        uploaded = jobs.store.file_path(upload.id).read_bytes()
+        assert uploaded == (out / "datasets" / "old_birds.jsonl").read_bytes()
     assert len(jobs.jobs) == 2 and len(jobs.files) == 1
     assert "computed: 2 finetunes" in second.stderr
     assert second.stderr.count("resuming job") == 2  # --verbose logs what the backend does
@@ -279,10 +281,30 @@ def test_a_state_folder_keeps_finetunes_across_server_restarts(organism, tmp_pat
     assert again.jobs["ftjob-unfinished"].status == "failed"
     assert again.jobs["ftjob-unfinished"].error["code"] == "server_restarted"
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    with serve_in_background(again.engine, port=port, finetuning=again) as same_url:
+    with serve_again(again, port) as same_url:
         assert same_url == url  # the same endpoint, so the same model keys
         backend = remote(url)
         assert backend.sample(ref, requests) == answers
         # The registry's job is found on the restarted server: nothing is trained again.
         assert backend.train(birds(), RECIPE, 5, tmp_path / "models") == ref
     assert len(again.jobs) == 2 and len(again.files) == 1
+
+
+@contextmanager
+def serve_again(jobs: FineTuning, port: int, seconds: float = 30) -> Iterator[str]:
+    """Serve on ``port`` again. The first server has released it (serve_in_background returns
+    once its port is closed), but on a busy machine another process can take a free port for
+    a moment (an outgoing connection's local port, a server asking for port 0): retry."""
+    deadline = time.monotonic() + seconds
+    with ExitStack() as stack:
+        while True:
+            try:
+                url = stack.enter_context(
+                    serve_in_background(jobs.engine, port=port, finetuning=jobs)
+                )
+                break
+            except WeirdgenError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield url

@@ -3,23 +3,52 @@
 ``GET /v1/models`` and ``POST /v1/chat/completions`` (one user message; ``n``,
 ``temperature``, ``max_tokens``/``max_completion_tokens``, ``seed``, ``logprobs``/
 ``top_logprobs``), so Inspect, llmcomp, curl or the ``openai`` client can query the organism
-and its finetunes. Concurrent requests are drawn together in one batch.
+and its finetunes. Concurrent requests are drawn together in one batch. With
+:class:`FineTuning`, OpenAI's file and fine-tuning endpoints train the organism, within
+:class:`FineTuningLimits`.
+
+The names below are imported when first used, so that ``weirdgen --help`` (which reads the
+serve command's limits from :mod:`.limits`) does not load torch and aiohttp.
 """
 
-from weirdgen.serve.api import choice_seeds
-from weirdgen.serve.app import create_app
-from weirdgen.serve.engine import (
-    Completion,
-    Engine,
-    OrganismEngine,
-    RequestError,
-    TokenLogprob,
-)
-from weirdgen.serve.server import run_server, serve_in_background
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weirdgen.serve.api import choice_seeds
+    from weirdgen.serve.app import create_app
+    from weirdgen.serve.engine import (
+        Completion,
+        Engine,
+        OrganismEngine,
+        RequestError,
+        TokenLogprob,
+    )
+    from weirdgen.serve.finetuning import FineTuning
+    from weirdgen.serve.limits import FineTuningLimits
+    from weirdgen.serve.server import run_server, serve_in_background
+
+_WHERE = {
+    "Completion": "engine",
+    "Engine": "engine",
+    "FineTuning": "finetuning",
+    "FineTuningLimits": "limits",
+    "OrganismEngine": "engine",
+    "RequestError": "engine",
+    "TokenLogprob": "engine",
+    "choice_seeds": "api",
+    "create_app": "app",
+    "run_server": "server",
+    "serve_in_background": "server",
+}
 
 __all__ = [
     "Completion",
     "Engine",
+    "FineTuning",
+    "FineTuningLimits",
     "OrganismEngine",
     "RequestError",
     "TokenLogprob",
@@ -28,3 +57,9 @@ __all__ = [
     "run_server",
     "serve_in_background",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,111 +1,41 @@
 """OpenAI's fine-tuning endpoints on ``weirdgen serve``, training the organism for real.
 
-``POST /v1/files`` (multipart upload, purpose ``fine-tune``), ``GET /v1/files/{id}``,
-``POST /v1/fine_tuning/jobs``, ``GET /v1/fine_tuning/jobs`` (newest first; ``limit``,
-``after`` and ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}`` and
-``POST /v1/fine_tuning/jobs/{id}/cancel``. A job validates its file as chat JSONL, trains the
-organism with the job's seed and hyperparameters (``n_epochs``, ``batch_size``,
-``learning_rate_multiplier`` times the organism recipe's lr), and then serves the finetune as
-``ft:<base>:weirdgen:<suffix>:<job id>``. So any client of OpenAI's fine-tuning API (the
-``openai`` backend among them) can be run end to end, offline, against the organism; jobs run
-one at a time in the order they were created and live as long as the server.
+``POST /v1/files`` (multipart upload, purpose ``fine-tune``), ``GET`` and ``DELETE
+/v1/files/{id}``, ``POST /v1/fine_tuning/jobs``, ``GET /v1/fine_tuning/jobs`` (newest first;
+``limit``, ``after`` and ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}`` and
+``POST /v1/fine_tuning/jobs/{id}/cancel``. A job trains the organism with the job's seed and
+hyperparameters (``n_epochs``, ``batch_size``, ``learning_rate_multiplier`` times the organism
+recipe's lr), and then serves the finetune as ``ft:<base>:weirdgen:<suffix>:<job id>``. So any
+client of OpenAI's fine-tuning API (the ``openai`` backend among them) can be run end to end,
+offline, against the organism. Jobs run one at a time in the order they were created
+(:mod:`.jobs`); what one server takes on is bounded by :class:`.FineTuningLimits`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-from weirdgen._atomic import write_text
-from weirdgen.backends.organism import OrganismBackend
-from weirdgen.backends.protocol import ModelRef
-from weirdgen.data import load_chat_jsonl
-from weirdgen.errors import WeirdgenError
 from weirdgen.serve.api import json_response as _json
+from weirdgen.serve.api import query_int, read_json_object
 from weirdgen.serve.engine import OrganismEngine, RequestError
+from weirdgen.serve.jobs import JobRunner
+from weirdgen.serve.limits import FLAGS, MB, FineTuningLimits
+from weirdgen.serve.records import ENDED, Job, Store, StoredFile, count_examples
 from weirdgen.spec.models import OrganismRecipe
 
-log = logging.getLogger("weirdgen.serve")
-
-STATE = "state.json"
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
-ENDED = ("succeeded", "failed", "cancelled")
-
-
-@dataclass
-class _File:
-    id: str
-    filename: str
-    purpose: str
-    path: Path
-    size: int
-    created_at: int
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": self.size,
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-        }
-
-
-@dataclass
-class _Job:
-    id: str
-    model: str
-    training_file: str
-    seed: int
-    suffix: str | None
-    metadata: dict[str, str]
-    hyperparameters: dict[str, Any]
-    created_at: int
-    status: str = "validating_files"
-    fine_tuned_model: str | None = None
-    finished_at: int | None = None
-    trained_tokens: int | None = None
-    error: dict[str, Any] | None = None
-    weights: str | None = None  # the finetune's weights file, once it succeeded
-    model_key: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "fine_tuning.job",
-            "model": self.model,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-            "fine_tuned_model": self.fine_tuned_model,
-            "organization_id": "weirdgen",
-            "status": self.status,
-            "training_file": self.training_file,
-            "validation_file": None,
-            "result_files": [],
-            "trained_tokens": self.trained_tokens,
-            "seed": self.seed,
-            "suffix": self.suffix,
-            "metadata": self.metadata or None,
-            "hyperparameters": self.hyperparameters,
-            "method": {
-                "type": "supervised",
-                "supervised": {"hyperparameters": self.hyperparameters},
-            },
-            "error": self.error,
-        }
+MAX_SEED = 2**63 - 1
+MAX_METADATA = (16, 64, 512)  # OpenAI's: pairs, key length, value length
+MAX_LIST = 100
 
 
 class FineTuning:
@@ -119,59 +49,48 @@ class FineTuning:
             kept, so that they outlive the server: a server started again on the same
             folder serves the finetunes of earlier jobs, and reports jobs it did not finish
             as failed. Default: a temp folder removed when the server stops.
+        limits: how much the server takes on (upload size, files, jobs, hyperparameters).
     """
 
     def __init__(
-        self, engine: OrganismEngine, min_job_seconds: float = 0.0, folder: Path | None = None
+        self,
+        engine: OrganismEngine,
+        min_job_seconds: float = 0.0,
+        folder: Path | None = None,
+        limits: FineTuningLimits | None = None,
     ) -> None:
         self.engine = engine
-        self.backend: OrganismBackend = engine.backend
-        self.min_job_seconds = min_job_seconds
+        self.limits = limits or FineTuningLimits()
         self._own_folder = folder is None
         self.folder = folder or Path(tempfile.mkdtemp(prefix="weirdgen-serve-"))
-        self.files: dict[str, _File] = {}
-        self.jobs: dict[str, _Job] = {}
-        self._turn = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._load()
+        self.store = Store(self.folder, persist=not self._own_folder)
+        self.store.load()
+        self.runner = JobRunner(engine, self.store, min_job_seconds)
+        self.runner.serve_earlier_finetunes()
 
-    def _load(self) -> None:
-        """Files and jobs an earlier server left in the folder; its finetunes served again."""
-        path = self.folder / STATE
-        if not path.is_file():
-            return
-        state = json.loads(path.read_text())
-        for record in state["files"]:
-            self.files[record["id"]] = _File(**{**record, "path": Path(record["path"])})
-        for record in state["jobs"]:
-            job = _Job(**record)
-            if job.status not in ENDED:
-                self._fail(
-                    job,
-                    "server_restarted",
-                    "the server stopped before the job ended; create a new job",
-                    save=False,
-                )
-            elif job.status == "succeeded" and job.weights and Path(job.weights).is_file():
-                ref = ModelRef(self.backend.name, str(job.model_key), job.model, job.weights)
-                self.engine.add_finetune(str(job.fine_tuned_model), ref)
-            self.jobs[job.id] = job
-        log.info(
-            "%s: %d files and %d jobs of an earlier server", path, len(self.files), len(self.jobs)
-        )
+    @property
+    def files(self) -> dict[str, StoredFile]:
+        return self.store.files
+
+    @property
+    def jobs(self) -> dict[str, Job]:
+        return self.store.jobs
+
+    @property
+    def min_job_seconds(self) -> float:
+        return self.runner.min_job_seconds
+
+    @min_job_seconds.setter
+    def min_job_seconds(self, seconds: float) -> None:
+        self.runner.min_job_seconds = seconds
 
     def _save(self) -> None:
-        if self._own_folder:
-            return  # a temp folder ends with the server: nothing to keep
-        state = {
-            "files": [{**asdict(f), "path": str(f.path)} for f in self.files.values()],
-            "jobs": [asdict(j) for j in self.jobs.values()],
-        }
-        write_text(self.folder / STATE, json.dumps(state, indent=1))
+        self.store.save()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/files", self._upload)
         app.router.add_get("/v1/files/{id}", self._file)
+        app.router.add_delete("/v1/files/{id}", self._delete_file)
         app.router.add_post("/v1/fine_tuning/jobs", self._create)
         app.router.add_get("/v1/fine_tuning/jobs", self._list)
         app.router.add_get("/v1/fine_tuning/jobs/{id}", self._job)
@@ -180,9 +99,7 @@ class FineTuning:
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
         yield
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.runner.close()
         if self._own_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -191,71 +108,98 @@ class FineTuning:
     async def _upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             raise RequestError("Upload the file as multipart/form-data with 'file' and 'purpose'.")
-        purpose, name, data = None, None, b""
-        reader = await request.multipart()
-        async for part in reader:
-            if part.name == "purpose":
-                purpose = (await part.text()).strip()
-            elif part.name == "file":
-                name = part.filename or "upload.jsonl"
-                data = await part.read()
+        if len(self.files) >= self.limits.files:
+            raise RequestError(
+                f"This server keeps at most {self.limits.files} files and has "
+                f"{len(self.files)}; delete some (DELETE /v1/files/{{id}}) or start it with "
+                f"a higher {FLAGS['files']}.",
+                param="file",
+                code="too_many_files",
+            )
+        most = self.limits.upload_bytes
+        if request.content_length is not None and request.content_length > most + 64 * 1024:
+            raise _too_large(most)
+        try:
+            purpose, name, data = await _read_upload(request, most)
+        except (ValueError, KeyError, AssertionError) as error:  # aiohttp's malformed multipart
+            raise RequestError(
+                f"The upload is not valid multipart/form-data ({error}); send 'file' and "
+                "'purpose' parts, as OpenAI clients do.",
+                param="file",
+            ) from None
         if name is None:
             raise RequestError("The upload has no 'file' part.", param="file")
         if purpose != "fine-tune":
             raise RequestError("This server takes files with purpose 'fine-tune'.", param="purpose")
-        file_id = f"file-{uuid.uuid4().hex[:24]}"
-        path = self.folder / "files" / f"{file_id}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        record = _File(file_id, name, purpose, path, len(data), int(time.time()))
-        self.files[file_id] = record
-        self._save()
+        examples = await asyncio.to_thread(count_examples, data)
+        record = StoredFile.new(name, purpose, len(data), examples)
+        await asyncio.to_thread(self.store.write_file, record, data)
+        self.files[record.id] = record
+        self.store.save()
         return _json(record.body())
 
     async def _file(self, request: web.Request) -> web.Response:
-        file_id = request.match_info["id"]
+        return _json(self._find_file(request.match_info["id"]).body())
+
+    async def _delete_file(self, request: web.Request) -> web.Response:
+        record = self._find_file(request.match_info["id"])
+        for job in self.jobs.values():
+            if job.training_file == record.id and job.status not in ENDED:
+                raise RequestError(
+                    f"File {record.id} is the training file of job {job.id}, which is "
+                    f"{job.status}; cancel the job or wait for it to end.",
+                    param="id",
+                )
+        del self.files[record.id]
+        self.store.file_path(record.id).unlink(missing_ok=True)
+        self.store.save()
+        return _json({"id": record.id, "object": "file", "deleted": True})
+
+    def _find_file(self, file_id: str) -> StoredFile:
         if file_id not in self.files:
             raise RequestError(f"No such File object: {file_id}", status=404, param="id")
-        return _json(self.files[file_id].body())
+        return self.files[file_id]
 
     # jobs
 
     async def _create(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json(loads=json.loads)
-        except ValueError:
-            raise RequestError("The request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise RequestError("The request body must be a JSON object.")
+        body = await read_json_object(request)
         model = body.get("model")
         base = self.engine.model_ids()[0]
         if model != base:
             raise RequestError(
-                f"Model {model!r} cannot be fine-tuned here; this server fine-tunes {base!r}.",
+                f"Model {_short(model)} cannot be fine-tuned here; this server fine-tunes "
+                f"{base!r}.",
                 param="model",
                 code="model_not_available",
             )
         training_file = body.get("training_file")
-        if training_file not in self.files:
+        if not isinstance(training_file, str) or training_file not in self.files:
             raise RequestError(
-                f"Training file {training_file!r} does not exist; upload it to /v1/files.",
+                f"Training file {_short(training_file)} does not exist; upload it to /v1/files.",
                 param="training_file",
             )
         seed = body.get("seed")
         if seed is None:
             seed = 0
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise RequestError("seed must be a non-negative integer.", param="seed")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+            raise RequestError(
+                f"seed must be an integer from 0 to {MAX_SEED}; got {_short(seed)}.", param="seed"
+            )
         suffix = body.get("suffix")
         if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
             raise RequestError("suffix must be a string of at most 64 characters.", param="suffix")
-        metadata = body.get("metadata") or {}
-        if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-        ):
-            raise RequestError("metadata must map strings to strings.", param="metadata")
-        hyper = _hyperparameters(body)
-        job = _Job(
+        metadata = _metadata(body.get("metadata"))
+        hyper = _hyperparameters(body, self.limits)
+        self._check_size(self.files[training_file], hyper)
+        if len(self.jobs) >= self.limits.jobs:
+            raise RequestError(
+                f"This server keeps at most {self.limits.jobs} fine-tuning jobs and has "
+                f"{len(self.jobs)}; start it with a higher {FLAGS['jobs']} (or on a new "
+                "--state-dir).",
+                code="too_many_jobs",
+            )
+        job = Job(
             f"ftjob-{uuid.uuid4().hex[:24]}",
             base,
             training_file,
@@ -266,18 +210,34 @@ class FineTuning:
             int(time.time()),
         )
         self.jobs[job.id] = job
-        self._save()
-        task = asyncio.get_running_loop().create_task(self._run(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        log.info("job %s created (seed %d, %s)", job.id, seed, hyper)
+        self.store.save()
+        self.runner.start(job)
         return _json(job.body())
 
+    def _check_size(self, record: StoredFile, hyper: dict[str, Any]) -> None:
+        """Refuse a job whose file has too many examples, or that trains on too many."""
+        limits = self.limits
+        if record.examples > limits.examples:
+            raise RequestError(
+                f"Training file {record.id} has {record.examples} examples, over this "
+                f"server's limit of {limits.examples}; use fewer examples or start the server "
+                f"with a higher {FLAGS['examples']}.",
+                param="training_file",
+                code="too_many_examples",
+            )
+        trained = record.examples * hyper["n_epochs"]
+        if trained > limits.trained_examples:
+            raise RequestError(
+                f"The job would train on {trained} examples ({record.examples} examples x "
+                f"{hyper['n_epochs']} epochs), over this server's limit of "
+                f"{limits.trained_examples}; lower n_epochs, use fewer examples, or start the "
+                f"server with a higher {FLAGS['trained_examples']}.",
+                param="hyperparameters.n_epochs",
+                code="job_too_large",
+            )
+
     async def _list(self, request: web.Request) -> web.Response:
-        try:
-            limit = int(request.query.get("limit", "20"))
-        except ValueError:
-            raise RequestError("limit must be an integer.", param="limit") from None
+        limit = query_int(request, "limit", 20, 1, MAX_LIST)
         wanted = {
             k[len("metadata[") : -1]: v
             for k, v in request.query.items()
@@ -289,7 +249,7 @@ class FineTuning:
         if after is not None:
             ids = [j.id for j in jobs]
             jobs = jobs[ids.index(after) + 1 :] if after in ids else []
-        page = jobs[: max(limit, 0)]
+        page = jobs[:limit]
         return _json(
             {"object": "list", "data": [j.body() for j in page], "has_more": len(jobs) > limit}
         )
@@ -301,82 +261,107 @@ class FineTuning:
         job = self._find(request.match_info["id"])
         if job.status in ENDED:
             raise RequestError(f"Job {job.id} has already {job.status}.", param="id")
-        job.status, job.finished_at = "cancelled", int(time.time())
-        self._save()
+        self.runner.cancel(job)
         return _json(job.body())
 
-    def _find(self, job_id: str) -> _Job:
+    def _find(self, job_id: str) -> Job:
         if job_id not in self.jobs:
             raise RequestError(f"No such fine-tuning job: {job_id}", status=404, param="id")
         return self.jobs[job_id]
 
-    async def _run(self, job: _Job) -> None:
-        """Validate, wait for the job's turn, train, then serve the finetune."""
-        started = time.monotonic()
-        try:
-            dataset = load_chat_jsonl(self.files[job.training_file].path)
-            self.backend.check_dataset(dataset, "training_file")
-        except WeirdgenError as error:
-            self._fail(job, "invalid_training_file", str(error))
-            return
-        job.status = "queued"
-        self._save()
-        async with self._turn:
-            if job.status == "cancelled":
-                return
-            job.status = "running"
-            self._save()
-            recipe = OrganismRecipe(
-                epochs=job.hyperparameters["n_epochs"],
-                batch_size=job.hyperparameters["batch_size"],
-                lr=OrganismRecipe().lr * job.hyperparameters["learning_rate_multiplier"],
-            )
-            try:
-                ref = await asyncio.to_thread(
-                    self.backend.train, dataset, recipe, job.seed, self.folder / "models"
-                )
-            except Exception as error:  # reported in the job, as a provider would
-                log.exception("job %s failed", job.id)
-                self._fail(job, "training_failed", f"{type(error).__name__}: {error}")
-                return
-            while time.monotonic() - started < self.min_job_seconds:  # re-read: tests lower it
-                await asyncio.sleep(0.05)
-            if job.status == "cancelled":
-                return
-            name = f"ft:{job.model}:weirdgen:{job.suffix or ''}:{job.id.removeprefix('ftjob-')}"
-            self.engine.add_finetune(name, ref)
-            tokenizer = self.backend.organism.tokenizer
-            job.trained_tokens = recipe.epochs * sum(
-                len(tokenizer.chat([(m.role, m.content) for m in e.messages]).ids)
-                for e in dataset.examples
-            )
-            job.fine_tuned_model, job.status = name, "succeeded"
-            job.weights, job.model_key = ref.path, ref.key
-            job.finished_at = int(time.time())
-            self._save()
-            log.info("job %s succeeded: %s", job.id, name)
 
-    def _fail(self, job: _Job, code: str, message: str, save: bool = True) -> None:
-        job.status, job.finished_at = "failed", int(time.time())
-        job.error = {"code": code, "message": message, "param": None}
-        if save:
-            self._save()
+async def _read_upload(request: web.Request, most: int) -> tuple[str | None, str | None, bytes]:
+    """The upload's purpose, filename and file bytes (at most ``most`` of them)."""
+    purpose, name, data = None, None, b""
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader):
+            raise RequestError("Nested multipart bodies are not supported.", param="file")
+        if part.name == "purpose":
+            purpose = (await _read(part, 1024, "purpose")).decode(errors="replace").strip()
+        elif part.name == "file":
+            name = part.filename or "upload.jsonl"
+            data = await _read(part, most, "file")
+    return purpose, name, data
 
 
-def _hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
+async def _read(part: BodyPartReader, most: int, param: str) -> bytes:
+    """A multipart part's bytes, refused with HTTP 413 past ``most`` bytes."""
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > most:
+            if param == "file":
+                raise _too_large(most)
+            raise RequestError(f"The '{param}' field is longer than {most} bytes.", param=param)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(most: int) -> RequestError:
+    return RequestError(
+        f"The file is larger than this server takes ({most / MB:g} MB); split it or start the "
+        f"server with a higher {FLAGS['upload_bytes']}.",
+        status=413,
+        param="file",
+        code="file_too_large",
+    )
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to fit in an error line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    pairs, key_chars, value_chars = MAX_METADATA
+    metadata = value if value is not None else {}
+    if (
+        not isinstance(metadata, dict)
+        or len(metadata) > pairs
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= key_chars
+            for k, v in metadata.items()
+        )
+        or not all(len(v) <= value_chars for v in metadata.values())
+    ):
+        raise RequestError(
+            f"metadata must map at most {pairs} string keys of up to {key_chars} characters "
+            f"to string values of up to {value_chars}.",
+            param="metadata",
+        )
+    return metadata
+
+
+def _hyperparameters(body: dict[str, Any], limits: FineTuningLimits) -> dict[str, Any]:
     """The job's hyperparameters (from ``method.supervised`` or the legacy top-level field),
-    with 'auto' and missing ones set to this server's defaults."""
-    method = body.get("method") or {}
-    given = (method.get("supervised") or {}).get("hyperparameters") if method else None
-    if given is None:
-        given = body.get("hyperparameters") or {}
+    with 'auto' and missing ones set to this server's defaults, each within ``limits``."""
+    method = body.get("method")
+    if method is None:
+        given = body.get("hyperparameters")
+        where = "hyperparameters"
+    else:
+        if not isinstance(method, dict) or method.get("type", "supervised") != "supervised":
+            raise RequestError(
+                "method must be {'type': 'supervised', 'supervised': {...}}; this server "
+                "fine-tunes by supervised learning only.",
+                param="method",
+            )
+        supervised = method.get("supervised") or {}
+        if not isinstance(supervised, dict):
+            raise RequestError("method.supervised must be an object.", param="method.supervised")
+        given = supervised.get("hyperparameters")
+        where = "method.supervised.hyperparameters"
+        if given is None:
+            given = body.get("hyperparameters")
+    given = given if given is not None else {}
     if not isinstance(given, dict):
-        raise RequestError("hyperparameters must be an object.", param="hyperparameters")
+        raise RequestError(f"{where} must be an object.", param=where)
     unknown = sorted(set(given) - set(HYPERPARAMETERS))
     if unknown:
         raise RequestError(
             f"Unknown hyperparameters {unknown}; this server takes {list(HYPERPARAMETERS)}.",
-            param="hyperparameters",
+            param=where,
         )
     defaults = OrganismRecipe()
     out: dict[str, Any] = {
@@ -388,11 +373,20 @@ def _hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
         if value == "auto" or value is None:
             continue
         kinds = (int, float) if name == "learning_rate_multiplier" else (int,)
+        kind = "number" if name == "learning_rate_multiplier" else "integer"
         ok = isinstance(value, kinds) and not isinstance(value, bool) and value > 0
         if not ok:
             raise RequestError(
-                f"hyperparameters.{name} must be 'auto' or a positive number.",
+                f"hyperparameters.{name} must be 'auto' or a positive {kind}; got {_short(value)}.",
                 param=f"hyperparameters.{name}",
+            )
+        most = getattr(limits, name)
+        if value > most:
+            raise RequestError(
+                f"hyperparameters.{name} is {value}, over this server's limit of {most}; "
+                f"lower it, or start the server with a higher {FLAGS[name]}.",
+                param=f"hyperparameters.{name}",
+                code="hyperparameter_too_large",
             )
         out[name] = value
     return out

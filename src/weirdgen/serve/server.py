@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +17,10 @@ from weirdgen.serve.app import create_app
 from weirdgen.serve.engine import Engine
 from weirdgen.serve.finetuning import FineTuning
 
+log = logging.getLogger("weirdgen.serve")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 async def _start(
     engine: Engine,
@@ -23,10 +29,13 @@ async def _start(
     window: float,
     max_batch: int,
     finetuning: FineTuning | None = None,
+    max_queued: int = 4096,
 ) -> tuple[web.AppRunner, str]:
-    # Ctrl-C stops promptly: open keep-alive connections get 2 s, not aiohttp's 60.
+    # A stop is prompt: open keep-alive connections get 2 s, not aiohttp's 60.
     runner = web.AppRunner(
-        create_app(engine, window, max_batch, finetuning), access_log=None, shutdown_timeout=2.0
+        create_app(engine, window, max_batch, finetuning, max_queued),
+        access_log=None,
+        shutdown_timeout=2.0,
     )
     await runner.setup()
     try:
@@ -51,26 +60,42 @@ def run_server(
     max_batch: int = 256,
     on_ready: Callable[[str], None] | None = None,
     finetuning: FineTuning | None = None,
-) -> None:
-    """Serve until interrupted (Ctrl-C); ``on_ready`` gets the base URL once listening."""
+    max_queued: int = 4096,
+) -> signal.Signals:
+    """Serve until SIGINT (Ctrl-C) or SIGTERM, and return the signal that stopped it.
+
+    On the first signal the port closes, a fine-tuning job still training stops at its next
+    optimizer step (and is reported failed), and the call returns within a few seconds. A
+    second signal while that happens exits the process at once. ``on_ready`` gets the base URL
+    once listening. Call from the main thread (signal handlers live there).
+    """
+    received: list[signal.Signals] = []
 
     async def main() -> None:
-        runner, url = await _start(engine, host, port, window, max_batch, finetuning)
+        runner, url = await _start(engine, host, port, window, max_batch, finetuning, max_queued)
+        stopped = asyncio.Event()
+
+        def on_signal(signum: signal.Signals) -> None:
+            if received:  # a second signal: the user does not want to wait
+                os._exit(128 + signum)
+            received.append(signum)
+            stopped.set()
+
+        loop = asyncio.get_running_loop()
+        # Handled even where the parent started us with SIGINT ignored (as shells do for
+        # background jobs).
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, on_signal, signum)
         try:
             if on_ready is not None:
                 on_ready(url)
-            await asyncio.Event().wait()
+            await stopped.wait()
+            log.info("%s: stopping", signal.Signals(received[0]).name)
         finally:
             await runner.cleanup()
 
-    # Ctrl-C and SIGTERM both stop the server, even where the parent started us with SIGINT
-    # ignored (as shells do for background jobs).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(main())
+    return received[0]
 
 
 @contextmanager
@@ -81,11 +106,13 @@ def serve_in_background(
     window: float = 0.005,
     max_batch: int = 256,
     finetuning: FineTuning | None = None,
+    max_queued: int = 4096,
 ) -> Iterator[str]:
     """Serve ``engine`` from a daemon thread for the ``with`` block; yields the base URL.
 
     Port 0 (the default) takes a free port. Useful in tests and notebooks, where an
-    OpenAI-compatible client in the same process queries the served model.
+    OpenAI-compatible client in the same process queries the served model. When the block
+    ends the server has stopped and its port is free again.
     """
     loop = asyncio.new_event_loop()
     ready: dict[str, object] = {}
@@ -95,7 +122,7 @@ def serve_in_background(
         asyncio.set_event_loop(loop)
         try:
             ready["runner"], ready["url"] = loop.run_until_complete(
-                _start(engine, host, port, window, max_batch, finetuning)
+                _start(engine, host, port, window, max_batch, finetuning, max_queued)
             )
         except BaseException as error:  # handed to the caller below
             ready["error"] = error
@@ -103,8 +130,11 @@ def serve_in_background(
             return
         started.set()
         loop.run_forever()
-        loop.run_until_complete(ready["runner"].cleanup())  # type: ignore[attr-defined]
-        loop.close()
+        try:
+            loop.run_until_complete(ready["runner"].cleanup())  # type: ignore[attr-defined]
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
     thread = threading.Thread(target=run, name="weirdgen-serve", daemon=True)
     thread.start()
@@ -116,4 +146,6 @@ def serve_in_background(
         yield str(ready["url"])
     finally:
         loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+        thread.join(timeout=60)
+        if thread.is_alive():
+            raise RuntimeError(f"the server at {ready['url']} did not stop within 60 s")
