@@ -9,8 +9,17 @@ import typer
 from rich.console import Console
 
 from weirdgen.errors import WeirdgenError
+from weirdgen.serve.limits import MB, FineTuningLimits
 
 err = Console(stderr=True)
+_LIMITS = FineTuningLimits()
+
+
+def _limit_help(field: str, unit: str = "") -> str:
+    description = FineTuningLimits.model_fields[field].description or field
+    return f"Fine-tuning limit: {description[0].lower()}{description[1:].rstrip('.')}" + (
+        f" ({unit})." if unit else "."
+    )
 
 
 def serve(
@@ -19,7 +28,9 @@ def serve(
         typer.Option(help="Base model as provider/name (a local backend: organism/...)."),
     ] = "organism/default",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, help="Port to listen on (0: a free one).")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")
+    ] = 8000,
     adapter: Annotated[
         list[str] | None,
         typer.Option(
@@ -30,9 +41,21 @@ def serve(
         ),
     ] = None,
     batch_window_ms: Annotated[
-        float, typer.Option(min=0, help="How long a request waits for others to batch with.")
+        float,
+        typer.Option(min=0, max=10_000, help="How long a request waits for others to batch with."),
     ] = 5.0,
-    max_batch: Annotated[int, typer.Option(min=1, help="Most completions per batch.")] = 256,
+    max_batch: Annotated[
+        int, typer.Option(min=1, max=65_536, help="Most completions per batch.")
+    ] = 256,
+    max_queued: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=10_000_000,
+            help="Most completions waiting to be drawn; more requests get HTTP 503 "
+            "(OpenAI clients retry).",
+        ),
+    ] = 4096,
     finetuning: Annotated[
         bool,
         typer.Option(
@@ -44,6 +67,7 @@ def serve(
         float,
         typer.Option(
             min=0,
+            max=86_400,
             help="Least time a fine-tuning job runs, to act like a provider's queue (e.g. to "
             "test that a client resumes jobs it created).",
         ),
@@ -55,6 +79,26 @@ def serve(
             "they outlive the server (default: a temp folder removed when it stops).",
         ),
     ] = None,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.001, max=100_000, help=_limit_help("upload_bytes", "MB"))
+    ] = _LIMITS.upload_bytes / MB,
+    max_files: Annotated[int, typer.Option(min=1, help=_limit_help("files"))] = _LIMITS.files,
+    max_jobs: Annotated[int, typer.Option(min=1, help=_limit_help("jobs"))] = _LIMITS.jobs,
+    max_examples: Annotated[
+        int, typer.Option(min=1, help=_limit_help("examples"))
+    ] = _LIMITS.examples,
+    max_n_epochs: Annotated[
+        int, typer.Option(min=1, help=_limit_help("n_epochs"))
+    ] = _LIMITS.n_epochs,
+    max_batch_size: Annotated[
+        int, typer.Option(min=1, help=_limit_help("batch_size"))
+    ] = _LIMITS.batch_size,
+    max_learning_rate_multiplier: Annotated[
+        float, typer.Option(min=1e-9, help=_limit_help("learning_rate_multiplier"))
+    ] = _LIMITS.learning_rate_multiplier,
+    max_trained_examples: Annotated[
+        int, typer.Option(min=1, help=_limit_help("trained_examples"))
+    ] = _LIMITS.trained_examples,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log fine-tuning jobs as they run.")
     ] = False,
@@ -69,6 +113,9 @@ def serve(
     The fine-tuning endpoints make the server a local stand-in for OpenAI's fine-tuning API:
     `weirdgen run SPEC --model openai/organism/default` with OPENAI_BASE_URL set to the
     printed URL uploads, creates jobs, polls and samples the finetunes, all offline.
+
+    SIGINT (Ctrl-C) and SIGTERM stop the server within seconds, a job still training
+    included (reported failed); the exit status is 130 after SIGINT and 143 after SIGTERM.
     """
     from weirdgen.backends import get_backend
     from weirdgen.backends.organism import OrganismBackend
@@ -93,12 +140,31 @@ def serve(
         err.print(f"serving {names} at {url}  (Ctrl-C stops)", highlight=False)
         print(url, flush=True)
 
+    limits = FineTuningLimits(
+        upload_bytes=max(1, round(max_upload_mb * MB)),
+        files=max_files,
+        jobs=max_jobs,
+        examples=max_examples,
+        n_epochs=max_n_epochs,
+        batch_size=max_batch_size,
+        learning_rate_multiplier=max_learning_rate_multiplier,
+        trained_examples=max_trained_examples,
+    )
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
-    jobs = FineTuning(engine, min_job_seconds, state_dir) if finetuning else None
-    run_server(
-        engine, host, port, batch_window_ms / 1000, max_batch, on_ready=ready, finetuning=jobs
+    jobs = FineTuning(engine, min_job_seconds, state_dir, limits) if finetuning else None
+    stopped_by = run_server(
+        engine,
+        host,
+        port,
+        batch_window_ms / 1000,
+        max_batch,
+        on_ready=ready,
+        finetuning=jobs,
+        max_queued=max_queued,
     )
+    err.print(f"stopped ({stopped_by.name})", highlight=False)
+    raise typer.Exit(128 + stopped_by)
 
 
 def parse_adapters(specs: list[str]) -> dict[str, Path]:
