@@ -49,7 +49,8 @@ def test_a_stop_that_never_fires_changes_nothing(backend, birds):
     plain, plain_losses = finetune(backend.organism.model, examples, recipe, 1, pad)
     watched, losses = finetune(backend.organism.model, examples, recipe, 1, pad, lambda: False)
     assert losses == plain_losses and len(losses) == 4
-    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), watched.parameters()))
+    pairs = zip(plain.parameters(), watched.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_the_backend_passes_stop_on_and_saves_nothing_when_stopped(backend, birds, tmp_path):
