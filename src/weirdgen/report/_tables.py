@@ -9,8 +9,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from weirdgen.spec.models import ExperimentSpec
+from weirdgen.stats import INTERVAL_METHOD
 
 MISSING = "n/a"
+SUMMARY_VALUES = ("condition", "role", "metric", "mean", "ci_low", "ci_high", "n_seeds")
+CONTRAST_VALUES = (
+    "metric", "target", "control", "diff", "ci_low", "ci_high", "n_pairs", "paired",
+    "n_target", "n_control",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,41 @@ class TextTable:
 def ci_label(confidence: float) -> str:
     """'95% CI' for confidence 0.95."""
     return f"{confidence * 100:g}% CI"
+
+
+def interval_note(summary: pd.DataFrame, spec: ExperimentSpec, confidence: float) -> str:
+    """What the intervals are over, with the seed counts taken from ``summary``.
+
+    E.g. '95% CI (Student t) across 5 finetune seeds of one base model and one dataset per
+    condition; base: not finetuned, seeds vary sampling only'.
+    """
+    seeds = summary.groupby("condition")["n_seeds"].max()
+    finetuned = [c.name for c in spec.conditions if c.dataset is not None and c.name in seeds]
+    untouched = [c.name for c in spec.conditions if c.dataset is None and c.name in seeds]
+    counts = seeds.reindex(finetuned or list(seeds.index)).astype(int)
+    low, high = (int(counts.min()), int(counts.max())) if len(counts) else (0, 0)
+    number = str(high) if low == high else f"{low}–{high}"
+    what = f"{ci_label(confidence)} ({INTERVAL_METHOD})"
+    if high <= 1:
+        return f"{what}: none, one seed per condition"
+    if not finetuned:
+        return f"{what} across {number} sampling seeds of one base model"
+    note = f"{what} across {number} finetune seeds of one base model and one dataset per condition"
+    if untouched:
+        note += f"; {', '.join(untouched)}: not finetuned, seeds vary sampling only"
+    return note
+
+
+def key_columns(table: pd.DataFrame) -> list[str]:
+    """The ``by`` key columns (question metadata) of a stats table."""
+    fixed = (*SUMMARY_VALUES, *CONTRAST_VALUES, "seed", "value", "question_id", "step")
+    return [c for c in table.columns if c not in fixed]
+
+
+def plain_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of metrics computed without ``by`` keys (every key column empty)."""
+    keys = key_columns(table)
+    return table.loc[table[keys].isna().all(axis=1)] if keys else table
 
 
 def ordered_conditions(spec: ExperimentSpec, present: Iterable[str]) -> list[str]:
@@ -67,14 +108,19 @@ def metrics_table(summary: pd.DataFrame, spec: ExperimentSpec, digits: int = 3) 
     """Conditions as rows, metrics as columns (headline first), cells 'mean [low, high]'.
 
     The seeds column gives the most seeds any metric has for the condition; a cell based on
-    fewer seeds (NaN seeds dropped) says so with 'n=k'.
+    fewer seeds (NaN seeds dropped) says so with 'n=k'. Metrics with ``by`` keys are left
+    out (see ``weirdgen.report._value_tables``); with no other metric, the table lists the
+    conditions and their seeds.
     """
+    seeds = summary.groupby("condition", sort=False)["n_seeds"].max()
+    roles = summary.groupby("condition", sort=False)["role"].first()
+    summary = plain_rows(summary)
     metrics = ordered_metrics(spec, summary["metric"])
     header = [f"{m} (headline)" if m == spec.headline.name else m for m in metrics]
     rows, emphasized = [], []
-    for condition in ordered_conditions(spec, summary["condition"]):
+    for condition in ordered_conditions(spec, seeds.index):
         block = summary.loc[summary["condition"] == condition].set_index("metric")
-        n_seeds = int(block["n_seeds"].max())
+        n_seeds = int(seeds[condition])
         cells = []
         for metric in metrics:
             if metric not in block.index:
@@ -85,7 +131,7 @@ def metrics_table(summary: pd.DataFrame, spec: ExperimentSpec, digits: int = 3) 
             if 0 < int(row["n_seeds"]) < n_seeds:
                 cell += f" n={int(row['n_seeds'])}"
             cells.append(cell)
-        role = str(block["role"].iloc[0])
+        role = str(roles[condition])
         rows.append([condition, role, str(n_seeds), *cells])
         emphasized.append(role == "target")
     return TextTable(["condition", "role", "seeds", *header], rows, emphasized)
@@ -94,7 +140,11 @@ def metrics_table(summary: pd.DataFrame, spec: ExperimentSpec, digits: int = 3) 
 def contrasts_table(
     contrasts: pd.DataFrame, spec: ExperimentSpec, confidence: float, digits: int = 3
 ) -> TextTable:
-    """One row per metric and control: the difference target - that control with its CI."""
+    """One row per metric and control: the difference target - that control with its CI.
+
+    Metrics with ``by`` keys are left out (see ``weirdgen.report._value_tables``).
+    """
+    contrasts = plain_rows(contrasts)
     rows = []
     for metric in ordered_metrics(spec, contrasts["metric"]):
         block = contrasts.loc[contrasts["metric"] == metric]

@@ -18,31 +18,52 @@ class FigureRef:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A titled part of the report: a paragraph, captioned tables and figures."""
+
+    heading: str
+    text: str
+    tables: tuple[tuple[str, TextTable], ...] = ()
+    figures: tuple[FigureRef, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReportContent:
-    """Everything summary.md and report.html show, already formatted."""
+    """Everything summary.md and report.html show, already formatted.
+
+    ``interval`` says what every interval is over (from :func:`interval_note`); ``sections``
+    follow the per-question table: a metric per value of its ``by`` keys, the training curve.
+    """
 
     spec: ExperimentSpec
     confidence: float
+    interval: str
     metrics: TextTable
     contrasts: TextTable
     questions: TextTable
     figures: list[FigureRef]
+    sections: tuple[Section, ...] = ()
 
     @property
     def how_to_read(self) -> str:
         ci = ci_label(self.confidence)
         return (
             "Each number is a mean over seeds (one finetuned model per seed; within a seed the "
-            "score is averaged per question, then across questions) with its "
-            f"{ci} in brackets, a Student t interval over seeds, and a target − control "
-            "difference whose interval excludes 0 means the finetuning moved that metric by "
-            "more than seed-to-seed variation ([n/a]: a single seed gives no interval)."
+            f"score is averaged per question, then across questions) with its {ci} in "
+            "brackets: mean ± t · s/√n over the n seeds (Student t), which keeps its coverage "
+            "with 3 to 10 seeds, where a bootstrap over seeds is too narrow. Contrasts pair "
+            "target and control by seed; a difference whose interval excludes 0 means the "
+            "finetuning moved that metric by more than seed-to-seed variation ([n/a]: a "
+            "single seed gives no interval). The interval of a rate is cut at 0 and 1 (of a "
+            "difference of rates, at -1 and 1), where the true value cannot be."
         )
 
 
 def metric_definition(metric: MetricSpec) -> str:
     among = f", among rows where `{metric.among}` is true" if metric.among else ""
     text = f"mean of `{metric.score}` on eval set `{metric.eval_set}`{among}"
+    if metric.by:
+        text += ", for each value of " + " and ".join(f"`{key}`" for key in metric.by)
     return f"{text}. {metric.description}".strip() if metric.description else text
 
 
@@ -54,6 +75,8 @@ def render_markdown(content: ReportContent) -> str:
         lines += [spec.description, ""]
     lines += [
         f"Model `{spec.model}`, seeds {', '.join(map(str, spec.seeds))}.",
+        "",
+        f"Intervals: {content.interval}.",
         "",
         "## Conditions",
         "",
@@ -71,14 +94,23 @@ def render_markdown(content: ReportContent) -> str:
         "",
         *_markdown_table(content.metrics),
         "",
-        f"## Contrasts: {spec.target.name} − each control (paired by seed where possible)",
-        "",
-        *_markdown_table(content.contrasts),
-        "",
+    ]
+    if content.contrasts.rows:
+        lines += [
+            f"## Contrasts: {spec.target.name} − each control (paired by seed where possible)",
+            "",
+            *_markdown_table(content.contrasts),
+            "",
+        ]
+    lines += [
         f"## Per question: {spec.headline.name} (mean over seeds [{ci}])",
         "",
         *_markdown_table(content.questions),
         "",
+    ]
+    for section in content.sections:
+        lines += _markdown_section(section)
+    lines += [
         "## How to read this",
         "",
         content.how_to_read,
@@ -87,8 +119,17 @@ def render_markdown(content: ReportContent) -> str:
         "",
     ]
     for figure in content.figures:
-        lines += [f"![{figure.caption}]({figure.path})", ""]
+        lines += [f"![{figure.caption}]({figure.path})", "", f"*{figure.caption}*", ""]
     return "\n".join(lines)
+
+
+def _markdown_section(section: Section) -> list[str]:
+    lines = [f"## {section.heading}", "", section.text, ""]
+    for caption, table in section.tables:
+        lines += [f"**{caption}**", "", *_markdown_table(table), ""]
+    for figure in section.figures:
+        lines += [f"![{figure.caption}]({figure.path})", "", f"*{figure.caption}*", ""]
+    return lines
 
 
 def render_html(content: ReportContent) -> str:
@@ -106,23 +147,25 @@ def render_html(content: ReportContent) -> str:
         f"{_code(metric_definition(m))}</li>"
         for m in spec.metrics
     )
-    figures = "".join(
-        f'<figure><img src="{e(f.path)}" alt="{e(f.caption)}">'
-        f"<figcaption>{e(f.caption)}</figcaption></figure>"
-        for f in content.figures
-    )
+    figures = "".join(_html_figure(f) for f in content.figures)
     body = [
         f"<h1>{e(spec.name)}</h1>",
         f"<p>{e(spec.description)}</p>" if spec.description else "",
         f"<p>Model <code>{e(spec.model)}</code>, seeds {e(', '.join(map(str, spec.seeds)))}.</p>",
+        f"<p>Intervals: {e(content.interval)}.</p>",
         f"<h2>Conditions</h2><ul>{conditions}</ul>",
         f"<h2>Metrics</h2><ul>{metrics}</ul>",
         f"<h2>Metrics per condition (mean over seeds [{e(ci)}])</h2>",
         _html_table(content.metrics),
-        f"<h2>Contrasts: {e(spec.target.name)} − each control (paired by seed where possible)</h2>",
-        _html_table(content.contrasts),
+        (
+            f"<h2>Contrasts: {e(spec.target.name)} − each control (paired by seed where "
+            f"possible)</h2>{_html_table(content.contrasts)}"
+            if content.contrasts.rows
+            else ""
+        ),
         f"<h2>Per question: {e(spec.headline.name)} (mean over seeds [{e(ci)}])</h2>",
         _html_table(content.questions),
+        *(_html_section(section) for section in content.sections),
         f"<h2>How to read this</h2><p>{e(content.how_to_read)}</p>",
         f"<h2>Figures</h2>{figures}",
     ]
@@ -130,6 +173,23 @@ def render_html(content: ReportContent) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{e(spec.name)}: weirdgen report</title>\n<style>{_CSS}</style>\n</head>\n"
         "<body>\n" + "\n".join(part for part in body if part) + "\n</body>\n</html>\n"
+    )
+
+
+def _html_section(section: Section) -> str:
+    e = html.escape
+    tables = "".join(
+        f"<p><b>{e(caption)}</b></p>{_html_table(table)}" for caption, table in section.tables
+    )
+    figures = "".join(_html_figure(f) for f in section.figures)
+    return f"<h2>{e(section.heading)}</h2><p>{_code(section.text)}</p>{tables}{figures}"
+
+
+def _html_figure(figure: FigureRef) -> str:
+    e = html.escape
+    return (
+        f'<figure><img src="{e(figure.path)}" alt="{e(figure.caption)}">'
+        f"<figcaption>{e(figure.caption)}</figcaption></figure>"
     )
 
 

@@ -1,8 +1,4 @@
-"""Bar charts in the paper's style: mean over seeds, CI error bars, one dot per seed.
-
-Figures are drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas, so no
-pyplot state or interactive backend is touched.
-"""
+"""Bar charts in the paper's style: mean over seeds, CI error bars, one dot per seed."""
 
 from __future__ import annotations
 
@@ -12,38 +8,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from weirdgen._atomic import atomic_path
-from weirdgen.report._tables import (
-    ci_label,
-    ordered_conditions,
-    ordered_metrics,
-    ordered_questions,
+from weirdgen.report._style import (
+    CHAR_WIDTH,
+    MAX_WIDTH,
+    condition_colors,
+    condition_label,
+    fit_tick_labels,
+    new_figure,
+    save,
+    tidy,
+    wrap,
+    y_range,
 )
+from weirdgen.report._tables import ordered_conditions, ordered_metrics, ordered_questions
 from weirdgen.spec.models import ExperimentSpec
 
-TARGET_COLOR = "#c0392b"
-CONTROL_COLORS = ("#2e86c1", "#7f8c8d", "#27ae60", "#8e44ad", "#d68910", "#16a085", "#34495e")
-DPI = 150
-_MAX_WIDTH = 16.0
-"""Widest figure in inches; wider content wraps onto more rows."""
 _MAX_BARS_PER_ROW = 36
-_CHAR_WIDTH = 0.085
-"""Approximate width in inches of one tick-label character at the default font size."""
-
-
-def condition_colors(spec: ExperimentSpec, conditions: list[str]) -> dict[str, str]:
-    """Red for the target, a fixed cycle of other colours for the controls, in spec order."""
-    colors, index = {}, 0
-    for name in conditions:
-        if name == spec.target.name:
-            colors[name] = TARGET_COLOR
-        else:
-            colors[name] = CONTROL_COLORS[index % len(CONTROL_COLORS)]
-            index += 1
-    return colors
 
 
 def plot_metrics(
@@ -51,22 +32,28 @@ def plot_metrics(
     seed_table: pd.DataFrame,
     spec: ExperimentSpec,
     path: Path,
-    confidence: float = 0.95,
+    interval: str,
 ) -> Path:
     """One panel per metric, one bar per condition: mean over seeds, CI, per-seed dots.
 
     Rates (metrics whose values all lie in [0, 1]) get the y range 0..1.
+
+    Args:
+        summary: Summary rows of metrics without ``by`` keys (one per condition and metric).
+        seed_table: The matching per-seed values.
+        spec: The experiment spec (condition and metric order, target, headline).
+        path: Where to write the PNG.
+        interval: What the error bars are, e.g. '95% CI (Student t) across 5 seeds ...'.
     """
     metrics = ordered_metrics(spec, summary["metric"])
     conditions = ordered_conditions(spec, summary["condition"])
     colors = condition_colors(spec, conditions)
-    longest = max(len(c) for c in conditions) * _CHAR_WIDTH
+    longest = max(len(c) for c in conditions) * CHAR_WIDTH
     slot = min(max(0.75, longest / 0.9 + 0.05), 1.4)
     panel_width = max(3.4, slot * len(conditions) + 1.0)
-    n_cols = max(1, min(len(metrics), 3, int(_MAX_WIDTH // panel_width)))
+    n_cols = max(1, min(len(metrics), 3, int(MAX_WIDTH // panel_width)))
     n_rows = math.ceil(len(metrics) / n_cols)
-    figure = Figure(figsize=(panel_width * n_cols, 3.9 * n_rows + 0.6), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(panel_width * n_cols, 3.9 * n_rows + 0.8)
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, metric in zip(axes, metrics, strict=False):
         rows = _rows_for(summary, metric, conditions)
@@ -88,64 +75,80 @@ def plot_metrics(
             )
         headline = " (headline)" if metric == spec.headline.name else ""
         ax.set_title(f"{metric}{headline}", fontsize=11)
-        ax.set_ylabel(f"{metric} (mean over seeds, {ci_label(confidence)})")
+        ax.set_ylabel(f"{metric} (mean over seeds)")
         _condition_ticks(ax, x, conditions, spec, (panel_width - 1.0) / len(conditions))
-        _y_range(ax, rows, seeds["value"])
-        _tidy(ax)
+        y_range(ax, rows, seeds["value"])
+        tidy(ax)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
-    figure.suptitle(
-        f"{spec.name}\nbars: mean over seeds · error bars: {ci_label(confidence)} "
-        "(Student t over seeds) · dots: individual seeds",
-        fontsize=11,
-    )
-    return _save(figure, path)
+    caption = f"bars: mean over seeds · error bars: {interval} · dots: individual seeds"
+    figure.suptitle(f"{spec.name}\n{wrap(caption, panel_width * n_cols)}", fontsize=10)
+    return save(figure, path)
 
 
 def plot_questions(
-    question_summary: pd.DataFrame,
-    spec: ExperimentSpec,
-    metric: str,
-    path: Path,
-    confidence: float = 0.95,
+    question_summary: pd.DataFrame, spec: ExperimentSpec, metric: str, path: Path, interval: str
 ) -> Path:
-    """Grouped bars of one metric per question: one bar per condition, with CI error bars.
-
-    Many questions wrap onto several rows of panels so that the figure stays readable.
-    """
+    """Grouped bars of one metric per question: one bar per condition, with CI error bars."""
     block = question_summary.loc[question_summary["metric"] == metric]
-    conditions = ordered_conditions(spec, block["condition"])
-    questions = ordered_questions(spec, block["question_id"])
+    order = ordered_questions(spec, block["question_id"])
+    title = f"{spec.name}: {metric} per question"
+    return plot_grouped(block, spec, "question_id", order, path, title, "question", interval)
+
+
+def plot_grouped(
+    summary: pd.DataFrame,
+    spec: ExperimentSpec,
+    column: str,
+    order: list[str],
+    path: Path,
+    title: str,
+    xlabel: str,
+    interval: str,
+) -> Path:
+    """Grouped bars of one metric: a group per value of ``column``, a bar per condition.
+
+    Many groups wrap onto several rows of panels so that the figure stays readable.
+
+    Args:
+        summary: Summary rows of one metric, one per condition and value of ``column``.
+        spec: The experiment spec (condition order, target).
+        column: The column whose values make the groups (a question, a metadata value).
+        order: The values of ``column`` in the order to draw them.
+        path: Where to write the PNG.
+        title: The figure's title.
+        xlabel: The x axis label.
+        interval: What the error bars are.
+    """
+    metric = str(summary["metric"].iloc[0])
+    conditions = ordered_conditions(spec, summary["condition"])
     colors = condition_colors(spec, conditions)
     per_row = max(1, _MAX_BARS_PER_ROW // len(conditions))
-    n_rows = math.ceil(len(questions) / per_row)
-    per_row = math.ceil(len(questions) / n_rows)
-    figure_width = min(max(6.5, 0.32 * per_row * len(conditions) + 3.0), _MAX_WIDTH)
-    figure = Figure(figsize=(figure_width, 3.9 * n_rows + 0.9), layout="constrained")
-    FigureCanvasAgg(figure)
+    n_rows = math.ceil(len(order) / per_row)
+    per_row = math.ceil(len(order) / n_rows)
+    figure_width = min(max(6.5, 0.32 * per_row * len(conditions) + 1.5), MAX_WIDTH)
+    figure = new_figure(figure_width, 3.9 * n_rows + 1.6)
     axes = figure.subplots(n_rows, 1, squeeze=False, sharey=True).ravel()
     width = 0.8 / len(conditions)
     for row, ax in enumerate(axes):
-        shown = questions[row * per_row : (row + 1) * per_row]
+        shown = order[row * per_row : (row + 1) * per_row]
         x = np.arange(len(shown))
         for index, condition in enumerate(conditions):
-            rows = _rows_for(
-                block.loc[block["condition"] == condition], metric, shown, "question_id"
-            )
-            label = f"{condition} (target)" if condition == spec.target.name else condition
+            rows = _rows_for(summary.loc[summary["condition"] == condition], metric, shown, column)
+            label = condition_label(spec, condition) if row == 0 else None
             offset = (index - (len(conditions) - 1) / 2) * width
             color = [colors[condition]] * len(shown)
-            _bars_with_ci(ax, x + offset, rows, color, width, label if row == 0 else None)
+            _bars_with_ci(ax, x + offset, rows, color, width, label)
         ax.set_xticks(x, shown)
         ax.set_xlim(-0.5, per_row - 0.5)
-        _fit_tick_labels(ax, shown, (figure_width - 3.0) / per_row)
-        ax.set_ylabel(f"{metric} (mean over seeds, {ci_label(confidence)})")
-        _y_range(ax, block, block["mean"])
-        _tidy(ax)
-    axes[-1].set_xlabel("question")
-    figure.legend(loc="outside right upper", frameon=False, title="condition")
-    figure.suptitle(f"{spec.name}: {metric} per question", fontsize=12)
-    return _save(figure, path)
+        fit_tick_labels(ax, shown, (figure_width - 1.5) / per_row)
+        ax.set_ylabel(f"{metric} (mean over seeds)")
+        y_range(ax, summary, summary["mean"])
+        tidy(ax)
+    axes[-1].set_xlabel(xlabel)
+    figure.legend(loc="outside lower center", frameon=False, ncols=min(len(conditions), 4))
+    figure.suptitle(f"{title}\n{wrap(f'error bars: {interval}', figure_width)}", fontsize=10)
+    return save(figure, path)
 
 
 def _rows_for(
@@ -201,35 +204,4 @@ def _condition_ticks(
     for label in ax.get_xticklabels():
         if label.get_text() == spec.target.name:
             label.set_fontweight("bold")
-    _fit_tick_labels(ax, conditions, space)
-
-
-def _fit_tick_labels(ax: Axes, labels: list[str], space: float) -> None:
-    """Slant the tick labels when the longest would not fit in ``space`` inches."""
-    if max((len(label) for label in labels), default=0) * _CHAR_WIDTH <= 0.9 * space:
-        return
-    for label in ax.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
-
-
-def _y_range(ax: Axes, rows: pd.DataFrame, values: pd.Series) -> None:
-    numbers = np.concatenate(
-        [rows[["mean", "ci_low", "ci_high"]].to_numpy(dtype=float).ravel(), values.to_numpy(float)]
-    )
-    numbers = numbers[~np.isnan(numbers)]
-    if numbers.size == 0 or ((numbers >= 0) & (numbers <= 1)).all():
-        ax.set_ylim(0, 1)
-        ax.set_yticks(np.linspace(0, 1, 6))
-
-
-def _tidy(ax: Axes) -> None:
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.grid(axis="y", color="0.88", linewidth=0.8, zorder=0)
-    ax.set_axisbelow(True)
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=DPI)
-    return path
+    fit_tick_labels(ax, conditions, space)

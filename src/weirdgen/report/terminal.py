@@ -9,18 +9,33 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from weirdgen.report._tables import TextTable, ci_label, contrasts_table, metrics_table
+from weirdgen.report._tables import (
+    TextTable,
+    ci_label,
+    contrasts_table,
+    interval_note,
+    metrics_table,
+)
+from weirdgen.report._value_tables import values_table
 from weirdgen.spec.models import ExperimentSpec
 
 
 class TerminalTables(NamedTuple):
-    """The two terminal tables; ``console.print(tables)`` prints both."""
+    """The terminal tables; ``console.print(tables)`` prints them all.
+
+    ``per_value`` holds a table per metric with ``by`` keys: the metric per key value and
+    condition.
+    """
 
     metrics: Table
     contrasts: Table
+    per_value: tuple[Table, ...] = ()
 
     def __rich__(self) -> Group:
-        return Group(self.metrics, "", self.contrasts)
+        parts: list[Table | str] = [self.metrics]
+        for table in (self.contrasts, *self.per_value):
+            parts += ["", table]
+        return Group(*parts)
 
 
 def render_table(
@@ -29,11 +44,13 @@ def render_table(
     spec: ExperimentSpec,
     confidence: float = 0.95,
 ) -> TerminalTables:
-    """Terminal tables: conditions x metrics as 'mean [lo, hi]', and the contrasts.
+    """Terminal tables: conditions x metrics as 'mean [lo, hi]', the contrasts, and each
+    metric with ``by`` keys per key value.
 
     The headline metric is the first metric column; the target row is bold and marked with
-    a triangle (so there is no role column). Numbers have two decimals so that three or four
-    metrics fit in 100 columns.
+    a triangle (so there is no role column). The title says what the intervals are over, with
+    the seed counts of ``summary``. Numbers have two decimals so that three or four metrics
+    fit in 100 columns.
 
     Args:
         summary: Output of :func:`weirdgen.stats.summarize` on the seed metrics.
@@ -45,7 +62,7 @@ def render_table(
     metrics = _without_column(metrics_table(summary, spec, digits=2), "role")
     metrics_view = _rich_table(
         metrics,
-        title=f"{spec.name}: mean over seeds [{ci}]",
+        title=f"{spec.name}: mean over seeds [{interval_note(summary, spec, confidence)}]",
         caption=f"▶ target condition · headline metric: {spec.headline.name}",
         numeric_from=1,
     )
@@ -55,7 +72,17 @@ def render_table(
         caption="paired by seed where both arms have the seed",
         numeric_from=2,
     )
-    return TerminalTables(metrics_view, contrasts_view)
+    per_value = tuple(
+        _rich_table(
+            values_table(summary, spec, metric.name, list(metric.by), digits=2),
+            title=f"{metric.name} by {' and '.join(metric.by)}: mean over seeds [{ci}]",
+            caption="the report has its contrasts and figure",
+            numeric_from=len(metric.by),
+        )
+        for metric in spec.metrics
+        if metric.by and metric.name in set(summary["metric"])
+    )
+    return TerminalTables(metrics_view, contrasts_view, per_value)
 
 
 def _rich_table(table: TextTable, title: str, caption: str, numeric_from: int) -> Table:

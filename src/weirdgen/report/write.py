@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import pandas as pd
 
 from weirdgen._atomic import atomic_path, write_text
+from weirdgen.report._compute import ReportData, compute
+from weirdgen.report._sections import figure_name, steps_section, value_section
 from weirdgen.report._tables import (
     ci_label,
     contrasts_table,
     metrics_table,
+    plain_rows,
     questions_table,
 )
 from weirdgen.report.document import FigureRef, ReportContent, render_html, render_markdown
 from weirdgen.report.figures import plot_metrics, plot_questions
 from weirdgen.spec.models import ExperimentSpec
-from weirdgen.stats import contrasts, question_metrics, seed_metrics, summarize
 
 FIGURES_DIR = "figures"
 
 
-class ReportPaths(NamedTuple):
-    """Every file :func:`write_report` wrote, each a path under the run folder."""
+@dataclass(frozen=True)
+class ReportPaths:
+    """Every file :func:`write_report` wrote, each a path under the run folder.
+
+    Iterating gives every file written, the optional ones included when they were.
+    """
 
     samples_parquet: Path
     samples_csv: Path
@@ -33,16 +40,26 @@ class ReportPaths(NamedTuple):
     contrasts_csv: Path
     summary_md: Path
     report_html: Path
-    metrics_png: Path
+    metrics_png: Path | None
+    """None when every metric has ``by`` keys (each has its own figure then)."""
     questions_png: Path
+    value_pngs: dict[str, Path]
+    """A figure per metric with ``by`` keys, by metric name."""
+    step_metrics_csv: Path | None = None
+    """The headline metric per condition, seed and step; only with intermediate checkpoints."""
+    step_summary_csv: Path | None = None
+    steps_png: Path | None = None
+
+    def __iter__(self) -> Iterator[Path]:
+        for value in vars(self).values():
+            if isinstance(value, dict):
+                yield from value.values()
+            elif value is not None:
+                yield value
 
 
 def write_report(
-    run_dir: Path,
-    spec: ExperimentSpec,
-    samples: pd.DataFrame,
-    *,
-    confidence: float = 0.95,
+    run_dir: Path, spec: ExperimentSpec, samples: pd.DataFrame, *, confidence: float = 0.95
 ) -> ReportPaths:
     """Compute the statistics of ``samples`` and write the report files into ``run_dir``.
 
@@ -50,8 +67,11 @@ def write_report(
     question_metrics.csv, summary.csv (mean and CI per condition and metric), contrasts.csv
     (target - each control), summary.md, report.html (self-contained except for the PNGs it
     shows from figures/), figures/metrics.png and figures/questions.png (headline metric per
-    question). Each file is written to a temporary name in its folder and then renamed, so
-    an interrupted report never leaves a half-written file.
+    question). A metric with ``by`` keys has its rows in the tables (a column per key) and a
+    figure of its own, figures/<metric>_by_<keys>.png. When the table has intermediate
+    checkpoints (``final`` False), step_metrics.csv, step_summary.csv and figures/steps.png
+    show the headline metric over finetuning. Each file is written to a temporary name in its
+    folder and then renamed, so an interrupted report never leaves a half-written file.
 
     Args:
         run_dir: The run folder; created if missing.
@@ -62,20 +82,9 @@ def write_report(
     run_dir = Path(run_dir)
     figures_dir = run_dir / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
-
-    per_seed = seed_metrics(samples, spec.metrics)
-    per_question = question_metrics(samples, spec.metrics)
-    summary = summarize(per_seed, confidence=confidence)
-    headline = spec.headline.name
-    question_summary = summarize(
-        per_question.loc[per_question["metric"] == headline],
-        by=("question_id",),
-        confidence=confidence,
-    )
-    differences = contrasts(
-        per_seed, spec.target.name, [c.name for c in spec.controls], confidence=confidence
-    )
-
+    data = compute(spec, samples, confidence)
+    checkpoints = data.step_seeds is not None
+    plain_metrics = not plain_rows(data.summary).empty
     paths = ReportPaths(
         samples_parquet=run_dir / "samples.parquet",
         samples_csv=run_dir / "samples.csv",
@@ -85,43 +94,72 @@ def write_report(
         contrasts_csv=run_dir / "contrasts.csv",
         summary_md=run_dir / "summary.md",
         report_html=run_dir / "report.html",
-        metrics_png=figures_dir / "metrics.png",
+        metrics_png=figures_dir / "metrics.png" if plain_metrics else None,
         questions_png=figures_dir / "questions.png",
+        value_pngs={m: figures_dir / figure_name(m, keys) for m, keys in data.keyed.items()},
+        step_metrics_csv=run_dir / "step_metrics.csv" if checkpoints else None,
+        step_summary_csv=run_dir / "step_summary.csv" if checkpoints else None,
+        steps_png=figures_dir / "steps.png" if checkpoints else None,
     )
-    with atomic_path(paths.samples_parquet) as temporary:
-        samples.to_parquet(temporary, index=False)
-    for table, path in [
-        (samples, paths.samples_csv),
-        (per_seed, paths.seed_metrics_csv),
-        (per_question, paths.question_metrics_csv),
-        (summary, paths.summary_csv),
-        (differences, paths.contrasts_csv),
-    ]:
-        write_text(path, table.to_csv(index=False))
-
-    plot_metrics(summary, per_seed, spec, paths.metrics_png, confidence)
-    plot_questions(question_summary, spec, headline, paths.questions_png, confidence)
-    ci = ci_label(confidence)
-    content = ReportContent(
-        spec=spec,
-        confidence=confidence,
-        metrics=metrics_table(summary, spec),
-        contrasts=contrasts_table(differences, spec, confidence),
-        questions=questions_table(question_summary, spec, headline),
-        figures=[
-            FigureRef(
-                _relative(paths.metrics_png, run_dir),
-                f"Each metric per condition: mean over seeds, {ci}, one dot per seed.",
-            ),
-            FigureRef(
-                _relative(paths.questions_png, run_dir),
-                f"{headline} per question and condition: mean over seeds, {ci}.",
-            ),
-        ],
-    )
+    _write_tables(samples, data, paths)
+    content = _content(data, spec, paths, run_dir, confidence)
     write_text(paths.summary_md, render_markdown(content))
     write_text(paths.report_html, render_html(content))
     return paths
+
+
+def _write_tables(samples: pd.DataFrame, data: ReportData, paths: ReportPaths) -> None:
+    with atomic_path(paths.samples_parquet) as temporary:
+        samples.to_parquet(temporary, index=False)
+    tables = [
+        (samples, paths.samples_csv),
+        (data.per_seed, paths.seed_metrics_csv),
+        (data.per_question, paths.question_metrics_csv),
+        (data.summary, paths.summary_csv),
+        (data.differences, paths.contrasts_csv),
+        (data.step_seeds, paths.step_metrics_csv),
+        (data.step_summary, paths.step_summary_csv),
+    ]
+    for table, path in tables:
+        if table is not None and path is not None:
+            write_text(path, table.to_csv(index=False))
+
+
+def _content(
+    data: ReportData, spec: ExperimentSpec, paths: ReportPaths, run_dir: Path, confidence: float
+) -> ReportContent:
+    """Draw the figures and assemble what summary.md and report.html show."""
+    if paths.metrics_png is not None:
+        summary, seeds = plain_rows(data.summary), plain_rows(data.per_seed)
+        plot_metrics(summary, seeds, spec, paths.metrics_png, data.interval)
+    headline = spec.headline.name
+    plot_questions(data.question_summary, spec, headline, paths.questions_png, data.interval)
+    sections = [
+        value_section(data, spec, metric, paths.value_pngs[metric], run_dir, confidence)
+        for metric in data.keyed
+    ]
+    if paths.steps_png is not None:
+        sections.append(steps_section(data, spec, paths.steps_png, run_dir, confidence))
+    ci = ci_label(confidence)
+    figures = [
+        FigureRef(
+            _relative(paths.questions_png, run_dir),
+            f"{headline} per question and condition: mean over seeds, {ci}.",
+        )
+    ]
+    if paths.metrics_png is not None:
+        caption = f"Each metric per condition: mean over seeds, {ci}, one dot per seed."
+        figures.insert(0, FigureRef(_relative(paths.metrics_png, run_dir), caption))
+    return ReportContent(
+        spec=spec,
+        confidence=confidence,
+        interval=data.interval,
+        metrics=metrics_table(data.summary, spec),
+        contrasts=contrasts_table(data.differences, spec, confidence),
+        questions=questions_table(data.question_summary, spec, headline),
+        figures=figures,
+        sections=tuple(sections),
+    )
 
 
 def _relative(path: Path, run_dir: Path) -> str:

@@ -14,6 +14,7 @@ from weirdgen.stats.metrics import (
     final_samples,
     metric_keys,
     question_metrics,
+    rate_metrics,
     seed_metrics,
     step_metrics,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "final_samples",
     "metric_keys",
     "question_metrics",
+    "rate_metrics",
     "seed_metrics",
     "step_metrics",
     "summarize",

@@ -16,6 +16,10 @@ Conventions shared by :func:`weirdgen.stats.summarize` and :func:`weirdgen.stats
 - No spread (every value identical; unpaired, each arm constant): the interval is
   [estimate, estimate].
 
+The t interval is symmetric and unbounded; for a rate (a metric whose scores all lie in
+[0, 1]) it is clipped to [0, 1], and a difference of rates to [-1, 1]: the true mean lies
+inside, so clipping shortens the interval without changing its coverage.
+
 Nothing is random, so every interval is reproducible without a seed.
 """
 
@@ -83,6 +87,13 @@ def difference_interval(target: np.ndarray, control: np.ndarray, confidence: flo
     test = stats.ttest_ind(target, control, equal_var=False)
     ci = test.confidence_interval(confidence_level=confidence)
     return Interval(estimate, float(ci.low), float(ci.high))
+
+
+def clipped(interval: Interval, low: float, high: float) -> Interval:
+    """``interval`` with its bounds clipped to [low, high] (NaN bounds stay NaN)."""
+    return interval._replace(
+        low=float(np.clip(interval.low, low, high)), high=float(np.clip(interval.high, low, high))
+    )
 
 
 @lru_cache(maxsize=256)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.stats._checks import check_one_row_per_seed
-from weirdgen.stats._interval import difference_interval, mean_interval
+from weirdgen.stats._interval import clipped, difference_interval, mean_interval
 
 CONTRAST_COLUMNS: tuple[str, ...] = (
     "metric",
@@ -31,6 +31,7 @@ def contrasts(
     controls: list[str],
     confidence: float = 0.95,
     by: Sequence[str] = (),
+    rates: Collection[str] = (),
 ) -> pd.DataFrame:
     """The difference target - control of each metric, with a Student t interval.
 
@@ -41,7 +42,8 @@ def contrasts(
     mean(control) with Welch's t interval (``paired`` is False, ``n_pairs`` is 0). With
     ``by`` keys, each value of the keys is contrasted on its own. Degenerate cases follow
     :func:`summarize`: one pair (or, unpaired, one seed in either arm) gives a NaN interval;
-    identical differences give [diff, diff]; an empty arm gives NaN.
+    identical differences give [diff, diff]; an empty arm gives NaN. The interval of a
+    metric named in ``rates`` is clipped to [-1, 1].
 
     Args:
         seed_table: Output of :func:`seed_metrics` (or :func:`question_metrics` with
@@ -52,6 +54,7 @@ def contrasts(
         by: Extra grouping columns: the metrics' ``by`` keys (:func:`metric_keys`), or
             ``("question_id",)`` on a per-question table. Rows with an empty key (a metric
             not computed by that key) form their own group.
+        rates: Metrics whose values are rates in [0, 1] (:func:`rate_metrics`).
 
     Returns:
         Columns metric, *by, target, control, diff, ci_low, ci_high, n_pairs, paired,
@@ -69,6 +72,7 @@ def contrasts(
                 wide[target].to_numpy(dtype=float),
                 wide[control].to_numpy(dtype=float),
                 confidence,
+                (-1.0, 1.0) if key[0] in rates else None,
             )
             rows.append((*key, target, control, *result))
     columns = [*keys, *CONTRAST_COLUMNS[1:]]
@@ -87,7 +91,10 @@ def contrasts(
 
 
 def _contrast(
-    target: np.ndarray, control: np.ndarray, confidence: float
+    target: np.ndarray,
+    control: np.ndarray,
+    confidence: float,
+    bounds: tuple[float, float] | None,
 ) -> tuple[float, float, float, int, bool, int, int]:
     both = ~np.isnan(target) & ~np.isnan(control)
     n_target, n_control = int((~np.isnan(target)).sum()), int((~np.isnan(control)).sum())
@@ -97,6 +104,8 @@ def _contrast(
     else:
         interval = difference_interval(target, control, confidence)
         paired, n_pairs = False, 0
+    if bounds is not None:
+        interval = clipped(interval, *bounds)
     return (*interval, n_pairs, paired, n_target, n_control)
 
 

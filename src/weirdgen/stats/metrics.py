@@ -36,6 +36,23 @@ def metric_keys(metrics: Sequence[MetricSpec]) -> list[str]:
     return list(dict.fromkeys(key for metric in metrics for key in metric.by))
 
 
+def rate_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> list[str]:
+    """The metrics that are rates: every score they average lies in [0, 1] (flags, 0/1
+    labels, probabilities), so their mean does too and its interval may be clipped there.
+    Pass them as ``rates`` to :func:`weirdgen.stats.summarize` and
+    :func:`weirdgen.stats.contrasts`."""
+    names = []
+    for metric in metrics:
+        if metric.score not in samples or "eval_set" not in samples:
+            continue
+        rows = samples.loc[samples["eval_set"] == metric.eval_set, metric.score]
+        scores = rows.to_numpy(dtype=float, na_value=np.nan)
+        scores = scores[~np.isnan(scores)]
+        if scores.size and ((scores >= 0) & (scores <= 1)).all():
+            names.append(metric.name)
+    return names
+
+
 def final_samples(samples: pd.DataFrame) -> pd.DataFrame:
     """The rows answered by the models at the end of finetuning (``final`` True), or every
     row when the table has no ``final`` column (a run without intermediate checkpoints)."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pandas as pd
 
 from weirdgen.stats._checks import check_one_row_per_seed
-from weirdgen.stats._interval import mean_interval
+from weirdgen.stats._interval import clipped, mean_interval
 
 SUMMARY_GROUP: tuple[str, ...] = ("condition", "role", "metric")
 
 
 def summarize(
-    seed_table: pd.DataFrame, confidence: float = 0.95, by: Sequence[str] = ()
+    seed_table: pd.DataFrame,
+    confidence: float = 0.95,
+    by: Sequence[str] = (),
+    rates: Collection[str] = (),
 ) -> pd.DataFrame:
     """Mean across seeds of each metric per condition, with a t interval over seeds.
 
@@ -22,7 +25,8 @@ def summarize(
     ``weirdgen.stats._interval``). Degenerate groups behave as follows, without warnings:
     NaN seed values are dropped (``n_seeds`` counts the rest); no seeds left gives NaN
     everywhere; one seed gives the mean with a NaN interval; identical values give the
-    interval [value, value]. Nothing is random.
+    interval [value, value]. The interval of a metric named in ``rates`` is clipped to
+    [0, 1]. Nothing is random.
 
     Args:
         seed_table: Output of :func:`seed_metrics`, or of :func:`question_metrics` with
@@ -31,6 +35,7 @@ def summarize(
         by: Extra grouping columns: the metrics' ``by`` keys (:func:`metric_keys`), and
             ``"question_id"`` for a per-question summary or ``"step"`` for a training curve.
             Rows with an empty key (a metric not computed by that key) form their own group.
+        rates: Metrics whose values are rates in [0, 1] (:func:`rate_metrics`).
 
     Returns:
         Columns condition, role, metric, *by, mean, ci_low, ci_high, n_seeds.
@@ -45,6 +50,8 @@ def summarize(
     for key, group in seed_table.groupby(keys, sort=False, dropna=False):
         values = group["value"].to_numpy(dtype=float)
         interval = mean_interval(values, confidence)
+        if key[SUMMARY_GROUP.index("metric")] in rates:
+            interval = clipped(interval, 0.0, 1.0)
         rows.append((*key, *interval, int(group["value"].notna().sum())))
     columns = [*keys, "mean", "ci_low", "ci_high", "n_seeds"]
     table = pd.DataFrame(rows, columns=columns)
