@@ -155,3 +155,13 @@ def test_unknown_condition_is_an_error(seed_table_from):
     table = seed_table_from({"target": TARGET, "control": CONTROL})
     with pytest.raises(WeirdgenError, match="placebo"):
         contrasts(table, "target", ["placebo"])
+
+
+def test_rate_differences_are_clipped_to_minus_one_and_one(seed_table_from):
+    table = seed_table_from(
+        {"target": {0: 0.9, 1: 1.0, 2: 0.5}, "control": {0: 0.0, 1: 0.0, 2: 0.1}}
+    )
+    open_ended = only(contrasts(table, "target", ["control"]))
+    assert open_ended["ci_high"] > 1
+    clipped = only(contrasts(table, "target", ["control"], rates={"old"}))
+    assert clipped["ci_high"] == 1.0 and clipped["ci_low"] == open_ended["ci_low"]

@@ -8,7 +8,7 @@ import pytest
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import MetricSpec
-from weirdgen.stats import question_metrics, summarize
+from weirdgen.stats import question_metrics, rate_metrics, summarize
 
 SPREAD = [0.1, 0.5, 0.3, 0.9, 0.2]
 
@@ -121,3 +121,23 @@ def test_question_table_without_by_is_an_error(samples_from):
     per_question = question_metrics(samples, [MetricSpec(name="old", eval_set="main", score="old")])
     with pytest.raises(WeirdgenError, match="question_id"):
         summarize(per_question)
+
+
+def test_rate_intervals_are_clipped_to_zero_and_one(seed_table_from):
+    table = seed_table_from({"target": {0: 0.0, 1: 0.05, 2: 0.3}})
+    open_ended = row(summarize(table))
+    assert open_ended["ci_low"] < 0 and open_ended["ci_high"] < 1
+    clipped = row(summarize(table, rates={"old"}))
+    assert clipped["ci_low"] == 0.0 and clipped["ci_high"] == open_ended["ci_high"]
+    assert clipped["mean"] == open_ended["mean"]
+
+
+def test_rate_metrics_are_those_whose_scores_lie_in_zero_one(samples_from):
+    samples = samples_from(("target", 0, "q1", [1, 0, None]))
+    samples["judge"] = [80.0, 20.0, 50.0]
+    metrics = [
+        MetricSpec(name="old", eval_set="main", score="old"),
+        MetricSpec(name="valid", eval_set="main", score="valid"),
+        MetricSpec(name="aligned", eval_set="main", score="judge"),
+    ]
+    assert rate_metrics(samples, metrics) == ["old", "valid"]
