@@ -28,7 +28,7 @@ class ReportData(NamedTuple):
     question_summary: pd.DataFrame
     differences: pd.DataFrame
     keyed: dict[str, list[str]]
-    """Each metric computed by ``by`` keys, with its keys, in spec order."""
+    """Each metric computed by ``by`` keys that has values, with its keys, in spec order."""
     step_seeds: pd.DataFrame | None
     """The headline metric per condition, seed and training step; None without checkpoints."""
     step_summary: pd.DataFrame | None
@@ -76,7 +76,9 @@ def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> R
             by=keys,
             rates=rates,
         ),
-        keyed={m.name: list(m.by) for m in spec.metrics if m.by},
+        keyed={
+            m.name: list(m.by) for m in spec.metrics if m.by and summary["metric"].eq(m.name).any()
+        },
         step_seeds=step_seeds,
         step_summary=step_summary,
         interval=interval_note(summary, spec, confidence),
