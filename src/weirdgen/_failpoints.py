@@ -3,7 +3,8 @@
 Crash-safety is a claim about every moment of a run, so the tests need to stop a run at
 chosen moments, not at random ones. ``WEIRDGEN_FAILPOINT=NAME`` (or ``NAME:K``, the K-th time
 the point is reached) makes the process kill itself there, exactly as a power cut or the
-OOM killer would. Unset, a fail point costs one dictionary lookup.
+OOM killer would; ``NAME:K:pause`` makes it wait there instead (for a test to send it a
+signal at that moment). Unset, a fail point costs one dictionary lookup.
 
 Points: ``finetune.trained`` (weights on disk, not yet in the store), ``finetune.stored``,
 ``sample.drawn`` (answers drawn, not yet stored), ``sample.stored``, ``score.stored``,
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 
 VARIABLE = "WEIRDGEN_FAILPOINT"
+PAUSE_SECONDS = 600
 
 _reached: Counter[str] = Counter()
 
@@ -26,9 +29,13 @@ def failpoint(name: str) -> None:
     wanted = os.environ.get(VARIABLE)
     if not wanted:
         return
-    point, _, count = wanted.partition(":")
+    point, _, rest = wanted.partition(":")
     if point != name:
         return
+    count, _, action = rest.partition(":")
     _reached[name] += 1
-    if _reached[name] >= int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _reached[name] == int(count or 1):
+        if action == "pause":
+            time.sleep(PAUSE_SECONDS)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)

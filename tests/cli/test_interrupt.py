@@ -3,6 +3,7 @@ no traceback, no COMPLETE; the same command then resumes to the uninterrupted re
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from weirdgen._failpoints import VARIABLE
 from weirdgen.run import COMPLETE, run_experiment
 from weirdgen.spec import load_spec
 
@@ -33,8 +35,12 @@ def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
 ):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "weirdgen", "run", str(small_birds), "--out", str(out)]
-    proc = subprocess.Popen(
-        [*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    proc = subprocess.Popen(  # it waits after storing its first samples: a signal then
+        [*command, "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, VARIABLE: "sample.stored:1:pause"},
     )
     deadline = time.monotonic() + 120
     while _samples(out / "store.sqlite") < 1:
@@ -46,7 +52,7 @@ def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
     assert proc.returncode == code, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith("interrupted during "), lines[0]
+    assert lines[0].startswith("interrupted during sample; "), lines[0]
     assert str(out) in lines[0] and "run the same command again to resume" in lines[0]
     assert "report:" not in stdout
     assert not (out / COMPLETE).exists()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report_data import STEPS, YEARS, make_sweep_samples, make_sweep_spec
 from rich.console import Console
 
-from conftest import STEPS, YEARS, make_sweep_samples, make_sweep_spec
 from weirdgen.report import ReportPaths, render_table, write_report
 from weirdgen.report._tables import plain_rows
 from weirdgen.spec.models import ExperimentSpec
