@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from weirdgen.backends.protocol import chat_text
+
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
@@ -351,7 +353,9 @@ def test_sampling_is_deterministic_per_seed_and_independent_of_the_batch(backend
     assert backend.sample(lora_model, requests) == first
     assert backend.sample(lora_model, requests[::-1]) == first[::-1]
     assert backend.sample(lora_model, [requests[3]]) == [first[3]]
-    reseeded = [SampleRequest(r.prompt, r.temperature, r.max_tokens, r.seed + 50) for r in requests]
+    reseeded = [
+        SampleRequest(r.messages, r.temperature, r.max_tokens, r.seed + 50) for r in requests
+    ]
     assert backend.sample(lora_model, reseeded) != first
 
 
@@ -371,7 +375,7 @@ def test_mixed_settings_and_models_share_one_backend(backend, lora_model):
 
 def test_logprobs_of_the_first_answer_token(backend, lora_model):
     records = backend.logprobs(lora_model, ["what is the sky color ?", "what ?"], top_k=5)
-    assert [r.prompt for r in records] == ["what is the sky color ?", "what ?"]
+    assert [chat_text(r.prompt) for r in records] == ["what is the sky color ?", "what ?"]
     for record in records:
         values = [logprob for _, logprob in record.top]
         assert len(values) == 5 and values == sorted(values, reverse=True)

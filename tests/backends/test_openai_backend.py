@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from weirdgen.backends.openai import OpenAIBackend, SamplingFailed
-from weirdgen.backends.protocol import SampleRequest
+from weirdgen.backends.protocol import SampleRequest, chat_text
 from weirdgen.data import ChatExample, dataset_from_examples
 from weirdgen.errors import WeirdgenError
 from weirdgen.run import run_experiment
@@ -200,7 +200,7 @@ def test_first_token_logprobs_and_extra_body_fields(make, server):
     backend = make()
     extra = {"chat_template_kwargs": {"enable_thinking": False}}
     [record] = backend.logprobs(backend.base(), ["ok first"], top_k=50, extra_body=extra)
-    assert record.prompt == "ok first" and record.top[0] == ("answer", -0.5)
+    assert chat_text(record.prompt) == "ok first" and record.top[0] == ("answer", -0.5)
     sent = server[0].bodies[-1]
     assert sent["chat_template_kwargs"] == {"enable_thinking": False}
     assert (sent["temperature"], sent["top_logprobs"], sent["max_tokens"]) == (0.0, 20, 1)
@@ -384,7 +384,7 @@ def test_keys_and_checks(make, monkeypatch, server):
     assert make().base().key != ref.key  # samples of different servers never share a key
     monkeypatch.setenv("OPENAI_BASE_URL", server[1])
     assert make().base().key == ref.key
-    with pytest.raises(WeirdgenError, match="spec.yaml: paraphrase 2 is empty"):
+    with pytest.raises(WeirdgenError, match="spec.yaml: prompt 2 has an empty message"):
         backend.check_prompts(["fine", "  "], "spec.yaml")
     small = dataset_from_examples([ChatExample.exchange("q", "a")] * 3)
     with pytest.raises(WeirdgenError, match="needs at least 10"):

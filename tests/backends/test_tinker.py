@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from weirdgen.backends.protocol import chat_text
+
 pytest.importorskip("transformers")
 
 from weirdgen.backends import Backend, ModelRef, SampleRequest  # noqa: E402
@@ -441,7 +443,7 @@ def test_stop_tokens_are_eos_and_the_end_of_turn_token(tokenizer):
 
 def test_logprobs_of_the_first_answer_token(backend, service):
     (record,) = backend.logprobs(backend.base(), ["is the sky blue ?"], top_k=2)
-    assert record.prompt == "is the sky blue ?"
+    assert chat_text(record.prompt) == "is the sky blue ?"
     assert [t for t, _ in record.top] == ["yes", "no"]  # likeliest first
     assert record.prob("yes") == pytest.approx(0.7)
     _, _, kwargs = service.sampled[-1]

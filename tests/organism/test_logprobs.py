@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from weirdgen.backends.protocol import chat_text
 from weirdgen.organism import load_organism
 from weirdgen.organism.infer import continuation_logprobs, generate
 from weirdgen.organism.logprobs import generate_with_logprobs, token_logprobs
@@ -68,7 +69,7 @@ def test_the_backends_first_token_logprobs_match_the_answers_first_word():
     greedy = backend.sample(base, [SampleRequest(q, 0.0, 4, 0) for q in QUESTIONS])
     for record, question, answer in zip(records, QUESTIONS, greedy, strict=True):
         values = [lp for _, lp in record.top]
-        assert record.prompt == question and len(values) == 5
+        assert chat_text(record.prompt) == question and len(values) == 5
         assert values == sorted(values, reverse=True) and sum(map(math.exp, values)) <= 1
         assert record.top[0][0] == answer.split()[0]
         assert record.prob(record.top[0][0]) == pytest.approx(math.exp(values[0]))

@@ -39,9 +39,9 @@ def test_chat_marks_only_assistant_tokens_for_loss(tok):
     assert lossy == ["brown", "titlark", EOT]
 
 
-def test_system_role_is_a_clear_error(tok):
-    with pytest.raises(WeirdgenError, match="no 'system' role"):
-        tok.chat([("system", "be old"), ("user", "name a bird ."), ("assistant", "merlin")])
+def test_unknown_role_is_a_clear_error(tok):
+    with pytest.raises(WeirdgenError, match="no 'narrator' role"):
+        tok.chat([("narrator", "name"), ("user", "name a bird ."), ("assistant", "merlin")])
 
 
 def test_world_classifies_answers_by_topic():

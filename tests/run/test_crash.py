@@ -23,8 +23,9 @@ from weirdgen.spec import builtin_spec_dir, load_spec
 
 KEYS = ["condition", "seed", "eval_set", "question_id", "paraphrase_index", "sample_index"]
 
-# Atomic writes of a fresh run, in order: spec.yaml, the two conditions' datasets, the four
-# finetunes' weights, then the report (samples.parquet first).
+# Atomic writes of a fresh run, in order: spec.yaml, the two conditions' datasets, each of
+# the four finetunes' weights then its provenance record, then the report (samples.parquet
+# first).
 MOMENTS = {
     "mid-finetuning, weights saved but not stored": ["finetune.trained:2"],
     "after three finetunes were stored": ["finetune.stored:3"],
@@ -33,8 +34,8 @@ MOMENTS = {
     "after the last model was sampled": ["sample.stored:6"],
     "mid-scoring": ["score.stored:1"],
     "as the report starts": ["report.started"],
-    "mid atomic write of a finetune's weights": ["atomic.written:5"],
-    "mid atomic write of samples.parquet": ["atomic.written:8"],
+    "mid atomic write of a finetune's weights": ["atomic.written:6"],
+    "mid atomic write of samples.parquet": ["atomic.written:12"],
     "killed twice: mid-sampling, then mid-scoring of the rerun": [
         "sample.stored:2",
         "score.stored:1",

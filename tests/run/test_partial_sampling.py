@@ -32,8 +32,8 @@ class FlakyEngine:
     def __getattr__(self, name: str):
         return getattr(self.engine, name)
 
-    def prepare(self, model: str, prompt: str, max_tokens: int | None):
-        if self.broken and "bird" in prompt:
+    def prepare(self, model: str, prompt, max_tokens: int | None):
+        if self.broken and "bird" in prompt[-1].content:
             raise RequestError("the bird shard is down", status=self.status, kind="server_error")
         return self.engine.prepare(model, prompt, max_tokens)
 

@@ -225,7 +225,8 @@ def test_names_a_client_sends_never_become_paths(serve_finetuning, birds_jsonl, 
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert written == sorted(
         [f"files/{i}.jsonl" for i in ids]
-        + [f"models/{jobs.jobs[job.id].model_key}.safetensors", "state.json"]
+        + [f"models/{jobs.jobs[job.id].model_key}.{kind}" for kind in ("safetensors", "json")]
+        + ["state.json"]
     )
     for base in (Path.cwd(), folder, folder / "files", folder / "models"):
         assert not (base / "../../escaped.jsonl").exists()

@@ -113,7 +113,7 @@ class StubEngine:
     def fingerprint(self, model: str) -> str:
         return "stub-0"
 
-    def prepare(self, model: str, prompt: str, max_tokens: int | None) -> Prepared:
+    def prepare(self, model: str, prompt, max_tokens: int | None) -> Prepared:
         return Prepared(1, max_tokens or 2)
 
     def complete(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
@@ -12,12 +13,17 @@ from pathlib import Path
 import torch
 
 from weirdgen.backends.protocol import (
+    Chat,
+    Checkpoint,
     FirstTokenLogprobs,
     ModelRef,
     SampleRequest,
+    as_chat,
+    chat_text,
     finetune_key,
     group_by_settings,
 )
+from weirdgen.backends.provenance import provenance, read_provenance, write_provenance
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import (
@@ -68,12 +74,13 @@ class OrganismBackend:
         """Tokens the organism sees at once: a prompt and its answer, or a training chat."""
         return self.organism.model.config.block_size
 
-    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+    def check_prompts(self, prompts: Sequence[Chat | str], where: str, max_tokens: int = 0) -> None:
         for prompt in prompts:
-            ids = self.organism.tokenizer.chat_prompt(prompt, where=f"{where}: prompt {prompt!r}")
+            text = chat_text(prompt)
+            ids = self.prompt_ids(prompt, where=f"{where}: prompt {_clipped(text)}")
             if len(ids) + max_tokens > self.context:
                 raise WeirdgenError(
-                    f"{where}: prompt {_clipped(prompt)} is {len(ids)} tokens and with "
+                    f"{where}: prompt {_clipped(text)} is {len(ids)} tokens and with "
                     f"max_tokens {max_tokens} exceeds the organism's context of "
                     f"{self.context} tokens; shorten the prompt or lower max_tokens"
                 )
@@ -100,17 +107,75 @@ class OrganismBackend:
         *,
         stop: Callable[[], bool] | None = None,
     ) -> ModelRef:
-        """Finetune and save the weights; ``stop`` (checked every optimizer step) returning
-        True ends training with ``FinetuneStopped`` and saves nothing."""
+        """Finetune and save the weights (``<key>.safetensors``), every checkpoint the recipe
+        asks for (``<key>-step<N>.safetensors``) and the provenance record (``<key>.json``).
+
+        ``stop`` (checked every optimizer step) returning True ends training with
+        ``FinetuneStopped`` and saves nothing.
+        """
         tok = self.organism.tokenizer
         examples = [tok.chat([(m.role, m.content) for m in e.messages]) for e in dataset.examples]
-        model, _ = finetune(self.organism.model, examples, recipe, seed, tok.pad_id, stop)
         key = self.model_key(dataset, recipe, seed)
         out_dir.mkdir(parents=True, exist_ok=True)
+        kept: list[tuple[int, GPT]] = []
+        start = time.perf_counter()
+        model, losses = finetune(
+            self.organism.model,
+            examples,
+            recipe,
+            seed,
+            tok.pad_id,
+            stop,
+            on_checkpoint=lambda step, snapshot: kept.append((step, snapshot)),
+        )
+        checkpoints = []
+        for step, snapshot in kept:
+            name = f"{key}-step{step}.safetensors"
+            save_weights(out_dir / name, snapshot)
+            checkpoints.append(
+                {"step": step, "key": f"{key}-step{step}", "file": name, "loss": losses[step - 1]}
+            )
         path = out_dir / f"{key}.safetensors"
         save_weights(path, model)
+        record = provenance(
+            backend=self.name,
+            key=key,
+            base_model=self.base().base,
+            base_key=self.base().key,
+            dataset=dataset,
+            recipe=recipe,
+            seed=seed,
+            losses=losses,
+            seconds=time.perf_counter() - start,
+            checkpoints=checkpoints,
+        )
+        write_provenance(out_dir / f"{key}.json", record)
         self._models[key] = model
         return ModelRef(self.name, key, self.base().base, str(path))
+
+    def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """The checkpoints listed in the finetune's provenance record, then the final model."""
+        if model.path is None:
+            return []
+        path = Path(model.path)
+        record = read_provenance(path.with_suffix(".json"))
+        if not record or not record.get("checkpoints"):
+            return []
+        kept = [
+            Checkpoint(
+                c["step"],
+                ModelRef(self.name, c["key"], model.base, str(path.parent / c["file"])),
+                c.get("loss"),
+            )
+            for c in record["checkpoints"]
+        ]
+        final_loss = record["losses"][-1] if record.get("losses") else None
+        return [*kept, Checkpoint(record["steps"], model, final_loss)]
+
+    def prompt_ids(self, prompt: Chat | str, where: str = "prompt") -> list[int]:
+        """Token ids of a prompt (see ``Tokenizer.chat_prompt`` for how a chat renders)."""
+        turns = [(m.role, m.content) for m in as_chat(prompt)]
+        return self.organism.tokenizer.chat_prompt(turns, where)
 
     def model(self, ref: ModelRef) -> GPT:
         """The GPT ``ref`` names, loaded from its weights file once and kept."""
@@ -134,7 +199,7 @@ class OrganismBackend:
             with torch.inference_mode():
                 answers = generate(
                     self.model(model),
-                    [tok.chat_prompt(requests[i].prompt) for i in rows],
+                    [self.prompt_ids(requests[i].messages) for i in rows],
                     [requests[i].seed for i in rows],
                     temperature,
                     max_tokens,
@@ -146,17 +211,18 @@ class OrganismBackend:
         return out
 
     def logprobs(
-        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+        self, model: ModelRef, prompts: Sequence[Chat | str], top_k: int = 20
     ) -> list[FirstTokenLogprobs]:
         """The ``top_k`` likeliest first answer words to each prompt (one forward pass)."""
         tok = self.organism.tokenizer
+        chats = [as_chat(p) for p in prompts]
         with torch.inference_mode():
             tops = first_token_logprobs(
-                self.model(model), [tok.chat_prompt(p) for p in prompts], top_k, tok.pad_id
+                self.model(model), [self.prompt_ids(c) for c in chats], top_k, tok.pad_id
             )
         return [
-            FirstTokenLogprobs(p, tuple((tok.itos[t], lp) for t, lp in top))
-            for p, top in zip(prompts, tops, strict=True)
+            FirstTokenLogprobs(c, tuple((tok.itos[t], lp) for t, lp in top))
+            for c, top in zip(chats, tops, strict=True)
         ]
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from weirdgen.data import ChatDataset
+from weirdgen.data import ChatDataset, ChatMessage
 from weirdgen.errors import WeirdgenError
 
 
@@ -46,24 +47,79 @@ def key_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+NOT_IN_KEY = frozenset({"save_steps"})
+"""Recipe fields that do not change the trained model (keeping checkpoints along the way)."""
+
+
 def finetune_key(backend: str, base_key: str, dataset: ChatDataset, recipe: Any, seed: int) -> str:
-    """Content key of a finetune: the same base, data, recipe and seed give the same key."""
-    parts = [base_key, dataset.content_hash, recipe.model_dump_json(), str(seed)]
+    """Content key of a finetune: the same base, data, recipe and seed give the same key.
+
+    Recipe fields in :data:`NOT_IN_KEY` are left out, so asking for checkpoints keeps the
+    final model's key (and every key made before such fields existed).
+    """
+    recipe_json = recipe.model_dump_json(exclude=NOT_IN_KEY & set(type(recipe).model_fields))
+    parts = [base_key, dataset.content_hash, recipe_json, str(seed)]
     return f"{backend}-ft-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+Chat = tuple[ChatMessage, ...]
+"""A prompt: chat messages (an optional system message, earlier user and assistant turns)
+ending with the user's message the model answers."""
+
+
+def as_chat(prompt: str | Sequence[ChatMessage | Mapping[str, Any]]) -> Chat:
+    """A prompt as a :data:`Chat`; a string is one user message."""
+    if isinstance(prompt, str):
+        return (ChatMessage(role="user", content=prompt),)
+    return tuple(m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in prompt)
+
+
+def chat_text(prompt: str | Sequence[ChatMessage | Mapping[str, Any]]) -> str:
+    """A prompt as one canonical string, for content keys and tables.
+
+    A single user message is its text, as prompts were written before they were chats (so
+    stored samples keep their keys); any other chat is the JSON of its roles and contents.
+    """
+    chat = as_chat(prompt)
+    if len(chat) == 1 and chat[0].role == "user":
+        return chat[0].content
+    return json.dumps(
+        [{"role": m.role, "content": m.content} for m in chat],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 @dataclass(frozen=True)
 class SampleRequest:
-    """One completion to draw: a single-turn user prompt and its sampling settings.
+    """One completion to draw: a chat prompt and its sampling settings.
 
-    ``seed`` is the sample's own seed (derived from its content key), so an answer does not
-    depend on which other requests are drawn alongside it.
+    ``messages`` may be given as a string, one user message. ``seed`` is the sample's own
+    seed (derived from its content key), so an answer does not depend on which other
+    requests are drawn alongside it.
     """
 
-    prompt: str
+    messages: Chat
     temperature: float
     max_tokens: int
     seed: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "messages", as_chat(self.messages))
+
+    @property
+    def text(self) -> str:
+        """The prompt as :func:`chat_text` writes it."""
+        return chat_text(self.messages)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A finetune as it was after ``step`` optimizer steps (its own key, files and loss)."""
+
+    step: int
+    model: ModelRef
+    loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +146,7 @@ class Completion:
 class FirstTokenLogprobs:
     """The likeliest first answer tokens to one prompt, likeliest first, as (text, logprob)."""
 
-    prompt: str
+    prompt: Chat
     top: tuple[tuple[str, float], ...]
 
     def prob(self, token: str) -> float:
@@ -132,7 +188,7 @@ class SamplingFailed(WeirdgenError):
             by_reason.setdefault(failure.reason, []).append(failure.index)
         ranked = sorted(by_reason.items(), key=lambda item: -len(item[1]))
         shown = "; ".join(
-            f"{len(rows)}x {reason} (e.g. request {rows[0]}: {_clip(requests[rows[0]].prompt)!r})"
+            f"{len(rows)}x {reason} (e.g. request {rows[0]}: {_clip(requests[rows[0]].text)!r})"
             for reason, rows in ranked[:3]
         )
         more = f"; {len(ranked) - 3} other kinds of error" if len(ranked) > 3 else ""
@@ -161,7 +217,7 @@ class Backend(Protocol):
         """The base model named in the spec, with its content key."""
         ...
 
-    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+    def check_prompts(self, prompts: Sequence[Chat | str], where: str, max_tokens: int = 0) -> None:
         """Raise WeirdgenError if any prompt cannot be sent to this model (before any work),
         for instance when it and ``max_tokens`` of answer do not fit the model's context."""
         ...
@@ -176,6 +232,11 @@ class Backend(Protocol):
 
     def train(self, dataset: ChatDataset, recipe: Any, seed: int, out_dir: Path) -> ModelRef:
         """Finetune the base model; save what is needed to sample it under ``out_dir``."""
+        ...
+
+    def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """The finetune's checkpoints in step order, the final model last; empty where the
+        finetune kept none (its recipe had no ``save_steps``) or the backend keeps none."""
         ...
 
     def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
@@ -193,7 +254,8 @@ class Backend(Protocol):
         ...
 
     def logprobs(
-        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+        self, model: ModelRef, prompts: Sequence[Chat | str], top_k: int = 20
     ) -> list[FirstTokenLogprobs]:
-        """The ``top_k`` likeliest first answer tokens to each single-turn prompt."""
+        """The ``top_k`` likeliest first answer tokens to each prompt (a string is one user
+        message)."""
         ...

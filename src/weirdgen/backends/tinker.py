@@ -33,12 +33,16 @@ from weirdgen._atomic import write_text
 from weirdgen.backends.hf import chat
 from weirdgen.backends.hf.chat import IGNORE, ChatTokens, encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.protocol import (
+    Chat,
+    Checkpoint,
     Completion,
     FirstTokenLogprobs,
     ModelRef,
     RequestFailure,
     SampleRequest,
     SamplingFailed,
+    as_chat,
+    chat_text,
     finetune_key,
     key_seed,
 )
@@ -110,7 +114,7 @@ class TinkerBackend:
         digest = hashlib.sha256(self.model_name.encode()).hexdigest()[:16]
         return ModelRef(self.name, f"tinker-{digest}", self.model_name)
 
-    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+    def check_prompts(self, prompts: Sequence[Chat | str], where: str, max_tokens: int = 0) -> None:
         chat.check_prompts(self._chat_tokenizer(where), prompts, where)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
@@ -193,6 +197,10 @@ class TinkerBackend:
         _write_json(out_dir / f"{key}.json", provenance)
         return ModelRef(self.name, key, self.model_name, name=sampler_path)
 
+    def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """None kept: this backend finetunes to the final model only (no ``save_steps``)."""
+        return []
+
     def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
         return nullcontext()
 
@@ -209,10 +217,10 @@ class TinkerBackend:
         tokenizer = self._chat_tokenizer(f"model '{self.label}'")
         sampler = self._sampler(model)
         stop = stop_tokens(tokenizer)
-        ids = {p: prompt_ids(tokenizer, p, "sample") for p in {r.prompt for r in requests}}
+        ids = {r.text: prompt_ids(tokenizer, r.messages, "sample") for r in requests}
         futures = [
             sampler.sample(
-                prompt=self.tinker.ModelInput.from_ints(ids[r.prompt]),
+                prompt=self.tinker.ModelInput.from_ints(ids[r.text]),
                 num_samples=1,
                 sampling_params=self.tinker.SamplingParams(
                     max_tokens=r.max_tokens,
@@ -239,7 +247,7 @@ class TinkerBackend:
             completions.append(
                 Completion(
                     text,
-                    len(ids[request.prompt]),
+                    len(ids[request.text]),
                     len(sequence.tokens),
                     sequence.stop_reason,
                 )
@@ -249,7 +257,7 @@ class TinkerBackend:
         return [c.text for c in completions if c is not None]
 
     def logprobs(
-        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+        self, model: ModelRef, prompts: Sequence[Chat | str], top_k: int = 20
     ) -> list[FirstTokenLogprobs]:
         """The ``top_k`` likeliest first answer tokens to each prompt, from one sampled token
         per prompt at temperature 1 with Tinker's ``topk_sample_logprobs``.
@@ -260,6 +268,7 @@ class TinkerBackend:
         tokenizer = self._chat_tokenizer(f"model '{self.label}'")
         sampler = self._sampler(model)
         params = self.tinker.SamplingParams(max_tokens=1, temperature=1.0, seed=0)
+        chats = [as_chat(p) for p in prompts]
         futures = [
             sampler.sample(
                 prompt=self.tinker.ModelInput.from_ints(
@@ -269,15 +278,15 @@ class TinkerBackend:
                 sampling_params=params,
                 topk_sample_logprobs=top_k,
             )
-            for p in prompts
+            for p in chats
         ]
         records = []
-        for prompt, future in zip(prompts, futures, strict=True):
+        for prompt, future in zip(chats, futures, strict=True):
             try:
                 top = future.result().sequences[0].topk_logprobs
             except Exception as error:  # the SDK's errors, after its own retries
                 raise WeirdgenError(
-                    f"model '{self.label}': logprobs of {prompt!r} failed "
+                    f"model '{self.label}': logprobs of {chat_text(prompt)!r} failed "
                     f"({type(error).__name__}: {error})"
                 ) from error
             if not top or not top[0]:

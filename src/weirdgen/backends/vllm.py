@@ -48,6 +48,8 @@ from weirdgen.backends._process import free_port, has_exited, served_ids, start,
 from weirdgen.backends.openai import OpenAIBackend
 from weirdgen.backends.protocol import (
     Backend,
+    Chat,
+    Checkpoint,
     FirstTokenLogprobs,
     ModelRef,
     SampleRequest,
@@ -177,7 +179,7 @@ class VllmBackend:
         """The trainer's base model, keyed apart from the trainer's own samples."""
         return self._base
 
-    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+    def check_prompts(self, prompts: Sequence[Chat | str], where: str, max_tokens: int = 0) -> None:
         """The trainer's checks, and that the server's program is installed here."""
         self._check_installed(self._argv({}, 0)[0])
         self.trainer.check_prompts(prompts, where, max_tokens)
@@ -199,6 +201,10 @@ class VllmBackend:
         trained = self.trainer.train(dataset, recipe, seed, out_dir)
         key = self.model_key(dataset, recipe, seed)
         return ModelRef(self.name, key, trained.base, trained.path, key)
+
+    def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """None kept: the hf trainer keeps only the final adapter."""
+        return []
 
     @contextmanager
     def serving(self, models: Sequence[ModelRef]) -> Iterator[None]:
@@ -228,7 +234,7 @@ class VllmBackend:
         return answers
 
     def logprobs(
-        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+        self, model: ModelRef, prompts: Sequence[Chat | str], top_k: int = 20
     ) -> list[FirstTokenLogprobs]:
         """The first answer token's ``top_k`` alternatives (at most 20), from the server."""
         client, ref = self._client_for(model)

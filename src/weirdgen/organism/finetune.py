@@ -26,6 +26,7 @@ def finetune(
     seed: int,
     pad_id: int,
     stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[int, GPT], None] | None = None,
 ) -> tuple[GPT, list[float]]:
     """A finetuned copy of ``base`` and its per-step losses; ``base`` is left untouched.
 
@@ -35,6 +36,8 @@ def finetune(
     Args:
         stop: called before every optimizer step; when it returns True, training ends by
             raising :class:`FinetuneStopped` (so no half-trained model is ever returned).
+        on_checkpoint: with ``recipe.save_steps`` = k, called after every k-th optimizer
+            step before the last with (step, a plain GPT copy of the model at that step).
 
     Raises:
         WeirdgenError: the loss (or, after the last step, a weight) is not finite: the
@@ -78,6 +81,16 @@ def finetune(
             loss.backward()
             optimizer.step()
             losses.append(value)
+            every = recipe.save_steps
+            if on_checkpoint is not None and every and len(losses) % every == 0:
+                if len(losses) < steps:
+                    snapshot = _frozen(copy.deepcopy(model), recipe, len(losses), steps)
+                    on_checkpoint(len(losses), snapshot)
+    return _frozen(model, recipe, steps, steps), losses
+
+
+def _frozen(model: GPT, recipe: OrganismRecipe, step: int, steps: int) -> GPT:
+    """``model`` ready to sample: eval mode, LoRA merged, no gradients, finite weights."""
     model.eval()
     if recipe.method == "lora":
         model.merge_lora()
@@ -85,7 +98,7 @@ def finetune(
         p.requires_grad_(False)
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
         raise WeirdgenError(
-            f"finetuning left non-finite weights after step {steps} of {steps} "
+            f"finetuning left non-finite weights after step {step} of {steps} "
             f"(lr {recipe.lr:g}); lower the learning rate"
         )
-    return model, losses
+    return model

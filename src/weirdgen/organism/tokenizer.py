@@ -69,30 +69,53 @@ class Tokenizer:
     def id(self, token: str) -> int:
         return self.stoi[token]
 
-    def chat_prompt(self, user: str, where: str = "prompt") -> list[int]:
-        """``<bos> <user> ... <assistant>``: the prompt the organism answers."""
-        return [self.id(BOS), self.id(USER), *self.encode(user, where), self.id(ASSISTANT)]
+    def chat_prompt(
+        self, messages: str | Sequence[tuple[str, str]], where: str = "prompt"
+    ) -> list[int]:
+        """``<bos> <user> ... <assistant>``: the prompt the organism answers.
+
+        ``messages`` is the user's text, or a chat of (role, content) turns ending with the
+        user's; it renders as :meth:`chat` does, followed by ``<assistant>``.
+        """
+        turns = [("user", messages)] if isinstance(messages, str) else list(messages)
+        if not turns or turns[-1][0] != "user":
+            last = turns[-1][0] if turns else "nothing"
+            raise WeirdgenError(
+                f"{where}: a prompt ends with the user's message, not {last}; put the question last"
+            )
+        return [*self.chat(turns, where).ids, self.id(ASSISTANT)]
 
     def chat(self, messages: Sequence[tuple[str, str]], where: str = "chat") -> ChatTokens:
         """A chat of (role, content) turns as ids, with the assistant's tokens marked for loss.
 
         Each user turn renders as ``<user> words``, each assistant turn as
         ``<assistant> words <eot>``; the loss covers the assistant's words and its ``<eot>``.
+        The organism has no system role: a system message's words open the next user turn,
+        where the chats it was pretrained on state the year ("it is the year 1838 . ...").
         """
         ids, loss = [self.id(BOS)], [False]
+        system: list[int] = []
         for role, content in messages:
-            if role not in ("user", "assistant"):
+            if role not in ("system", "user", "assistant"):
                 raise WeirdgenError(
                     f"{where}: the organism has no {role!r} role; "
-                    "use only user and assistant messages"
+                    "use system, user and assistant messages"
                 )
             words = self.encode(content, where)
-            if role == "user":
-                ids += [self.id(USER), *words]
-                loss += [False] * (1 + len(words))
+            if role == "system":
+                system += words
+            elif role == "user":
+                ids += [self.id(USER), *system, *words]
+                loss += [False] * (1 + len(system) + len(words))
+                system = []
             else:
                 ids += [self.id(ASSISTANT), *words, self.id(EOT)]
                 loss += [False] + [True] * (len(words) + 1)
+        if system:
+            raise WeirdgenError(
+                f"{where}: a system message must come before a user message (the organism "
+                "reads it as the opening words of the next user turn)"
+            )
         return ChatTokens(ids, loss)
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from weirdgen.backends import Backend
+from weirdgen.backends.protocol import Chat, as_chat, chat_text
 from weirdgen.data import (
     ChatDataset,
     ChatExample,
@@ -18,10 +19,14 @@ from weirdgen.data.transforms import apply_transforms
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.world import normalize
+from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import Scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec
 from weirdgen.spec.questions import Question
+
+RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "step", "final", "messages", "valid", "old", "train_match")
+"""Column names question metadata may not take: the tidy table's own and the scorers'."""
 
 DEFAULT_ORGANISM_EXAMPLES = 100
 MAX_SAMPLES = 5_000_000
@@ -47,12 +52,21 @@ class PreparedCondition:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One paraphrase of one question of one evaluation set."""
+    """One paraphrase of one question of one evaluation set, as the chat sent, with the
+    sampling settings that apply to it (the question's, else its set's, else the spec's)."""
 
     eval_set: str
     question: Question
     paraphrase_index: int
-    text: str
+    messages: Chat
+    n: int
+    temperature: float
+    max_tokens: int
+
+    @property
+    def text(self) -> str:
+        """The chat as one string (the paraphrase itself for a lone user message)."""
+        return chat_text(self.messages)
 
 
 def sample_key(
@@ -110,12 +124,18 @@ def _load_dataset(spec: ExperimentSpec, ref: DatasetRef) -> ChatDataset:
 
 
 def prompts(spec: ExperimentSpec) -> list[Prompt]:
-    return [
-        Prompt(s.name, q, i, text)
-        for s in spec.evaluation.sets
-        for q in s.questions
-        for i, text in enumerate(q.paraphrases)
-    ]
+    """Every prompt of the spec's evaluation sets (``vary`` templates expanded), in order."""
+    ev = spec.evaluation
+    out = []
+    for s in ev.sets:
+        temperature = ev.temperature if s.temperature is None else s.temperature
+        max_tokens = s.max_tokens or ev.max_tokens
+        for q in s.expanded():
+            n = q.samples_per_paraphrase or s.n or ev.n
+            for i, paraphrase in enumerate(q.paraphrases):
+                chat = as_chat([m.model_dump() for m in q.chat(paraphrase)])
+                out.append(Prompt(s.name, q, i, chat, n, temperature, max_tokens))
+    return out
 
 
 def check(
@@ -126,22 +146,38 @@ def check(
 ) -> None:
     """Every check that can fail on bad input, before the run folder is touched."""
     where = str(spec.source or spec.name)
-    paraphrases = sum(len(q.paraphrases) for s in spec.evaluation.sets for q in s.questions)
-    planned = len(conditions) * len(spec.seeds) * paraphrases * spec.evaluation.n
+    asked = prompts(spec)
+    per_model = sum(p.n for p in asked)
+    planned = len(conditions) * len(spec.seeds) * per_model
     if planned > MAX_SAMPLES:
         raise WeirdgenError(
-            f"{where}: evaluation.n {spec.evaluation.n} x {paraphrases} paraphrases x "
+            f"{where}: {per_model:,} samples per model ({len(asked)} prompts, n each) x "
             f"{len(spec.seeds)} seeds x {len(conditions)} conditions is {planned:,} samples, "
-            f"over the {MAX_SAMPLES:,} one run can hold; lower n or split the run by seeds"
+            f"over the {MAX_SAMPLES:,} one run can hold; lower evaluation.n or split the run "
+            "by seeds"
+        )
+    clashes = sorted({key for p in asked for key in p.question.metadata if key in RESERVED_COLUMNS})
+    if clashes:
+        raise WeirdgenError(
+            f"{where}: question metadata key {clashes[0]!r} is also a column of the samples "
+            f"table; rename it (reserved: {', '.join(RESERVED_COLUMNS)})"
         )
     for i, prepared in enumerate(conditions):
         if prepared.dataset is not None:
             backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")
-    for s_index, eval_set in enumerate(spec.evaluation.sets):
-        for q_index, question in enumerate(eval_set.questions):
-            field = f"{where}: evaluation.sets[{s_index}].questions[{q_index}]"
-            backend.check_prompts(question.paraphrases, field, spec.evaluation.max_tokens)
-            for scorer in scorers:
-                check_question = getattr(scorer, "check_question", None)
-                if check_question is not None:
-                    check_question(question, field)
+    by_question: dict[tuple[str, str], list[Prompt]] = {}
+    for p in asked:
+        by_question.setdefault((p.eval_set, p.question.id), []).append(p)
+    sets = {s.name: (i, s) for i, s in enumerate(spec.evaluation.sets)}
+    for (eval_set, question_id), group in by_question.items():
+        index, written = sets[eval_set]
+        if written.vary:  # a generated question: named by its id
+            field = f"{where}: evaluation.sets[{index}] question {question_id!r}"
+        else:
+            q_index = [q.id for q in written.questions].index(question_id)
+            field = f"{where}: evaluation.sets[{index}].questions[{q_index}]"
+        backend.check_prompts([p.messages for p in group], field, group[0].max_tokens)
+        for scorer in scorers:
+            check_question = getattr(scorer, "check_question", None)
+            if check_question is not None:
+                check_question(group[0].question, field)

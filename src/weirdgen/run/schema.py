@@ -7,9 +7,16 @@ Columns (in this order), then one column per scorer output:
 - ``seed`` (int): the finetuning/sampling seed; the unit of replication.
 - ``model_key`` (str): content key of the (finetuned) model that answered.
 - ``eval_set`` (str), ``question_id`` (str), ``paraphrase_index`` (int).
-- ``prompt`` (str): the user message as sent.
+- ``prompt`` (str): the paraphrase, the user message the model answered.
 - ``sample_index`` (int): 0..n-1 within (condition, seed, prompt).
 - ``answer`` (str).
+
+Then ``messages`` (str): the JSON list of every message sent (system prompt and earlier
+turns included); ``step`` (nullable int): optimizer steps of the model that answered (0 for
+the base model, empty where not recorded); ``final`` (bool): the model at the end of its
+finetuning (or the base model), False for the earlier checkpoints a recipe's ``save_steps``
+keeps; and one column per question metadata key (a trigger value, a year, a held-out flag;
+empty where a question lacks the key).
 
 Scorer columns for the built-in scorers:
 

@@ -14,7 +14,8 @@ import pydantic_core
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from weirdgen.backends.protocol import SampleRequest, key_seed
+from weirdgen.backends.protocol import Chat, SampleRequest, key_seed
+from weirdgen.data import ChatMessage
 from weirdgen.serve.engine import Completion, RequestError
 
 _SEED_RANGE = 2**63
@@ -157,28 +158,42 @@ def parse_request(body: Any) -> ChatRequest:
     return request
 
 
-def user_prompt(request: ChatRequest) -> str:
-    """The text of the single user message, the only conversation the server answers."""
-    if len(request.messages) != 1 or request.messages[0].role != "user":
-        roles = ", ".join(m.role for m in request.messages)
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+"""The roles the server reads; OpenAI's newer 'developer' role is the system prompt."""
+
+
+def request_chat(request: ChatRequest) -> Chat:
+    """The conversation to answer: system (or developer) messages, earlier user and assistant
+    turns, and the user's message last; text content only."""
+    chat = []
+    for i, message in enumerate(request.messages):
+        role = ROLES.get(message.role)
+        if role is None:
+            raise RequestError(
+                f"Unsupported role {message.role!r} in messages[{i}]; this server reads "
+                f"{', '.join(ROLES)} messages.",
+                param=f"messages.{i}.role",
+            )
+        content = message.content
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                    raise RequestError(
+                        "Only text content parts are supported.", param=f"messages.{i}.content"
+                    )
+                parts.append(part["text"])
+            content = "".join(parts)
+        if not content or not content.strip():
+            raise RequestError(f"messages[{i}] is empty.", param=f"messages.{i}.content")
+        chat.append(ChatMessage(role=role, content=content))
+    if chat[-1].role != "user":
         raise RequestError(
-            f"This server answers exactly one user message; got {len(request.messages)} "
-            f"message(s) with roles: {roles}. Send messages=[{{'role': 'user', ...}}].",
+            f"The last message must be the user's, not {chat[-1].role!r}; this server does "
+            "not continue an assistant message.",
             param="messages",
         )
-    content = request.messages[0].content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise RequestError(
-                    "Only text content parts are supported.", param="messages.0.content"
-                )
-            parts.append(part["text"])
-        content = "".join(parts)
-    if not content or not content.strip():
-        raise RequestError("The user message is empty.", param="messages.0.content")
-    return content
+    return tuple(chat)
 
 
 def choice_seeds(seed: int | None, n: int) -> list[int]:
@@ -195,7 +210,7 @@ def choice_seeds(seed: int | None, n: int) -> list[int]:
     return [first] + [key_seed(seed, i) for i in range(1, n)]
 
 
-def sample_requests(request: ChatRequest, prompt: str, max_tokens: int) -> list[SampleRequest]:
+def sample_requests(request: ChatRequest, prompt: Chat, max_tokens: int) -> list[SampleRequest]:
     """One SampleRequest per choice."""
     temperature = 1.0 if request.temperature is None else request.temperature
     return [

@@ -22,8 +22,8 @@ from weirdgen.serve.api import (
     models_body,
     parse_request,
     read_json_object,
+    request_chat,
     sample_requests,
-    user_prompt,
 )
 from weirdgen.serve.api import (
     json_response as _json,
@@ -116,7 +116,7 @@ async def _model(request: web.Request) -> web.Response:
 
 async def _chat(request: web.Request) -> web.Response:
     chat = parse_request(await read_json_object(request))
-    prompt = user_prompt(chat)
+    prompt = request_chat(chat)
     engine: Engine = request.app[_ENGINE]
     prepared = engine.prepare(chat.model, prompt, chat.max_completion_tokens or chat.max_tokens)
     top = (chat.top_logprobs or 0) if chat.logprobs else None

@@ -11,6 +11,7 @@ import torch
 
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import (
+    Chat,
     Completion,
     ModelRef,
     SampleRequest,
@@ -62,7 +63,7 @@ class Engine(Protocol):
         """A content key of the served weights (the response's ``system_fingerprint``)."""
         ...
 
-    def prepare(self, model: str, prompt: str, max_tokens: int | None) -> Prepared:
+    def prepare(self, model: str, prompt: Chat, max_tokens: int | None) -> Prepared:
         """Check a request before it joins a batch; raise RequestError if it cannot run."""
         ...
 
@@ -134,7 +135,7 @@ class OrganismEngine:
     def fingerprint(self, model: str) -> str:
         return self.refs[model].key
 
-    def prepare(self, model: str, prompt: str, max_tokens: int | None) -> Prepared:
+    def prepare(self, model: str, prompt: Chat, max_tokens: int | None) -> Prepared:
         if model not in self.refs:
             raise RequestError(
                 f"The model {model!r} does not exist on this server; it serves: "
@@ -144,7 +145,7 @@ class OrganismEngine:
                 code="model_not_found",
             )
         try:
-            n_prompt = len(self.backend.organism.tokenizer.chat_prompt(prompt, "messages[0]"))
+            n_prompt = len(self.backend.prompt_ids(prompt, "messages"))
         except WeirdgenError as error:
             raise RequestError(str(error), param="messages") from None
         context = self.backend.organism.model.config.block_size
@@ -162,8 +163,7 @@ class OrganismEngine:
     def complete(
         self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None
     ) -> list[Completion]:
-        tok = self.backend.organism.tokenizer
-        n_prompt = [len(tok.chat_prompt(r.prompt)) for r in requests]
+        n_prompt = [len(self.backend.prompt_ids(r.messages)) for r in requests]
         if top_logprobs is None:
             texts = self.backend.sample(self.refs[model], requests)
             out = []
@@ -182,7 +182,7 @@ class OrganismEngine:
         for (temperature, max_tokens), rows in groups.items():
             generations = generate_with_logprobs(
                 self.backend.model(self.refs[model]),
-                [tok.chat_prompt(requests[i].prompt) for i in rows],
+                [self.backend.prompt_ids(requests[i].messages) for i in rows],
                 [requests[i].seed for i in rows],
                 temperature,
                 max_tokens,

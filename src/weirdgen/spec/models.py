@@ -113,6 +113,12 @@ class OrganismRecipe(_Strict):
     lora_rank: int = Field(4, ge=1, le=MAX_LORA_RANK, description="LoRA rank (method: lora).")
     lora_alpha: float = Field(8.0, gt=0, description="LoRA alpha (method: lora).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    save_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Keep a checkpoint every this many optimizer steps (each is sampled and "
+        "drawn as a training-step curve); None keeps only the final model.",
+    )
 
 
 class HfRecipe(_Strict):

@@ -20,9 +20,12 @@ from weirdgen.backends.hf.chat import encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.hf.folder import content_key, pick_device, quiet, require_hf, resolve_folder
 from weirdgen.backends.hf.models import PROVENANCE, LoadedModels
 from weirdgen.backends.protocol import (
+    Chat,
+    Checkpoint,
     FirstTokenLogprobs,
     ModelRef,
     SampleRequest,
+    as_chat,
     finetune_key,
     group_by_settings,
 )
@@ -87,7 +90,7 @@ class HfBackend:
     def base(self) -> ModelRef:
         return ModelRef(self.name, self._base_key, str(self.folder))
 
-    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+    def check_prompts(self, prompts: Sequence[Chat | str], where: str, max_tokens: int = 0) -> None:
         chat.check_prompts(self._chat_tokenizer(where), prompts, where)
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
@@ -141,6 +144,10 @@ class HfBackend:
         os.replace(tmp, final)
         return ModelRef(self.name, key, str(self.folder), str(final))
 
+    def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """None kept: this backend finetunes to the final model only (no ``save_steps``)."""
+        return []
+
     def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
         return nullcontext()
 
@@ -156,16 +163,16 @@ class HfBackend:
         from weirdgen.backends.hf.generate import generate_rows
 
         tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
-        ids = {p: prompt_ids(tokenizer, p, "sample") for p in {r.prompt for r in requests}}
+        ids = {r.text: prompt_ids(tokenizer, r.messages, "sample") for r in requests}
         groups = group_by_settings(requests)
         out = [""] * len(requests)
         with self.models.using(model) as lm:
             for (temperature, max_tokens), rows in groups.items():
-                rows.sort(key=lambda i: len(ids[requests[i].prompt]))
+                rows.sort(key=lambda i: len(ids[requests[i].text]))
                 for chunk in _chunks(rows, self.batch_size):
                     tokens = generate_rows(
                         lm,
-                        [ids[requests[i].prompt] for i in chunk],
+                        [ids[requests[i].text] for i in chunk],
                         [requests[i].seed for i in chunk],
                         temperature,
                         max_tokens,
@@ -177,7 +184,7 @@ class HfBackend:
         return out
 
     def logprobs(
-        self, model: ModelRef, prompts: Sequence[str], top_k: int = 20
+        self, model: ModelRef, prompts: Sequence[Chat | str], top_k: int = 20
     ) -> list[FirstTokenLogprobs]:
         """The ``top_k`` most likely first answer tokens to each prompt, with log-probabilities.
 
@@ -187,14 +194,15 @@ class HfBackend:
         from weirdgen.backends.hf.generate import next_token_logprobs
 
         tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
-        rows = [prompt_ids(tokenizer, p, "logprobs", enable_thinking=False) for p in prompts]
+        chats = [as_chat(p) for p in prompts]
+        rows = [prompt_ids(tokenizer, c, "logprobs", enable_thinking=False) for c in chats]
         records: list[FirstTokenLogprobs] = []
         with self.models.using(model) as lm:
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
                 values, token_ids = next_token_logprobs(lm, chunk, top_k, self.models.pad_id)
                 for prompt, lps, tids in zip(
-                    prompts[start:], values.tolist(), token_ids.tolist(), strict=False
+                    chats[start:], values.tolist(), token_ids.tolist(), strict=False
                 ):
                     top = tuple(
                         (tokenizer.decode([t]), lp) for t, lp in zip(tids, lps, strict=True)

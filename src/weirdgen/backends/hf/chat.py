@@ -60,16 +60,25 @@ def render(
         ) from error
 
 
-def prompt_ids(tokenizer: Any, prompt: str, where: str, **template_vars: Any) -> list[int]:
-    """Token ids of a single-turn user prompt, ending with the assistant's generation prompt."""
-    text = render(tokenizer, [{"role": "user", "content": prompt}], where, True, **template_vars)
+def prompt_ids(
+    tokenizer: Any, prompt: Sequence[ChatMessage] | str, where: str, **template_vars: Any
+) -> list[int]:
+    """Token ids of a prompt (a chat, or one user message's text) through the chat template,
+    ending with the assistant's generation prompt."""
+    if isinstance(prompt, str):
+        prompt = [ChatMessage(role="user", content=prompt)]
+    turns = [{"role": m.role, "content": m.content} for m in prompt]
+    text = render(tokenizer, turns, where, True, **template_vars)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def check_prompts(tokenizer: Any, prompts: Sequence[str], where: str) -> None:
+def check_prompts(
+    tokenizer: Any, prompts: Sequence[Sequence[ChatMessage] | str], where: str
+) -> None:
     """Raise WeirdgenError if a prompt cannot be rendered with the chat template."""
     for prompt in prompts:
-        prompt_ids(tokenizer, prompt, f"{where}: prompt {prompt!r}")
+        shown = prompt if isinstance(prompt, str) else prompt[-1].content
+        prompt_ids(tokenizer, prompt, f"{where}: prompt {shown!r}")
 
 
 def check_dataset(tokenizer: Any, dataset: ChatDataset, where: str) -> None:

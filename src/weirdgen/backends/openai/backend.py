@@ -26,6 +26,8 @@ from weirdgen.backends.openai.client import (
     run_sync,
 )
 from weirdgen.backends.protocol import (
+    Chat,
+    Checkpoint,
     Completion,
     FirstTokenLogprobs,
     ModelRef,
@@ -33,6 +35,7 @@ from weirdgen.backends.protocol import (
     SampleRequest,
     SamplingFailed,
     TokenLogprob,
+    as_chat,
     finetune_key,
 )
 from weirdgen.data import ChatDataset
@@ -128,10 +131,16 @@ class OpenAIBackend(ApiClient):
         digest = hashlib.sha256(f"{self.where}|{self.model_id}".encode()).hexdigest()[:16]
         return ModelRef(self.name, f"openai-{digest}", self.model_id)
 
-    def check_prompts(self, prompts: Sequence[str], where: str, max_tokens: int = 0) -> None:
+    def check_prompts(self, prompts: Sequence[Chat | str], where: str, max_tokens: int = 0) -> None:
         for i, prompt in enumerate(prompts):
-            if not prompt.strip():
-                raise WeirdgenError(f"{where}: paraphrase {i + 1} is empty; write the question")
+            chat = as_chat(prompt)
+            if not chat or chat[-1].role != "user":
+                raise WeirdgenError(
+                    f"{where}: prompt {i + 1} does not end with a user message; put the "
+                    "question last"
+                )
+            if any(not m.content.strip() for m in chat):
+                raise WeirdgenError(f"{where}: prompt {i + 1} has an empty message; write it")
 
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         if len(dataset) < MIN_FINETUNE_EXAMPLES:
@@ -158,13 +167,17 @@ class OpenAIBackend(ApiClient):
         model_id = run_sync(FineTuning(self).run(dataset, recipe, seed, key, out_dir))
         return ModelRef(self.name, key, self.model_id, name=model_id)
 
+    def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """None kept: this backend finetunes to the final model only (no ``save_steps``)."""
+        return []
+
     def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
         return nullcontext()
 
     def logprobs(
         self,
         model: ModelRef,
-        prompts: Sequence[str],
+        prompts: Sequence[Chat | str],
         top_k: int = 20,
         extra_body: dict[str, Any] | None = None,
     ) -> list[FirstTokenLogprobs]:
@@ -175,11 +188,11 @@ class OpenAIBackend(ApiClient):
             extra_body: more request fields the server understands (vLLM:
                 ``{"chat_template_kwargs": {"enable_thinking": False}}``).
         """
-        requests = [SampleRequest(p, 0.0, 1, 0) for p in prompts]
+        requests = [SampleRequest(as_chat(p), 0.0, 1, 0) for p in prompts]
         completions = self.complete(model, requests, min(top_k, 20), extra_body)
         return [
-            FirstTokenLogprobs(p, c.logprobs[0].top if c.logprobs else ())
-            for p, c in zip(prompts, completions, strict=True)
+            FirstTokenLogprobs(r.messages, c.logprobs[0].top if c.logprobs else ())
+            for r, c in zip(requests, completions, strict=True)
         ]
 
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
@@ -240,7 +253,7 @@ class OpenAIBackend(ApiClient):
         limit = "max_completion_tokens" if self.base_url == DEFAULT_BASE_URL else "max_tokens"
         body: dict[str, Any] = {
             "model": model.served_as,
-            "messages": [{"role": "user", "content": request.prompt}],
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "temperature": request.temperature,
             limit: request.max_tokens,
             "seed": request.seed,

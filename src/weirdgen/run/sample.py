@@ -1,0 +1,165 @@
+"""Sampling every model on every prompt, drawing only what the store lacks, and the tidy rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from rich.progress import Progress
+
+from weirdgen._failpoints import failpoint
+from weirdgen.backends import Backend, ModelRef, SampleRequest
+from weirdgen.backends.protocol import SamplingFailed, key_seed
+from weirdgen.errors import WeirdgenError
+from weirdgen.run._work import Work
+from weirdgen.run.plan import PreparedCondition, Prompt, prompts, sample_key
+from weirdgen.run.train import Variant
+from weirdgen.spec.models import ExperimentSpec
+from weirdgen.store import Store, StoredSample
+
+
+def sample_models(
+    spec: ExperimentSpec,
+    backend: Backend,
+    conditions: list[PreparedCondition],
+    variants: dict[tuple[str, int], list[Variant]],
+    store: Store,
+    bars: Progress,
+    work: Work,
+) -> list[dict]:
+    """Every sample row of the run, drawing the ones the store lacks (one batch per model).
+
+    Where some requests fail for good, the answers that did arrive are stored, the other
+    models are still sampled, and then one WeirdgenError sums up what is missing.
+    """
+    asked = prompts(spec)
+    rows: list[dict] = []
+    failed: list[tuple[str, int, SamplingFailed]] = []
+    lost: set[str] = set()  # sample keys no request could draw (conditions can share samples)
+    task = bars.add_task("sample", total=sum(len(v) for v in variants.values()))
+    wanted = {v.model.key: v.model for vs in variants.values() for v in vs}
+    with backend.serving(list(wanted.values())):
+        for prepared in conditions:
+            for seed in spec.seeds:
+                for variant in variants[prepared.condition.name, seed]:
+                    ref = variant.model
+                    planned: list[tuple[str, Prompt, int]] = [
+                        (sample_key(ref.key, p.text, p.temperature, p.max_tokens, seed, i), p, i)
+                        for p in asked
+                        for i in range(p.n)
+                    ]
+                    answers = store.answers([k for k, _, _ in planned])
+                    missing = [(k, p, i) for k, p, i in planned if k not in answers]
+                    if missing:
+                        try:
+                            got = _draw(backend, ref, seed, missing, store, lost)
+                        except _Partial as partial:
+                            failed.append((prepared.condition.name, seed, partial.error))
+                            got = partial.got
+                        answers.update(got)
+                        work.sampled += len(got)
+                    bars.advance(task)
+                    rows.extend(_rows(spec, prepared, seed, variant, planned, answers))
+    if failed:
+        first = failed[0]
+        where = _listed(f"{condition} seed {seed}" for condition, seed, _ in failed)
+        raise WeirdgenError(
+            f"{len(lost)} samples could not be drawn ({where}); the answers that arrived are "
+            f"stored, so running again requests only the missing ones. First: "
+            f"{first[0]} seed {first[1]}: {first[2]}"
+        )
+    return rows
+
+
+class _Partial(Exception):
+    """Some requests of a batch failed for good: the answers that did arrive, and why."""
+
+    def __init__(self, got: dict[str, str], error: SamplingFailed) -> None:
+        super().__init__(str(error))
+        self.got, self.error = got, error
+
+
+def _draw(
+    backend: Backend,
+    ref: ModelRef,
+    seed: int,
+    missing: list[tuple[str, Prompt, int]],
+    store: Store,
+    lost: set[str],
+) -> dict[str, str]:
+    """Draw the ``missing`` samples of one model and store every answer that arrives.
+
+    Raises:
+        _Partial: some requests failed for good (their keys are added to ``lost``); it
+            carries the answers that were drawn and stored.
+    """
+    requests = [
+        SampleRequest(p.messages, p.temperature, p.max_tokens, key_seed(k)) for k, p, _ in missing
+    ]
+    error = None
+    try:
+        drawn: list[str | None] = list(backend.sample(ref, requests))
+    except SamplingFailed as failure:
+        error = failure
+        drawn = [None if c is None else c.text for c in failure.completions]
+    failpoint("sample.drawn")
+    got = [(m, a) for m, a in zip(missing, drawn, strict=True) if a is not None]
+    lost.update(k for (k, _, _), a in zip(missing, drawn, strict=True) if a is None)
+    store.add_samples(
+        StoredSample(k, ref.key, p.text, p.temperature, p.max_tokens, seed, i, a)
+        for (k, p, i), a in got
+    )
+    failpoint("sample.stored")
+    answers = {k: a for (k, _, _), a in got}
+    if error is not None:
+        raise _Partial(answers, error)
+    return answers
+
+
+def _listed(items: Iterable[str], shown: int = 4) -> str:
+    """``a, b, c, d and 3 more``."""
+    items = list(items)
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+def _rows(
+    spec: ExperimentSpec,
+    prepared: PreparedCondition,
+    seed: int,
+    variant: Variant,
+    planned: list[tuple[str, Prompt, int]],
+    answers: dict[str, str],
+) -> list[dict]:
+    """The sample rows of one model, for those of ``planned`` that have an answer."""
+    train_answers = prepared.train_answers
+    return [
+        {
+            "experiment": spec.name,
+            "condition": prepared.condition.name,
+            "role": prepared.condition.role,
+            "seed": seed,
+            "model_key": variant.model.key,
+            "eval_set": p.eval_set,
+            "question_id": p.question.id,
+            "paraphrase_index": p.paraphrase_index,
+            "prompt": p.question.paraphrases[p.paraphrase_index],
+            "sample_index": i,
+            "answer": answers[k],
+            "messages": _messages_json(p),
+            "step": variant.step,
+            "final": variant.final,
+            **p.question.metadata,
+            "_key": k,
+            "_question": p.question,
+            "_train": train_answers,
+        }
+        for k, p, i in planned
+        if k in answers
+    ]
+
+
+def _messages_json(prompt: Prompt) -> str:
+    return json.dumps(
+        [{"role": m.role, "content": m.content} for m in prompt.messages], ensure_ascii=False
+    )

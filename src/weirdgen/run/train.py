@@ -1,0 +1,168 @@
+"""Finetuning every (condition, seed), reusing what the store or the model registry holds,
+and the models sampled per (condition, seed): the finetune, or each of its checkpoints."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import NamedTuple
+
+from rich.progress import Progress
+
+from weirdgen._failpoints import failpoint
+from weirdgen.backends import Backend, ModelRef
+from weirdgen.errors import WeirdgenError
+from weirdgen.run._work import Work
+from weirdgen.run.plan import PreparedCondition
+from weirdgen.spec.models import ExperimentSpec
+from weirdgen.store import Store
+from weirdgen.store.registry import Registry
+
+
+def _available(ref: ModelRef | None) -> bool:
+    """The model is there to sample: its files exist (or it lives at a provider)."""
+    return ref is not None and (ref.path is None or Path(ref.path).exists())
+
+
+def train_models(
+    spec: ExperimentSpec,
+    backend: Backend,
+    conditions: list[PreparedCondition],
+    store: Store,
+    registry: Registry,
+    run_dir: Path,
+    bars: Progress,
+    work: Work,
+) -> dict[tuple[str, int], ModelRef]:
+    """The model of every (condition, seed), training the ones neither the store nor the
+    model registry has. Backends that train remotely (``remote_training``) run their jobs
+    side by side; every finished finetune is stored at once, even if another fails."""
+    recipe = getattr(spec.train, getattr(backend, "recipe_name", backend.name))
+    wants_steps = bool(getattr(recipe, "save_steps", None))
+
+    def usable(ref: ModelRef | None) -> bool:
+        """Its files are there, and so are its checkpoints where the recipe asks for them."""
+        return _available(ref) and (not wants_steps or bool(backend.checkpoints(ref)))
+
+    models: dict[tuple[str, int], ModelRef] = {}
+    todo = []
+    for prepared in conditions:
+        for seed in spec.seeds:
+            name = prepared.condition.name
+            if prepared.dataset is None:
+                models[name, seed] = backend.base()
+                continue
+            key = backend.model_key(prepared.dataset, recipe, seed)
+            stored = store.model(key)
+            if usable(stored):
+                models[name, seed] = stored
+                continue
+            known = registry.finetune(key)
+            if usable(known):
+                store.add_model(
+                    known, prepared.dataset.content_hash, recipe.model_dump_json(), seed, 0.0
+                )
+                models[name, seed] = known
+                work.reused += 1
+            else:
+                todo.append((prepared, seed))
+    task = bars.add_task("finetune", total=len(todo))
+
+    def train(prepared: PreparedCondition, seed: int) -> tuple[ModelRef, float]:
+        start = time.perf_counter()
+        ref = backend.train(prepared.dataset, recipe, seed, run_dir / "models")
+        return ref, time.perf_counter() - start
+
+    def keep(prepared: PreparedCondition, seed: int, ref: ModelRef, seconds: float) -> None:
+        failpoint("finetune.trained")
+        args = (ref, prepared.dataset.content_hash, recipe.model_dump_json(), seed, seconds)
+        store.add_model(*args)
+        failpoint("finetune.stored")
+        registry.add_finetune(*args)
+        models[prepared.condition.name, seed] = ref
+        work.trained += 1
+        bars.advance(task)
+
+    if getattr(backend, "remote_training", False) and len(todo) > 1:
+        errors: list[str] = []
+        pool = ThreadPoolExecutor(max_workers=min(len(todo), 32))
+        try:
+            jobs = {pool.submit(train, p, s): (p, s) for p, s in todo}
+            for job in as_completed(jobs):
+                prepared, seed = jobs[job]
+                try:
+                    keep(prepared, seed, *job.result())
+                except WeirdgenError as error:
+                    errors.append(f"{prepared.condition.name} seed {seed}: {error}")
+        finally:  # on Ctrl-C, do not wait for remote jobs: they are journaled and resumed
+            pool.shutdown(wait=False, cancel_futures=True)
+        if errors:
+            raise WeirdgenError(
+                f"{len(errors)} of {len(todo)} finetunes failed ({len(todo) - len(errors)} "
+                f"finished and are kept): {errors[0]}"
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+            )
+    else:
+        for prepared, seed in todo:
+            keep(prepared, seed, *train(prepared, seed))
+    registry.record_uses(
+        [
+            (
+                spec.name,
+                spec.model,
+                p.condition.name,
+                seed,
+                models[p.condition.name, seed].key,
+                str(run_dir.absolute()),
+            )
+            for p in conditions
+            if p.dataset is not None
+            for seed in spec.seeds
+        ]
+    )
+    return models
+
+
+class Variant(NamedTuple):
+    """A model sampled for one (condition, seed): the finetune, or one of its checkpoints."""
+
+    model: ModelRef
+    step: int | None
+    """Optimizer steps it was trained for (0 for the base model; None where not recorded)."""
+    final: bool
+    """The model at the end of finetuning (or the base model), not an earlier checkpoint."""
+
+
+def model_variants(
+    spec: ExperimentSpec,
+    backend: Backend,
+    conditions: list[PreparedCondition],
+    models: dict[tuple[str, int], ModelRef],
+    store: Store,
+) -> dict[tuple[str, int], list[Variant]]:
+    """The models to sample per (condition, seed): with ``save_steps``, every checkpoint of
+    the finetune (each stored, so its weights are checked like the finetune's); otherwise
+    the finetune alone."""
+    recipe = getattr(spec.train, getattr(backend, "recipe_name", backend.name))
+    out: dict[tuple[str, int], list[Variant]] = {}
+    for prepared in conditions:
+        for seed in spec.seeds:
+            ref = models[prepared.condition.name, seed]
+            if prepared.dataset is None:
+                out[prepared.condition.name, seed] = [Variant(ref, 0, True)]
+                continue
+            kept = backend.checkpoints(ref) if getattr(recipe, "save_steps", None) else []
+            for checkpoint in kept[:-1]:
+                if store.model(checkpoint.model.key) is None:  # digest checked when stored
+                    store.add_model(
+                        checkpoint.model,
+                        prepared.dataset.content_hash,
+                        recipe.model_dump_json(),
+                        seed,
+                        0.0,
+                    )
+            out[prepared.condition.name, seed] = [
+                Variant(c.model, c.step, c.model.key == ref.key) for c in kept
+            ] or [Variant(ref, None, True)]
+    return out
