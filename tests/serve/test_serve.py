@@ -141,7 +141,7 @@ UNKNOWN_WORD = [{"role": "user", "content": "what is a zeppelin ?"}]
         ({"n": 0}, 400, "n", None),
         ({"temperature": 3}, 400, "temperature", None),
         ({"top_logprobs": 2}, 400, "top_logprobs", None),
-        ({"stop": ["."]}, 400, "stop", "unsupported_parameter"),
+        ({"top_p": 0.5}, 400, "top_p", "unsupported_parameter"),
     ],
 )
 def test_bad_requests_get_openai_style_400s(client, changes, status, param, code):

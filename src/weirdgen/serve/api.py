@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from weirdgen.backends.protocol import Chat, SampleRequest, key_seed
 from weirdgen.data import ChatMessage
 from weirdgen.serve.engine import Completion, RequestError
+from weirdgen.serve.streaming import stop_sequences
 
 _SEED_RANGE = 2**63
 MAX_BODY_BYTES = 1024**2  # largest JSON request body
@@ -27,8 +28,6 @@ _UNION_TAG = re.compile(r"(str|int|float|bool|none|list|dict)(\[.*\])?")
 # Parameters that would change the answer if honoured; the server refuses them rather than
 # silently ignoring them. A parameter sent with its default value (or null) is accepted.
 _UNSUPPORTED_UNLESS = {
-    "stream": (False,),
-    "stop": ([], ""),
     "top_p": (1, 1.0),
     "frequency_penalty": (0, 0.0),
     "presence_penalty": (0, 0.0),
@@ -44,6 +43,12 @@ class _Message(BaseModel):
 
     role: str
     content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    include_usage: bool | None = None
 
 
 class ChatRequest(BaseModel):
@@ -64,6 +69,9 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    stop: str | list[str] | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -144,7 +152,20 @@ def parse_request(body: Any) -> ChatRequest:
         request = ChatRequest.model_validate(body)
     except ValidationError as error:
         raise invalid_param(error) from None
-    for name, value in (request.model_extra or {}).items():
+    refuse_unsupported(request.model_extra)
+    if request.top_logprobs is not None and not request.logprobs:
+        raise RequestError("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
+    if request.stream_options is not None and not request.stream:
+        raise RequestError(
+            "'stream_options' is only allowed when 'stream' is true.", param="stream_options"
+        )
+    stop_sequences(request.stop)
+    return request
+
+
+def refuse_unsupported(extra: dict[str, Any] | None) -> None:
+    """Refuse a parameter that would change the answer unless sent with its default."""
+    for name, value in (extra or {}).items():
         allowed = _UNSUPPORTED_UNLESS.get(name)
         if allowed is not None and value is not None and value not in allowed:
             raise RequestError(
@@ -153,9 +174,6 @@ def parse_request(body: Any) -> ChatRequest:
                 param=name,
                 code="unsupported_parameter",
             )
-    if request.top_logprobs is not None and not request.logprobs:
-        raise RequestError("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
-    return request
 
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -249,21 +267,23 @@ def completion_body(
 
 
 def _logprobs(completion: Completion) -> dict[str, Any]:
-    return {
-        "content": [
-            {
-                "token": t.token,
-                "logprob": json_logprob(t.logprob),
-                "bytes": list(t.token.encode()),
-                "top_logprobs": [
-                    {"token": alt, "logprob": json_logprob(value), "bytes": list(alt.encode())}
-                    for alt, value in t.top
-                ],
-            }
-            for t in completion.logprobs or ()
-        ],
-        "refusal": None,
-    }
+    return {"content": logprob_entries(completion), "refusal": None}
+
+
+def logprob_entries(completion: Completion) -> list[dict[str, Any]]:
+    """OpenAI's ``logprobs.content``: one entry per answer token, with its top alternatives."""
+    return [
+        {
+            "token": t.token,
+            "logprob": json_logprob(t.logprob),
+            "bytes": list(t.token.encode()),
+            "top_logprobs": [
+                {"token": alt, "logprob": json_logprob(value), "bytes": list(alt.encode())}
+                for alt, value in t.top
+            ],
+        }
+        for t in completion.logprobs or ()
+    ]
 
 
 def json_logprob(value: float) -> float | None:

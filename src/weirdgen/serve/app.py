@@ -18,6 +18,7 @@ from weirdgen.serve.api import (
     MAX_BODY_BYTES,
     completion_body,
     error_body,
+    logprob_entries,
     model_entry,
     models_body,
     parse_request,
@@ -30,6 +31,7 @@ from weirdgen.serve.api import (
 )
 from weirdgen.serve.batcher import Batcher
 from weirdgen.serve.engine import Engine, RequestError
+from weirdgen.serve.streaming import apply_stop, chunks, send_events, stop_sequences
 
 if TYPE_CHECKING:
     from weirdgen.serve.finetuning import FineTuning
@@ -114,15 +116,22 @@ async def _model(request: web.Request) -> web.Response:
     return _json(model_entry(model, request.app[_CREATED]))
 
 
-async def _chat(request: web.Request) -> web.Response:
+async def _chat(request: web.Request) -> web.StreamResponse:
     chat = parse_request(await read_json_object(request))
     prompt = request_chat(chat)
     engine: Engine = request.app[_ENGINE]
     prepared = engine.prepare(chat.model, prompt, chat.max_completion_tokens or chat.max_tokens)
     top = (chat.top_logprobs or 0) if chat.logprobs else None
-    completions = await request.app[_BATCHER].complete(
+    drawn = await request.app[_BATCHER].complete(
         chat.model, sample_requests(chat, prompt, prepared.max_tokens), top
     )
-    return _json(
-        completion_body(chat.model, engine.fingerprint(chat.model), completions, top is not None)
-    )
+    stops = stop_sequences(chat.stop)
+    completions = [apply_stop(c, stops) for c in drawn]
+    fingerprint = engine.fingerprint(chat.model)
+    if chat.stream:
+        entries = [logprob_entries(c) if top is not None else None for c in completions]
+        usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        return await send_events(
+            request, chunks(chat.model, fingerprint, completions, entries, usage)
+        )
+    return _json(completion_body(chat.model, fingerprint, completions, top is not None))
