@@ -27,7 +27,13 @@ def serve(
         str,
         typer.Option(help="Base model as provider/name (a local backend: organism/...)."),
     ] = "organism/default",
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. Any but loopback (127.0.0.1, ::1, localhost) needs "
+            "--api-key."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")
     ] = 8000,
@@ -99,6 +105,16 @@ def serve(
     max_trained_examples: Annotated[
         int, typer.Option(min=1, help=_limit_help("trained_examples"))
     ] = _LIMITS.trained_examples,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WEIRDGEN_SERVE_KEY",
+            show_default=False,
+            help="Require 'Authorization: Bearer KEY' on every request (the OpenAI client's "
+            "api_key); others get HTTP 401. Required with a --host other than loopback. "
+            "Better set in WEIRDGEN_SERVE_KEY than on the command line.",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log fine-tuning jobs as they run.")
     ] = False,
@@ -126,6 +142,7 @@ def serve(
         from weirdgen.cli._logging import enable
 
         enable(err)
+    check_exposure(host, api_key)
     adapters = parse_adapters(adapter or [])
     backend = get_backend(model)
     if not isinstance(backend, OrganismBackend):
@@ -137,7 +154,8 @@ def serve(
 
     def ready(url: str) -> None:
         names = ", ".join(engine.model_ids())
-        err.print(f"serving {names} at {url}  (Ctrl-C stops)", highlight=False)
+        keyed = ", API key required" if api_key else ""
+        err.print(f"serving {names} at {url}  (Ctrl-C stops{keyed})", highlight=False)
         print(url, flush=True)
 
     limits = FineTuningLimits(
@@ -162,9 +180,23 @@ def serve(
         on_ready=ready,
         finetuning=jobs,
         max_queued=max_queued,
+        api_key=api_key or None,
     )
     err.print(f"stopped ({stopped_by.name})", highlight=False)
     raise typer.Exit(128 + stopped_by)
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def check_exposure(host: str, api_key: str | None) -> None:
+    """A server reachable from other machines must require a key (it trains and samples for
+    whoever asks); a WeirdgenError (exit status 2) otherwise."""
+    if host not in LOOPBACK and not api_key:
+        raise WeirdgenError(
+            f"--host {host}: a server reachable from other machines needs a key; set "
+            "WEIRDGEN_SERVE_KEY (or pass --api-key KEY), or listen on 127.0.0.1"
+        )
 
 
 def parse_adapters(specs: list[str]) -> dict[str, Path]:

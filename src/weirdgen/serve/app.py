@@ -7,6 +7,7 @@ requests a second on one core, leaving the other core to the model, and because 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,6 +50,7 @@ def create_app(
     max_batch: int = 256,
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
+    api_key: str | None = None,
 ) -> web.Application:
     """An OpenAI-compatible application serving ``engine``'s models.
 
@@ -57,9 +59,12 @@ def create_app(
         max_batch: most completions drawn in one batch.
         finetuning: also answer OpenAI's file and fine-tuning endpoints with it.
         max_queued: most completions waiting to be drawn; beyond it requests get HTTP 503.
+        api_key: when set, every request must carry ``Authorization: Bearer <api_key>``;
+            others get HTTP 401 (``invalid_api_key``).
     """
     # JSON bodies are small; uploads stream past this limit under their own (FineTuning).
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
+    middlewares = [_errors] if api_key is None else [_errors, _require_key(api_key)]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[_ENGINE] = engine
     app[_BATCHER] = Batcher(engine, window, max_batch, max_queued)
     app[_CREATED] = int(time.time())
@@ -97,6 +102,29 @@ async def _errors(
         log.exception("request %s %s failed", request.method, request.path)
         failure = RequestError("The server failed to answer; see its log.", kind="server_error")
         return _json(error_body(failure), 500)
+
+
+def _require_key(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """A middleware that lets through only requests bearing ``api_key`` (compared in
+    constant time; the key is never logged or echoed)."""
+    expected = f"Bearer {api_key}".encode()
+
+    @web.middleware
+    async def require_key(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected):
+            said = "no API key" if not given else "an incorrect API key"
+            raise RequestError(
+                f"The request carries {said}; send the server's key as "
+                "'Authorization: Bearer KEY' (the OpenAI client's api_key).",
+                status=401,
+                code="invalid_api_key",
+            )
+        return await handler(request)
+
+    return require_key
 
 
 async def _models(request: web.Request) -> web.Response:

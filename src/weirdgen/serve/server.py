@@ -30,10 +30,11 @@ async def _start(
     max_batch: int,
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
+    api_key: str | None = None,
 ) -> tuple[web.AppRunner, str]:
     # A stop is prompt: open keep-alive connections get 2 s, not aiohttp's 60.
     runner = web.AppRunner(
-        create_app(engine, window, max_batch, finetuning, max_queued),
+        create_app(engine, window, max_batch, finetuning, max_queued, api_key),
         access_log=None,
         shutdown_timeout=2.0,
     )
@@ -61,18 +62,22 @@ def run_server(
     on_ready: Callable[[str], None] | None = None,
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
+    api_key: str | None = None,
 ) -> signal.Signals:
     """Serve until SIGINT (Ctrl-C) or SIGTERM, and return the signal that stopped it.
 
     On the first signal the port closes, a fine-tuning job still training stops at its next
     optimizer step (and is reported failed), and the call returns within a few seconds. A
     second signal while that happens exits the process at once. ``on_ready`` gets the base URL
-    once listening. Call from the main thread (signal handlers live there).
+    once listening; with ``api_key`` every request must bear it. Call from the main thread
+    (signal handlers live there).
     """
     received: list[signal.Signals] = []
 
     async def main() -> None:
-        runner, url = await _start(engine, host, port, window, max_batch, finetuning, max_queued)
+        runner, url = await _start(
+            engine, host, port, window, max_batch, finetuning, max_queued, api_key
+        )
         stopped = asyncio.Event()
 
         def on_signal(signum: signal.Signals) -> None:
@@ -107,6 +112,7 @@ def serve_in_background(
     max_batch: int = 256,
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
+    api_key: str | None = None,
 ) -> Iterator[str]:
     """Serve ``engine`` from a daemon thread for the ``with`` block; yields the base URL.
 
@@ -122,7 +128,7 @@ def serve_in_background(
         asyncio.set_event_loop(loop)
         try:
             ready["runner"], ready["url"] = loop.run_until_complete(
-                _start(engine, host, port, window, max_batch, finetuning, max_queued)
+                _start(engine, host, port, window, max_batch, finetuning, max_queued, api_key)
             )
         except BaseException as error:  # handed to the caller below
             ready["error"] = error
