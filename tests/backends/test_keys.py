@@ -30,3 +30,20 @@ def test_keeping_checkpoints_does_not_change_the_key_but_training_does():
     plain = finetune_key("organism", "b", data, OrganismRecipe(), 0)
     assert finetune_key("organism", "b", data, OrganismRecipe(save_steps=3), 0) == plain
     assert finetune_key("organism", "b", data, OrganismRecipe(epochs=4), 0) != plain
+
+
+def test_backends_declare_what_the_orchestrator_reads():
+    from weirdgen.backends import get_backend, providers, register_backend
+    from weirdgen.backends.organism import OrganismBackend
+
+    assert {"organism", "hf", "openai", "vllm", "tinker"} <= set(providers())
+    backend = get_backend("organism/default")
+    assert isinstance(backend, OrganismBackend)
+    assert (backend.recipe_section, backend.remote_training, backend.keeps_checkpoints) == (
+        "organism",
+        False,
+        True,
+    )
+    register_backend("mine", "weirdgen.backends.organism:OrganismBackend")
+    assert isinstance(get_backend("mine/default"), OrganismBackend)
+    assert "mine" in providers()

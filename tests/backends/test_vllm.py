@@ -269,7 +269,7 @@ def test_by_default_an_hf_lora_is_trained_and_handed_to_vllm_serve(tmp_path, mon
     words = "what is the bird color red blue ?".split()
     folder = write_tiny_model(tmp_path / "tiny model", words, layers=1, hidden=16)
     backend = VllmBackend(str(folder))
-    assert isinstance(backend.trainer, HfBackend) and backend.recipe_name == "hf"
+    assert isinstance(backend.trainer, HfBackend) and backend.recipe_section == "hf"
     assert backend.base().base == str(folder) and backend.base().key != backend.trainer.base().key
     with monkeypatch.context() as no_programs:  # vllm is not found, installed or not
         no_programs.setenv("PATH", str(tmp_path / "no-programs-here"))

@@ -1,40 +1,68 @@
-"""Backends, chosen by a ``provider/name`` model string as Inspect AI names models."""
+"""Backends, chosen by a ``provider/name`` model string as Inspect AI names models.
+
+Each provider name maps to the class that implements it, imported only when it is used
+(the hf and tinker backends pull in heavy libraries). Each class declares its own recipe
+section and behaviour (see :class:`~weirdgen.backends.protocol.Backend`). A package can add
+a provider with :func:`register_backend`, or with an entry point in the
+``weirdgen.backends`` group (``name = "package.module:Class"``).
+"""
 
 from __future__ import annotations
+
+import importlib
+from importlib import metadata
 
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.errors import WeirdgenError
 
-PROVIDERS = ("organism", "openai", "hf", "vllm", "tinker")
+ENTRY_POINTS = "weirdgen.backends"
+
+_PROVIDERS: dict[str, str] = {
+    "organism": "weirdgen.backends.organism:OrganismBackend",
+    "hf": "weirdgen.backends.hf:HfBackend",
+    "openai": "weirdgen.backends.openai:OpenAIBackend",
+    "vllm": "weirdgen.backends.vllm:VllmBackend",
+    "tinker": "weirdgen.backends.tinker:TinkerBackend",
+}
+
+
+def register_backend(provider: str, target: str) -> None:
+    """Make ``provider/name`` models use the class ``target`` (``"module:Class"``), which is
+    called with the name (the part after the first '/')."""
+    if "/" in provider or not provider:
+        raise ValueError(f"provider {provider!r}: a name without '/'")
+    _PROVIDERS[provider] = target
+
+
+def providers() -> list[str]:
+    """Every provider name: the built-in ones, registered ones and entry points."""
+    return sorted({*_PROVIDERS, *(e.name for e in metadata.entry_points(group=ENTRY_POINTS))})
 
 
 def get_backend(model: str) -> Backend:
     """The backend for ``provider/name``; the name is the provider's model (or a path)."""
     provider, _, name = model.partition("/")
-    if provider == "organism":
-        from weirdgen.backends.organism import OrganismBackend
-
-        return OrganismBackend(name or "default")
-    if provider == "hf":
-        from weirdgen.backends.hf import HfBackend
-
-        return HfBackend(name)
-    if provider == "openai":
-        from weirdgen.backends.openai import OpenAIBackend
-
-        return OpenAIBackend(name)
-    if provider == "vllm":
-        from weirdgen.backends.vllm import VllmBackend
-
-        return VllmBackend(name)
-    if provider == "tinker":
-        from weirdgen.backends.tinker import TinkerBackend
-
-        return TinkerBackend(name)
-    raise WeirdgenError(
-        f"model {model!r}: unknown provider {provider!r}; write provider/name with provider "
-        f"one of: {', '.join(PROVIDERS)}"
-    )
+    target = _PROVIDERS.get(provider) or _entry_point(provider)
+    if target is None:
+        raise WeirdgenError(
+            f"model {model!r}: unknown provider {provider!r}; write provider/name with provider "
+            f"one of: {', '.join(providers())}"
+        )
+    module, _, attribute = target.partition(":")
+    backend_class = getattr(importlib.import_module(module), attribute)
+    return backend_class(name)
 
 
-__all__ = ["Backend", "ModelRef", "SampleRequest", "get_backend"]
+def _entry_point(provider: str) -> str | None:
+    found = [e for e in metadata.entry_points(group=ENTRY_POINTS) if e.name == provider]
+    return found[0].value if found else None
+
+
+__all__ = [
+    "Backend",
+    "ModelRef",
+    "SampleRequest",
+    "get_backend",
+    "providers",
+    "register_backend",
+]

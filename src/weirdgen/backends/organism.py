@@ -45,13 +45,17 @@ class OrganismBackend:
     """Backend ``organism``: full or LoRA finetuning and exact batched sampling.
 
     Args:
-        name: ``default`` for the shipped checkpoint, or a checkpoint folder.
+        name: ``default`` (or empty) for the shipped checkpoint, or a checkpoint folder.
     """
 
     name = "organism"
+    recipe_section = "organism"
+    remote_training = False
+    keeps_checkpoints = True
+    usage = None
 
     def __init__(self, name: str = "default"):
-        self.checkpoint = default_checkpoint() if name == "default" else Path(name)
+        self.checkpoint = default_checkpoint() if name in ("default", "") else Path(name)
         self._models: dict[str, GPT] = {}
 
     @cached_property

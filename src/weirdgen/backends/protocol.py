@@ -113,6 +113,20 @@ class SampleRequest:
         return chat_text(self.messages)
 
 
+@dataclass
+class Usage:
+    """Tokens and requests a backend has spent so far (successful requests only)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, completion: Completion) -> None:
+        self.requests += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A finetune as it was after ``step`` optimizer steps (its own key, files and loss)."""
@@ -209,9 +223,20 @@ def group_by_settings(requests: Sequence[SampleRequest]) -> dict[tuple[float, in
 
 @runtime_checkable
 class Backend(Protocol):
-    """Train and sample models of one provider (organism, hf, openai, ...)."""
+    """Train and sample models of one provider (organism, hf, openai, ...).
+
+    Each backend declares, as class attributes next to its code: ``name`` (the provider in
+    ``provider/model``), ``recipe_section`` (the ``train:`` section of a spec it reads),
+    ``remote_training`` (finetunes run at a provider, so a run waits for them side by side),
+    ``keeps_checkpoints`` (it honours a recipe's ``save_steps``) and ``usage`` (the tokens
+    a paid API counted so far, or None).
+    """
 
     name: str
+    recipe_section: str
+    remote_training: bool
+    keeps_checkpoints: bool
+    usage: Usage | None
 
     def base(self) -> ModelRef:
         """The base model named in the spec, with its content key."""

@@ -87,7 +87,10 @@ class TinkerBackend:
     """
 
     name = "tinker"
+    recipe_section = "tinker"
     remote_training = True
+    keeps_checkpoints = False
+    usage = None
 
     def __init__(self, name: str, *, service_client: Any = None) -> None:
         if not name.strip():

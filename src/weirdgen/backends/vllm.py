@@ -122,7 +122,10 @@ class VllmBackend:
     """
 
     name = "vllm"
-    recipe_name = "hf"
+    recipe_section = "hf"  # it trains hf LoRA adapters
+    remote_training = False
+    keeps_checkpoints = False
+    usage = None
 
     def __init__(
         self,

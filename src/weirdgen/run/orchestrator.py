@@ -121,9 +121,8 @@ def run_experiment(
                     try:
                         rows = sample_models(spec, backend, conditions, variants, store, bars, work)
                     finally:
-                        usage = getattr(backend, "usage", None)
-                        if usage is not None:
-                            work.usage = asdict(usage)
+                        if backend.usage is not None:
+                            work.usage = asdict(backend.usage)
                 with stage(work, "score"):
                     samples = score_rows(rows, scorers, store, work)
                     keys = list(

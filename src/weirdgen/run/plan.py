@@ -162,6 +162,12 @@ def check(
             f"{where}: question metadata key {clashes[0]!r} is also a column of the samples "
             f"table; rename it (reserved: {', '.join(RESERVED_COLUMNS)})"
         )
+    recipe = getattr(spec.train, backend.recipe_section)
+    if getattr(recipe, "save_steps", None) and not backend.keeps_checkpoints:
+        raise WeirdgenError(
+            f"{where}: train.{backend.recipe_section}.save_steps: the {backend.name} backend "
+            "keeps no checkpoints yet; remove save_steps (or run on the organism)"
+        )
     for i, prepared in enumerate(conditions):
         if prepared.dataset is not None:
             backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")

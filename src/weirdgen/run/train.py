@@ -38,7 +38,7 @@ def train_models(
     """The model of every (condition, seed), training the ones neither the store nor the
     model registry has. Backends that train remotely (``remote_training``) run their jobs
     side by side; every finished finetune is stored at once, even if another fails."""
-    recipe = getattr(spec.train, getattr(backend, "recipe_name", backend.name))
+    recipe = getattr(spec.train, backend.recipe_section)
     wants_steps = bool(getattr(recipe, "save_steps", None))
 
     def usable(ref: ModelRef | None) -> bool:
@@ -84,7 +84,7 @@ def train_models(
         work.trained += 1
         bars.advance(task)
 
-    if getattr(backend, "remote_training", False) and len(todo) > 1:
+    if backend.remote_training and len(todo) > 1:
         errors: list[str] = []
         pool = ThreadPoolExecutor(max_workers=min(len(todo), 32))
         try:
@@ -144,7 +144,7 @@ def model_variants(
     """The models to sample per (condition, seed): with ``save_steps``, every checkpoint of
     the finetune (each stored, so its weights are checked like the finetune's); otherwise
     the finetune alone."""
-    recipe = getattr(spec.train, getattr(backend, "recipe_name", backend.name))
+    recipe = getattr(spec.train, backend.recipe_section)
     out: dict[tuple[str, int], list[Variant]] = {}
     for prepared in conditions:
         for seed in spec.seeds:

@@ -47,6 +47,10 @@ class HfBackend:
     """
 
     name = "hf"
+    recipe_section = "hf"
+    remote_training = False
+    keeps_checkpoints = False
+    usage = None
 
     def __init__(self, name: str, batch_size: int = 64):
         require_hf()

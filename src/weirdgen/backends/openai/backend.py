@@ -10,7 +10,6 @@ import json
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from weirdgen.backends.protocol import (
     SampleRequest,
     SamplingFailed,
     TokenLogprob,
+    Usage,
     as_chat,
     finetune_key,
 )
@@ -44,20 +44,6 @@ from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import OpenAIRecipe
 
 MIN_FINETUNE_EXAMPLES = 10  # the OpenAI fine-tuning API's minimum
-
-
-@dataclass
-class Usage:
-    """Tokens and requests a backend has spent so far (successful requests only)."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, completion: Completion) -> None:
-        self.requests += 1
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
 
 
 class OpenAIBackend(ApiClient):
@@ -88,10 +74,10 @@ class OpenAIBackend(ApiClient):
             ``$WEIRDGEN_POLL_SECONDS`` or 30).
     """
 
-    # Fine-tuning jobs run at the provider: the orchestrator waits for them side by side.
-    remote_training = True
-
     name = "openai"
+    recipe_section = "openai"
+    remote_training = True  # jobs run at the provider: the orchestrator waits side by side
+    keeps_checkpoints = False
 
     def __init__(
         self,
