@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen.backends.protocol import Chat, SampleRequest, key_seed
 from weirdgen.data import ChatMessage
-from weirdgen.serve.engine import Completion, RequestError
+from weirdgen.serve.engine import Completion, Engine, Prepared, RequestError
 from weirdgen.serve.streaming import stop_sequences
 
 _SEED_RANGE = 2**63
@@ -212,6 +212,19 @@ def request_chat(request: ChatRequest) -> Chat:
             param="messages",
         )
     return tuple(chat)
+
+
+def prepare_as(
+    engine: Engine, model: str, prompt: Chat, max_tokens: int | None, param: str
+) -> Prepared:
+    """``engine.prepare``, its errors about the prompt naming this endpoint's ``param``
+    (``prompt`` for /v1/completions, ``input`` for /v1/responses) instead of 'messages'."""
+    try:
+        return engine.prepare(model, prompt, max_tokens)
+    except RequestError as error:
+        if error.param == "messages":
+            error.param = param
+        raise
 
 
 def choice_seeds(seed: int | None, n: int) -> list[int]:

@@ -1,4 +1,5 @@
-"""The aiohttp application: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+"""The aiohttp application: ``GET /v1/models``, ``POST /v1/chat/completions`` (streamed or
+not), ``POST /v1/completions`` and ``POST /v1/responses``.
 
 aiohttp serves because one event loop with its C HTTP parser keeps up with thousands of
 requests a second on one core, leaving the other core to the model, and because the
@@ -31,7 +32,9 @@ from weirdgen.serve.api import (
     json_response as _json,
 )
 from weirdgen.serve.batcher import Batcher
+from weirdgen.serve.completions import complete_text
 from weirdgen.serve.engine import Engine, RequestError
+from weirdgen.serve.responses import respond
 from weirdgen.serve.streaming import apply_stop, chunks, send_events, stop_sequences
 
 if TYPE_CHECKING:
@@ -72,6 +75,8 @@ def create_app(
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/models/{model:.+}", _model)
     app.router.add_post("/v1/chat/completions", _chat)
+    app.router.add_post("/v1/completions", _completions)
+    app.router.add_post("/v1/responses", _responses)
     if finetuning is not None:
         finetuning.routes(app)
     return app
@@ -163,3 +168,13 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             request, chunks(chat.model, fingerprint, completions, entries, usage)
         )
     return _json(completion_body(chat.model, fingerprint, completions, top is not None))
+
+
+async def _completions(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    return _json(await complete_text(body, request.app[_ENGINE], request.app[_BATCHER]))
+
+
+async def _responses(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    return _json(await respond(body, request.app[_ENGINE], request.app[_BATCHER]))
