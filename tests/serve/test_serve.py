@@ -169,7 +169,7 @@ def test_malformed_bodies_and_unknown_routes_get_json_errors(base_url):
     assert status == 400 and "not valid JSON" in body["error"]["message"]
     status, body = raw(base_url, "/chat/completions", b"[1, 2]")
     assert status == 400 and body["error"]["type"] == "invalid_request_error"
-    status, body = raw(base_url, "/completions")
+    status, body = raw(base_url, "/embeddings")
     assert status == 404 and body["error"]["type"] == "not_found_error"
     status, body = raw(base_url, "/chat/completions", json.dumps({"model": "x"}).encode())
     assert status == 400 and body["error"]["param"] == "messages"
