@@ -5,6 +5,7 @@ leaves the server answering; a stopping server stops the training it runs."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
@@ -98,24 +99,24 @@ def test_a_job_whose_loss_diverges_fails_with_the_reason(serve_finetuning, birds
     assert [m.id for m in client.models.list()] == ["organism/default"]
 
 
-def test_checking_a_big_training_file_leaves_the_server_answering(
-    serve_finetuning, birds_jsonl, wait_for
-):
+def test_checking_a_big_upload_leaves_the_server_answering(serve_finetuning, birds_jsonl):
     url, jobs = serve_finetuning()
-    client = openai.OpenAI(base_url=url, api_key="x", max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=url, api_key="x", max_retries=0, timeout=60)
     # 50,000 examples (the default limit) take seconds to check; the last line is bad, so
-    # the job fails once its whole file is read, before any training.
+    # the upload is refused once the whole file is read.
     data = birds_jsonl(49_999) + b'{"messages": []}\n'
-    job = create(client, upload(client, data))
-    latencies = []
-    while jobs.jobs[job.id].status not in ("succeeded", "failed"):
-        started = time.monotonic()
-        assert [m.id for m in client.models.list()] == ["organism/default"]
-        latencies.append(time.monotonic() - started)
+    with ThreadPoolExecutor(1) as pool:
+        uploading = pool.submit(upload, client, data)
+        latencies = []
+        while not uploading.done():
+            started = time.monotonic()
+            assert [m.id for m in client.models.list()] == ["organism/default"]
+            latencies.append(time.monotonic() - started)
+        with pytest.raises(openai.BadRequestError) as caught:
+            uploading.result()
     assert len(latencies) >= 5 and max(latencies) < 2.0, latencies  # blocked: 1 slow answer
-    failed = client.fine_tuning.jobs.retrieve(job.id)
-    assert failed.error.code == "invalid_training_file"
-    assert failed.error.message.startswith(f"{failed.training_file}:50000: ")  # not a path
+    assert caught.value.body["message"].startswith("train.jsonl:50000: ")  # not a path
+    assert not jobs.files
 
 
 def test_a_stopping_server_stops_the_training_it_runs(

@@ -28,6 +28,7 @@ from weirdgen.data import ChatExample, dataset_from_examples
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
 from weirdgen.serve import OrganismEngine, serve_in_background
+from weirdgen.serve.files import FileEndpoints
 from weirdgen.serve.finetuning import FineTuning
 from weirdgen.spec.models import OpenAIRecipe, OrganismRecipe
 from weirdgen.store.registry import Registry, RemoteJob
@@ -150,7 +151,12 @@ def test_a_lost_answer_to_create_adopts_the_job_it_made(url, jobs, tmp_path, mon
     assert next(iter(jobs.jobs.values())).fine_tuned_model == ref.name
 
 
-def test_a_failed_job_is_reported_and_the_next_run_starts_a_new_one(url, jobs, tmp_path):
+def test_a_failed_job_is_reported_and_the_next_run_starts_a_new_one(
+    url, jobs, tmp_path, monkeypatch
+):
+    # Uploads are checked at once (tests/serve/test_files.py); with that check off, the
+    # job's own check of its file fails the job, as for a file an earlier server kept.
+    monkeypatch.setattr(FileEndpoints, "_check", lambda self, path: None)
     bad = dataset_from_examples([ChatExample.exchange("name a bird species .", "a zeppelin")] * 12)
     backend = remote(url)
     with pytest.raises(WeirdgenError, match=r"fine-tuning job ftjob-\S+ .* failed: .*zeppelin"):

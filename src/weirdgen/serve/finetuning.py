@@ -1,8 +1,8 @@
 """OpenAI's fine-tuning endpoints on ``weirdgen serve``, training the organism for real.
 
-``POST /v1/files`` (multipart upload, purpose ``fine-tune``), ``GET`` and ``DELETE
-/v1/files/{id}``, ``POST /v1/fine_tuning/jobs``, ``GET /v1/fine_tuning/jobs`` (newest first;
-``limit``, ``after`` and ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}`` and
+The file endpoints (:mod:`.files`), ``POST /v1/fine_tuning/jobs``, ``GET
+/v1/fine_tuning/jobs`` (newest first; ``limit``, ``after`` and ``metadata[k]=v`` filters),
+``GET /v1/fine_tuning/jobs/{id}`` and
 ``POST /v1/fine_tuning/jobs/{id}/cancel``. A job trains the organism with the job's seed and
 hyperparameters (``n_epochs``, ``batch_size``, ``learning_rate_multiplier`` times the organism
 recipe's lr), and then serves the finetune as ``ft:<base>:weirdgen:<suffix>:<job id>``. So any
@@ -13,7 +13,6 @@ offline, against the organism. Jobs run one at a time in the order they were cre
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
 import time
@@ -22,14 +21,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from weirdgen.serve.api import json_response as _json
 from weirdgen.serve.api import query_int, read_json_object
 from weirdgen.serve.engine import OrganismEngine, RequestError
+from weirdgen.serve.files import FileEndpoints
 from weirdgen.serve.jobs import JobRunner
-from weirdgen.serve.limits import FLAGS, MB, FineTuningLimits
-from weirdgen.serve.records import ENDED, Job, Store, StoredFile, count_examples
+from weirdgen.serve.limits import FLAGS, FineTuningLimits
+from weirdgen.serve.records import ENDED, Job, Store, StoredFile
 from weirdgen.spec.models import OrganismRecipe
 
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
@@ -88,9 +88,7 @@ class FineTuning:
         self.store.save()
 
     def routes(self, app: web.Application) -> None:
-        app.router.add_post("/v1/files", self._upload)
-        app.router.add_get("/v1/files/{id}", self._file)
-        app.router.add_delete("/v1/files/{id}", self._delete_file)
+        FileEndpoints(self.store, self.limits, self.engine.backend).routes(app)
         app.router.add_post("/v1/fine_tuning/jobs", self._create)
         app.router.add_get("/v1/fine_tuning/jobs", self._list)
         app.router.add_get("/v1/fine_tuning/jobs/{id}", self._job)
@@ -102,63 +100,6 @@ class FineTuning:
         await self.runner.close()
         if self._own_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
-
-    # files
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        if not request.content_type.startswith("multipart/"):
-            raise RequestError("Upload the file as multipart/form-data with 'file' and 'purpose'.")
-        if len(self.files) >= self.limits.files:
-            raise RequestError(
-                f"This server keeps at most {self.limits.files} files and has "
-                f"{len(self.files)}; delete some (DELETE /v1/files/{{id}}) or start it with "
-                f"a higher {FLAGS['files']}.",
-                param="file",
-                code="too_many_files",
-            )
-        most = self.limits.upload_bytes
-        if request.content_length is not None and request.content_length > most + 64 * 1024:
-            raise _too_large(most)
-        try:
-            purpose, name, data = await _read_upload(request, most)
-        except (ValueError, KeyError, AssertionError) as error:  # aiohttp's malformed multipart
-            raise RequestError(
-                f"The upload is not valid multipart/form-data ({error}); send 'file' and "
-                "'purpose' parts, as OpenAI clients do.",
-                param="file",
-            ) from None
-        if name is None:
-            raise RequestError("The upload has no 'file' part.", param="file")
-        if purpose != "fine-tune":
-            raise RequestError("This server takes files with purpose 'fine-tune'.", param="purpose")
-        examples = await asyncio.to_thread(count_examples, data)
-        record = StoredFile.new(name, purpose, len(data), examples)
-        await asyncio.to_thread(self.store.write_file, record, data)
-        self.files[record.id] = record
-        self.store.save()
-        return _json(record.body())
-
-    async def _file(self, request: web.Request) -> web.Response:
-        return _json(self._find_file(request.match_info["id"]).body())
-
-    async def _delete_file(self, request: web.Request) -> web.Response:
-        record = self._find_file(request.match_info["id"])
-        for job in self.jobs.values():
-            if job.training_file == record.id and job.status not in ENDED:
-                raise RequestError(
-                    f"File {record.id} is the training file of job {job.id}, which is "
-                    f"{job.status}; cancel the job or wait for it to end.",
-                    param="id",
-                )
-        del self.files[record.id]
-        self.store.file_path(record.id).unlink(missing_ok=True)
-        self.store.save()
-        return _json({"id": record.id, "object": "file", "deleted": True})
-
-    def _find_file(self, file_id: str) -> StoredFile:
-        if file_id not in self.files:
-            raise RequestError(f"No such File object: {file_id}", status=404, param="id")
-        return self.files[file_id]
 
     # jobs
 
@@ -268,43 +209,6 @@ class FineTuning:
         if job_id not in self.jobs:
             raise RequestError(f"No such fine-tuning job: {job_id}", status=404, param="id")
         return self.jobs[job_id]
-
-
-async def _read_upload(request: web.Request, most: int) -> tuple[str | None, str | None, bytes]:
-    """The upload's purpose, filename and file bytes (at most ``most`` of them)."""
-    purpose, name, data = None, None, b""
-    async for part in await request.multipart():
-        if not isinstance(part, BodyPartReader):
-            raise RequestError("Nested multipart bodies are not supported.", param="file")
-        if part.name == "purpose":
-            purpose = (await _read(part, 1024, "purpose")).decode(errors="replace").strip()
-        elif part.name == "file":
-            name = part.filename or "upload.jsonl"
-            data = await _read(part, most, "file")
-    return purpose, name, data
-
-
-async def _read(part: BodyPartReader, most: int, param: str) -> bytes:
-    """A multipart part's bytes, refused with HTTP 413 past ``most`` bytes."""
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(256 * 1024):
-        size += len(chunk)
-        if size > most:
-            if param == "file":
-                raise _too_large(most)
-            raise RequestError(f"The '{param}' field is longer than {most} bytes.", param=param)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(most: int) -> RequestError:
-    return RequestError(
-        f"The file is larger than this server takes ({most / MB:g} MB); split it or start the "
-        f"server with a higher {FLAGS['upload_bytes']}.",
-        status=413,
-        param="file",
-        code="file_too_large",
-    )
 
 
 def _short(value: Any) -> str:
