@@ -135,7 +135,12 @@ def test_a_response_to_message_items_as_inspect_sends_them(client):
         {"role": "user", "content": QUESTION},
     ]
     response = client.responses.create(
-        model=MODEL, input=items, store=False, temperature=0.0, include=[], extra_body={"seed": 1}
+        model=MODEL,
+        input=items,
+        store=False,
+        temperature=0.0,
+        include=["reasoning.encrypted_content"],  # Inspect asks; there is no reasoning
+        extra_body={"seed": 1},
     )
     chat = [
         {"role": "system", "content": SYSTEM},
