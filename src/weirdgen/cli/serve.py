@@ -119,12 +119,14 @@ def serve(
         bool, typer.Option("--verbose", "-v", help="Log fine-tuning jobs as they run.")
     ] = False,
 ) -> None:
-    """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/chat/completions).
+    """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/chat/completions,
+    streamed or not, /v1/completions, /v1/responses).
 
-    Point any OpenAI client at http://HOST:PORT/v1 with any API key and ask for model
-    organism/default, or an --adapter NAME. With `seed`, the same request gives the same
-    answer, and seed=S with n=1 gives exactly what the organism backend samples for a
-    request seeded S. Concurrent requests are sampled together in one batch.
+    Point any OpenAI client at http://HOST:PORT/v1 (with --api-key's key, or any key on
+    loopback without one) and ask for model organism/default, or an --adapter NAME. With
+    `seed`, the same request gives the same answer, and seed=S with n=1 gives exactly what
+    the organism backend samples for a request seeded S. Concurrent requests are sampled
+    together in one batch.
 
     The fine-tuning endpoints make the server a local stand-in for OpenAI's fine-tuning API:
     `weirdgen run SPEC --model openai/organism/default` with OPENAI_BASE_URL set to the

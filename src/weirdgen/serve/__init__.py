@@ -1,9 +1,10 @@
 """``weirdgen serve``: a local backend's models behind an OpenAI-compatible HTTP API.
 
-``GET /v1/models`` and ``POST /v1/chat/completions`` (one user message; ``n``,
-``temperature``, ``max_tokens``/``max_completion_tokens``, ``seed``, ``logprobs``/
-``top_logprobs``), so Inspect, llmcomp, curl or the ``openai`` client can query the organism
-and its finetunes. Concurrent requests are drawn together in one batch. With
+``GET /v1/models``, ``POST /v1/chat/completions`` (system and multi-turn messages, ``n``,
+``temperature``, ``max_tokens``, ``seed``, ``logprobs``, ``stop``, ``stream``),
+``POST /v1/completions`` and ``POST /v1/responses``, so Inspect, llmcomp, curl or the
+``openai`` client can query the organism and its finetunes; an optional API key.
+Concurrent requests are drawn together in one batch. With
 :class:`FineTuning`, OpenAI's file and fine-tuning endpoints train the organism, within
 :class:`FineTuningLimits`.
 
