@@ -81,6 +81,8 @@ class FakeServer:
         kind = prompt.split()[0]
         if kind == "429-once" and first:
             return error(429, "Rate limit reached", **{"Retry-After": "1"})
+        if kind == "429-short" and first:
+            return error(429, "Rate limit reached", **{"Retry-After": "0.1"})
         if kind == "503-once" and first:
             return error(503, "overloaded")
         if kind == "500":
@@ -215,6 +217,13 @@ def test_a_429_is_retried_after_what_retry_after_asks(make, server):
     first, second = server[0].times["429-once a"]
     assert second - first >= 0.95  # Retry-After: 1, although the backoff alone is 0.01 s
     assert server[0].hits["503-once b"] == 2
+
+
+def test_a_short_retry_after_is_honoured_not_stretched_to_the_backoff(make, server):
+    backend = make(backoff=5.0)
+    assert backend.sample(backend.base(), reqs("429-short a")) == ["answer to 429-short a"]
+    first, second = server[0].times["429-short a"]
+    assert 0.1 <= second - first < 2.5  # Retry-After: 0.1, although the backoff is 5 s
 
 
 def test_repeated_500s_give_up_and_return_nothing_failed(make, server):

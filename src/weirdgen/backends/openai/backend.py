@@ -213,11 +213,10 @@ class OpenAIBackend(ApiClient):
 
             async def one(i: int, request: SampleRequest) -> None:
                 body = {**self._body(model, request, top_logprobs), **(extra_body or {})}
-                async with limit:
-                    try:
-                        results[i] = await self._with_retries(session, body, i)
-                    except (Transient, Permanent) as error:
-                        failures.append(RequestFailure(i, error.reason))
+                try:
+                    results[i] = await self._with_retries(session, limit, body, i)
+                except (Transient, Permanent) as error:
+                    failures.append(RequestFailure(i, error.reason))
 
             tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
             try:
@@ -251,9 +250,20 @@ class OpenAIBackend(ApiClient):
         return body
 
     async def _with_retries(
-        self, session: aiohttp.ClientSession, body: dict[str, Any], index: int
+        self,
+        session: aiohttp.ClientSession,
+        limit: asyncio.Semaphore,
+        body: dict[str, Any],
+        index: int,
     ) -> Completion:
-        completion = await self.retrying(lambda: self._post(session, body), f"request {index}")
+        """One request, retried; each attempt holds a slot of ``limit``, the waits between
+        attempts do not (a request waiting out a 429 leaves its slot to the others)."""
+
+        async def attempt() -> Completion:
+            async with limit:
+                return await self._post(session, body)
+
+        completion = await self.retrying(attempt, f"request {index}")
         with self._usage_lock:
             self.usage.add(completion)
         return completion

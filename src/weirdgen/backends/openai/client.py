@@ -15,6 +15,7 @@ import errno
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -178,9 +179,14 @@ class ApiClient:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, Refused):
             return self._refused_wait(state)
-        wait = self._backoff_wait(state)
         asked = getattr(error, "retry_after", None)
-        return max(wait, min(asked, self.max_backoff)) if asked is not None else wait
+        if asked is None:
+            return self._backoff_wait(state)
+        # The server said when: wait that long (capped), plus a little jitter so the
+        # requests it turned away together do not all come back at the same instant. A short
+        # Retry-After (0.1 s) is honoured, not stretched to the backoff.
+        asked = min(asked, self.max_backoff)
+        return asked + random.uniform(0, 0.1 * asked + 0.01)
 
     def _log_retry(self, state: RetryCallState, label: str) -> None:
         error = state.outcome.exception() if state.outcome else None
