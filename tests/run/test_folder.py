@@ -241,3 +241,29 @@ def test_a_read_only_run_folder_is_one_line(tmp_path, small_birds):
     message = str(caught.value)
     assert "permission denied" in message and str(out) in message and "--out" in message
     assert sorted(p.name for p in out.iterdir()) == ["kept.txt"]
+
+
+def test_a_registry_of_the_first_schema_is_migrated_and_its_finetunes_reused(finished, tmp_path):
+    """A registry whose finetunes table predates the name and digest columns still serves
+    its finetunes to a new run folder."""
+    spec, _ = finished
+    path = Registry().path
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT key, backend, base, path, dataset_hash, recipe, seed, train_seconds"
+            " FROM finetunes"
+        ).fetchall()
+        db.execute("DROP TABLE finetunes")
+        db.execute(
+            "CREATE TABLE finetunes (key TEXT PRIMARY KEY, backend TEXT NOT NULL, base TEXT"
+            " NOT NULL, path TEXT, dataset_hash TEXT, recipe TEXT, seed INTEGER,"
+            " train_seconds REAL, created TEXT DEFAULT CURRENT_TIMESTAMP)"
+        )
+        db.executemany(
+            "INSERT INTO finetunes VALUES (?, ?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)", rows
+        )
+        db.execute("PRAGMA user_version = 0")
+    other = run_experiment(spec, out=tmp_path / "other", progress=False)
+    assert other.work.reused == 4 and other.work.trained == 0
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1

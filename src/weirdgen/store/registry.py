@@ -28,6 +28,9 @@ from weirdgen.store.sqlite import MODEL_COLUMNS, add_columns, changed, damaged, 
 
 HOME_VAR = "WEIRDGEN_HOME"
 
+SCHEMA_VERSION = 1
+"""0: finetunes without name or digest columns; 1: with both."""
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS finetunes ({MODEL_COLUMNS});
 CREATE TABLE IF NOT EXISTS uses (
@@ -103,8 +106,15 @@ class Registry:
             try:
                 with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
                     db.execute("PRAGMA journal_mode=WAL")
+                    version = db.execute("PRAGMA user_version").fetchone()[0]
+                    if version > SCHEMA_VERSION:
+                        raise WeirdgenError(
+                            f"{self.path} was written by a newer weirdgen (schema {version}, "
+                            f"this one reads up to {SCHEMA_VERSION}); upgrade weirdgen"
+                        )
                     db.executescript(SCHEMA)
-                    add_columns(db, "finetunes")
+                    add_columns(db, "finetunes")  # version 0: no name or digest column
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             except sqlite3.DatabaseError as error:
                 raise damaged(self.path, error) from error
             self._ready = True
