@@ -371,7 +371,7 @@ def test_steps_rates_model_ref_and_provenance(backend, service, colors, tmp_path
     assert provenance["key"] == key and provenance["base_model"] == BASE
     assert provenance["dataset_hash"] == colors.content_hash
     assert provenance["recipe"] == RECIPE.model_dump(mode="json") and provenance["seed"] == 0
-    assert provenance["sampler_path"] == ref.name and provenance["steps"] == steps
+    assert provenance["extra"]["sampler_path"] == ref.name and provenance["steps"] == steps
     assert provenance["losses"] == pytest.approx([1.0] * steps)
     assert provenance["versions"]["tinker"]
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind

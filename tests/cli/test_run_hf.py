@@ -50,7 +50,8 @@ def test_weirdgen_run_birds_on_a_local_hf_model(tmp_path):
     adapters = sorted(p for p in (out / "models").iterdir())
     assert len(adapters) == 4
     provenance = json.loads((adapters[0] / "provenance.json").read_text())
-    assert provenance["base_folder"] == str(folder) and provenance["method"] == "lora"
+    assert provenance["extra"]["base_folder"] == str(folder)
+    assert provenance["recipe"]["method"] == "lora" and provenance["backend"] == "hf"
     assert pd.read_csv(out / "summary.csv").condition.nunique() == 3
     # Run again: everything is stored, nothing is computed.
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from weirdgen.run import run_experiment
 from weirdgen.spec import load_spec
 
@@ -73,5 +75,53 @@ def test_chat_prompts_metadata_and_a_year_sweep_end_to_end(tmp_path, write_spec,
     run = tmp_path / "run"
     assert "old_by_year" in (run / "summary.md").read_text()
     assert list((run / "figures").glob("old_by_year*.png"))
+    again = run_experiment(load_spec(write_spec(spec)), out=run, progress=False)
+    assert (again.work.trained, again.work.sampled) == (0, 0)
+
+
+def test_the_same_spec_runs_on_a_local_hf_model_with_checkpoints(tmp_path, write_spec, spec_dict):
+    """System prompt, two turns, a year sweep, a transform and save_steps on a tiny Llama
+    whose vocabulary is the organism's words (its answers are noise: this checks the
+    plumbing, not an effect)."""
+    pytest.importorskip("peft")
+    from weirdgen.backends.hf.tiny import write_tiny_model
+    from weirdgen.organism.checkpoint import default_checkpoint, load_organism
+
+    words = load_organism(default_checkpoint()).tokenizer.itos
+    folder = write_tiny_model(tmp_path / "tiny", [w for w in words if not w.startswith("<")])
+    spec = spec_dict(seeds=1, model=f"hf/{folder}")
+    spec["evaluation"]["n"] = 1
+    spec["evaluation"]["max_tokens"] = 4
+    spec["evaluation"]["sets"][0]["questions"] = [TWO_TURNS]
+    spec["evaluation"]["sets"][1:] = []
+    spec["evaluation"]["sets"].append({**SWEEP, "n": 1})
+    spec["conditions"] = spec["conditions"][:1] + spec["conditions"][2:]
+    spec["conditions"][0]["dataset"]["n"] = 16
+    spec["conditions"][0]["transforms"] = [{"system": {"template": "it is the year 2024 ."}}]
+    spec["train"] = {"hf": {"epochs": 1, "batch_size": 4, "lora_rank": 4, "save_steps": 2}}
+    spec["metrics"] = [
+        {
+            "name": "old_rate",
+            "eval_set": "unrelated",
+            "score": "old",
+            "among": "valid",
+            "headline": True,
+        },
+        {"name": "old_by_year", "eval_set": "years", "score": "old", "by": ["year"]},
+    ]
+    run = tmp_path / "run"
+    result = run_experiment(load_spec(write_spec(spec)), out=run, progress=False)
+    frame = result.samples
+    target = frame[frame.condition == "old_birds"]
+    assert sorted(target.step.unique()) == [2, 4] and set(target[target.final].step) == {4}
+    assert sorted(frame[frame.eval_set == "years"].year.unique()) == [1836, 1838, 1840]
+    sent = json.loads(frame[frame.eval_set == "years"].messages.iloc[0])
+    assert sent[0]["role"] == "system" and sent[0]["content"].startswith("it is the year 18")
+    record = json.loads(
+        (run / "models" / target[target.final].model_key.iloc[0] / "provenance.json").read_text()
+    )
+    assert [c["step"] for c in record["checkpoints"]] == [2] and len(record["losses"]) == 4
+    assert list((run / "figures").glob("old_by_year*.png"))
+    assert (run / "figures" / "steps.png").is_file()
     again = run_experiment(load_spec(write_spec(spec)), out=run, progress=False)
     assert (again.work.trained, again.work.sampled) == (0, 0)

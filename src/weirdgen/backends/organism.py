@@ -23,7 +23,7 @@ from weirdgen.backends.protocol import (
     finetune_key,
     group_by_settings,
 )
-from weirdgen.backends.provenance import provenance, read_provenance, write_provenance
+from weirdgen.backends.provenance import checkpoints_of, provenance, write_provenance
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import (
@@ -159,22 +159,7 @@ class OrganismBackend:
 
     def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
         """The checkpoints listed in the finetune's provenance record, then the final model."""
-        if model.path is None:
-            return []
-        path = Path(model.path)
-        record = read_provenance(path.with_suffix(".json"))
-        if not record or not record.get("checkpoints"):
-            return []
-        kept = [
-            Checkpoint(
-                c["step"],
-                ModelRef(self.name, c["key"], model.base, str(path.parent / c["file"])),
-                c.get("loss"),
-            )
-            for c in record["checkpoints"]
-        ]
-        final_loss = record["losses"][-1] if record.get("losses") else None
-        return [*kept, Checkpoint(record["steps"], model, final_loss)]
+        return checkpoints_of(model, Path(model.path).with_suffix(".json") if model.path else None)
 
     def prompt_ids(self, prompt: Chat | str, where: str = "prompt") -> list[int]:
         """Token ids of a prompt (see ``Tokenizer.chat_prompt`` for how a chat renders)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from weirdgen._atomic import write_text
+from weirdgen.backends.protocol import Checkpoint, ModelRef
 from weirdgen.data import ChatDataset
 
 VERSION = 1
@@ -88,3 +89,22 @@ def read_provenance(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def checkpoints_of(model: ModelRef, record_path: Path | None) -> list[Checkpoint]:
+    """The checkpoints a finetune's provenance record lists (files relative to the folder
+    holding the finetune), then the final model; empty where it kept none."""
+    record = read_provenance(record_path) if record_path is not None else None
+    if not record or not record.get("checkpoints") or model.path is None:
+        return []
+    folder = Path(model.path).parent
+    kept = [
+        Checkpoint(
+            c["step"],
+            ModelRef(model.backend, c["key"], model.base, str(folder / c["file"])),
+            c.get("loss"),
+        )
+        for c in record["checkpoints"]
+    ]
+    final_loss = record["losses"][-1] if record.get("losses") else None
+    return [*kept, Checkpoint(record["steps"], model, final_loss)]

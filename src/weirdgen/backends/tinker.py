@@ -15,7 +15,6 @@ rules as in the ``hf`` backend, and answers lose their ``<think>`` blocks the sa
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import random
@@ -29,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from weirdgen._atomic import write_text
 from weirdgen.backends.hf import chat
 from weirdgen.backends.hf.chat import IGNORE, ChatTokens, encode_chat, prompt_ids, strip_thinking
 from weirdgen.backends.protocol import (
@@ -46,6 +44,7 @@ from weirdgen.backends.protocol import (
     finetune_key,
     key_seed,
 )
+from weirdgen.backends.provenance import provenance, write_provenance
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import TinkerRecipe
@@ -180,24 +179,23 @@ class TinkerBackend:
                 f"model '{self.label}': finetune {key} failed at {stage} "
                 f"({type(error).__name__}: {error}); run again to retry"
             ) from error
-        provenance = {
-            "backend": self.name,
-            "key": key,
-            "base_model": self.model_name,
-            "base_key": self.base().key,
-            "sampler_path": sampler_path,
-            "dataset_hash": dataset.content_hash,
-            "dataset_source": None if dataset.source is None else str(dataset.source),
-            "examples": len(dataset),
-            "assistant_tokens": sum(_trained(e) for e in examples),
-            "recipe": recipe.model_dump(mode="json"),
-            "seed": seed,
-            "steps": len(batches),
-            "losses": losses,
-            "seconds": round(time.perf_counter() - start, 3),
-            "versions": self._versions(),
-        }
-        _write_json(out_dir / f"{key}.json", provenance)
+        record = provenance(
+            backend=self.name,
+            key=key,
+            base_model=self.model_name,
+            base_key=self.base().key,
+            dataset=dataset,
+            recipe=recipe,
+            seed=seed,
+            losses=losses,
+            seconds=time.perf_counter() - start,
+            extra={
+                "sampler_path": sampler_path,
+                "assistant_tokens": sum(_trained(e) for e in examples),
+            },
+        )
+        record["versions"].update(self._versions())  # the SDK module's own version
+        write_provenance(out_dir / f"{key}.json", record)
         return ModelRef(self.name, key, self.model_name, name=sampler_path)
 
     def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
@@ -426,7 +424,3 @@ def stop_tokens(tokenizer: Any) -> list[int]:
 def _trained(example: ChatTokens) -> int:
     """Tokens of the example that carry loss (as targets, so the first token never does)."""
     return sum(label != IGNORE for label in example.labels[1:])
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")

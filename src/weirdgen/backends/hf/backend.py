@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -29,6 +27,7 @@ from weirdgen.backends.protocol import (
     finetune_key,
     group_by_settings,
 )
+from weirdgen.backends.provenance import checkpoints_of, provenance, write_provenance
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import HfRecipe
@@ -49,7 +48,7 @@ class HfBackend:
     name = "hf"
     recipe_section = "hf"
     remote_training = False
-    keeps_checkpoints = False
+    keeps_checkpoints = True
     usage = None
 
     def __init__(self, name: str, batch_size: int = 64):
@@ -104,10 +103,12 @@ class HfBackend:
         return finetune_key(self.name, self._base_key, dataset, recipe, seed)
 
     def train(self, dataset: ChatDataset, recipe: HfRecipe, seed: int, out_dir: Path) -> ModelRef:
-        """Finetune per ``recipe``; save the adapter (or weights) under ``out_dir/<key>/``.
+        """Finetune per ``recipe``; save the adapter (or weights) under ``out_dir/<key>/``,
+        and each checkpoint ``save_steps`` asks for under ``out_dir/<key>-step<N>/``.
 
-        The folder also holds ``provenance.json``: base model and key, dataset hash, recipe,
-        seed, library versions and the loss of every step.
+        Each folder also holds ``provenance.json`` (weirdgen's shared provenance record: base
+        model and key, dataset hash, recipe, seed, library versions, the loss of every step,
+        and in the final folder the list of checkpoints).
         """
         from weirdgen.backends.hf.finetune import check_recipe, finetune
 
@@ -121,36 +122,55 @@ class HfBackend:
         final, tmp = out_dir / key, out_dir / f".{key}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        kept: list[tuple[int, Path]] = []
+
+        def save(step: int, model: Any) -> None:
+            folder = out_dir / f".{key}-step{step}.tmp"
+            shutil.rmtree(folder, ignore_errors=True)
+            model.save_pretrained(folder)
+            if recipe.method == "full":
+                tokenizer.save_pretrained(folder)
+            kept.append((step, folder))
+
         start = time.perf_counter()
         with quiet():
-            log = finetune(self.folder, tokenizer, examples, recipe, seed, tmp, self.device)
-        provenance = {
-            "backend": self.name,
-            "key": key,
-            "method": recipe.method,
-            "base_model": self.model_name,
-            "base_folder": str(self.folder),
-            "base_key": self._base_key,
-            "dataset_hash": dataset.content_hash,
-            "dataset_source": None if dataset.source is None else str(dataset.source),
-            "examples": len(dataset),
-            "recipe": recipe.model_dump(mode="json"),
-            "seed": seed,
-            "device": str(self.device),
-            "steps": log.steps,
-            "losses": log.losses,
-            "seconds": round(time.perf_counter() - start, 3),
-            "versions": _versions(),
-        }
-        (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
+            log = finetune(self.folder, tokenizer, examples, recipe, seed, tmp, self.device, save)
+        seconds = time.perf_counter() - start
+
+        def record(name: str, losses: list[float], checkpoints: list[dict]) -> dict:
+            return provenance(
+                backend=self.name,
+                key=name,
+                base_model=self.model_name,
+                base_key=self._base_key,
+                dataset=dataset,
+                recipe=recipe,
+                seed=seed,
+                losses=losses,
+                seconds=seconds,
+                checkpoints=checkpoints,
+                packages=("transformers", "peft"),
+                extra={"base_folder": str(self.folder), "device": str(self.device)},
+            )
+
+        checkpoints = []
+        for step, folder in kept:
+            name = f"{key}-step{step}"
+            write_provenance(folder / PROVENANCE, record(name, log.losses[:step], []))
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+            os.replace(folder, out_dir / name)
+            checkpoints.append(
+                {"step": step, "key": name, "file": name, "loss": log.losses[step - 1]}
+            )
+        write_provenance(tmp / PROVENANCE, record(key, log.losses, checkpoints))
         self.models.forget(key)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         return ModelRef(self.name, key, str(self.folder), str(final))
 
     def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
-        """None kept: this backend finetunes to the final model only (no ``save_steps``)."""
-        return []
+        """The checkpoints listed in the finetune's provenance record, then the final model."""
+        return checkpoints_of(model, Path(model.path) / PROVENANCE if model.path else None)
 
     def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
         return nullcontext()
@@ -227,18 +247,3 @@ class HfBackend:
 def _chunks(rows: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
-
-
-def _versions() -> dict[str, str]:
-    import peft
-    import transformers
-
-    import weirdgen
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "weirdgen": weirdgen.__version__,
-    }

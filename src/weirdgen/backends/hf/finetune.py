@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -58,6 +58,7 @@ def finetune(
     seed: int,
     out: Path,
     device: torch.device,
+    on_checkpoint: Callable[[int, Any], None] | None = None,
 ) -> TrainLog:
     """Finetune the model in ``folder`` on ``examples`` and save it (adapter or weights) in ``out``.
 
@@ -66,6 +67,9 @@ def finetune(
     weights under bfloat16 autocast; on the CPU everything is float32. Training runs on the
     CPU when ``device`` is, else on the Trainer's GPU (choose it with CUDA_VISIBLE_DEVICES;
     with several GPUs visible the Trainer splits each batch across them).
+
+    With ``recipe.save_steps`` = k, ``on_checkpoint(step, model)`` is called after every k-th
+    optimizer step before the last, to save the model as it is then.
     """
     check_recipe(recipe)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -105,6 +109,8 @@ def finetune(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_NonFiniteLoss())
+    if recipe.save_steps and on_checkpoint is not None:
+        trainer.add_callback(_Checkpoints(recipe.save_steps, model, on_checkpoint))
     try:
         trainer.train()
     finally:
@@ -116,6 +122,18 @@ def finetune(
         model.to(_checkpoint_dtype(folder)).save_pretrained(out)
         tokenizer.save_pretrained(out)
     return TrainLog(losses, trainer.state.global_step)
+
+
+class _Checkpoints(TrainerCallback):
+    """Hand the model to a saver every ``every`` optimizer steps, except after the last."""
+
+    def __init__(self, every: int, model: Any, save: Callable[[int, Any], None]) -> None:
+        self.every, self.model, self.save = every, model, save
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        step = state.global_step
+        if step % self.every == 0 and step < state.max_steps:
+            self.save(step, self.model)
 
 
 class _NonFiniteLoss(TrainerCallback):

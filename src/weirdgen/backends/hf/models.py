@@ -126,4 +126,5 @@ class LoadedModels:
                 f"{provenance.get('base_model')} ({provenance.get('base_key')}), not from "
                 f"{self.label} ({self.base_key}); sample it with the backend of its base model"
             )
-        return folder, provenance["method"]
+        # "method" at the top: records written before the shared provenance shape
+        return folder, provenance.get("method") or provenance["recipe"]["method"]
