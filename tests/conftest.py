@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import closing
 
 # One thread for torch here and in every subprocess a test starts: on a shared 2-core machine
 # several multi-threaded torch processes slow each other many times over, so the suite's time
@@ -36,6 +38,24 @@ def _private_registry(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("weirdgen-home")
     monkeypatch.setenv("WEIRDGEN_HOME", str(home))
     return home
+
+
+def stored_rows(db: Path, table: str) -> int:
+    """Rows in a table of a store another process is writing: read-only, so polling never
+    creates the file or takes a lock the writer needs (0 until the table exists)."""
+    if not db.is_file():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture
+def count_rows() -> Callable[[Path, str], int]:
+    """:func:`stored_rows`, for tests that poll a running ``weirdgen run``."""
+    return stored_rows
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,17 +19,9 @@ from weirdgen.spec import load_spec
 KEYS = ["condition", "seed", "eval_set", "question_id", "paraphrase_index", "sample_index"]
 
 
-def _samples(db: Path) -> int:
-    try:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
-    signum, code, tmp_path, small_birds
+    signum, code, tmp_path, small_birds, count_rows
 ):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "weirdgen", "run", str(small_birds), "--out", str(out)]
@@ -43,13 +33,13 @@ def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
         env={**os.environ, VARIABLE: "sample.stored:1:pause"},
     )
     deadline = time.monotonic() + 120
-    while _samples(out / "store.sqlite") < 1:
+    while count_rows(out / "store.sqlite", "samples") < 1:
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == code, stderr
+    assert proc.returncode == code, f"{stdout}\n{stderr}"
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     assert lines[0].startswith("interrupted during sample; "), lines[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -52,22 +51,14 @@ def test_changing_the_recipe_retrains_only_finetuned_conditions(tmp_path, small_
     assert rerun.work.sampled == len(rerun.samples) - base_rows
 
 
-def _count(db: Path, table: str) -> int:
-    try:
-        with sqlite3.connect(db) as conn:
-            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
-def _kill_when(out: Path, spec: Path, table: str, at_least: int) -> None:
+def _kill_when(out: Path, spec: Path, table: str, at_least: int, count_rows) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "weirdgen", "run", str(spec), "--out", str(out), "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while _count(out / "store.sqlite", table) < at_least:
+    while count_rows(out / "store.sqlite", table) < at_least:
         assert proc.poll() is None, "the run finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -76,7 +67,9 @@ def _kill_when(out: Path, spec: Path, table: str, at_least: int) -> None:
     assert not (out / COMPLETE).exists()
 
 
-def test_run_killed_mid_way_resumes_to_identical_results(tmp_path, write_spec, spec_dict):
+def test_run_killed_mid_way_resumes_to_identical_results(
+    tmp_path, write_spec, spec_dict, count_rows
+):
     spec_doc = spec_dict(seeds=3)
     spec_doc["evaluation"]["n"] = 3
     path = write_spec(spec_doc)
@@ -84,8 +77,8 @@ def test_run_killed_mid_way_resumes_to_identical_results(tmp_path, write_spec, s
     reference = run_experiment(spec, out=tmp_path / "uninterrupted", progress=False)
 
     killed = tmp_path / "killed"
-    _kill_when(killed, path, "models", 2)  # during finetuning
-    _kill_when(killed, path, "samples", 1)  # during sampling
+    _kill_when(killed, path, "models", 2, count_rows)  # during finetuning
+    _kill_when(killed, path, "samples", 1, count_rows)  # during sampling
     resumed = run_experiment(spec, out=killed, progress=False)
     assert resumed.work.trained < reference.work.trained
     assert resumed.work.sampled < reference.work.sampled
