@@ -314,3 +314,30 @@ def serve_again(jobs: FineTuning, port: int, seconds: float = 30) -> Iterator[st
                     raise
                 time.sleep(0.2)
         yield url
+
+
+def test_checkpoints_the_api_lists_are_sampled_as_a_training_curve(url, organism, tmp_path):
+    """weirdgen serve keeps a checkpoint at each epoch's end, as OpenAI does, and lists them
+    at /fine_tuning/jobs/{id}/checkpoints; the openai backend reads them back, and each
+    answers as the organism checkpoint trained in process with the same seed."""
+    backend, data = remote(url), birds(n=12)
+    recipe = OpenAIRecipe(epochs=3, batch_size=4, lr_multiplier=2.0, sample_checkpoints=True)
+    ref = backend.train(data, recipe, 5, tmp_path / "models")
+    assert ref.key == backend.model_key(
+        data, OpenAIRecipe(epochs=3, batch_size=4, lr_multiplier=2.0), 5
+    )
+    kept = backend.checkpoints(ref)
+    assert [c.step for c in kept] == [3, 6, 9] and kept[-1].model == ref
+    assert kept[0].model.name == f"{ref.name}:ckpt-step-3"
+    listed = openai.OpenAI(base_url=url, api_key=KEY).fine_tuning.jobs.checkpoints.list(
+        Registry().remote_job(ref.key).job_id
+    )
+    assert [c.step_number for c in listed.data] == [9, 6, 3]
+    local_recipe = SAME_AS_ORGANISM.model_copy(update={"epochs": 3, "save_steps": 3})
+    local = organism.train(data, local_recipe, 5, tmp_path / "local")
+    requests = [SampleRequest(q, 1.0, 8, s) for q in QUESTIONS for s in range(4)]
+    for remote_checkpoint, local_checkpoint in zip(kept, organism.checkpoints(local), strict=True):
+        assert remote_checkpoint.step == local_checkpoint.step
+        assert backend.sample(remote_checkpoint.model, requests) == organism.sample(
+            local_checkpoint.model, requests
+        )

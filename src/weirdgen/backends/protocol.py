@@ -47,7 +47,7 @@ def key_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-NOT_IN_KEY = frozenset({"save_steps"})
+NOT_IN_KEY = frozenset({"save_steps", "sample_checkpoints"})
 """Recipe fields that do not change the trained model (keeping checkpoints along the way)."""
 
 

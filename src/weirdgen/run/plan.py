@@ -24,6 +24,7 @@ from weirdgen.score import Scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec
 from weirdgen.spec.questions import Question
+from weirdgen.spec.recipes import wants_checkpoints
 
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "step", "final", "messages", "valid", "old", "train_match")
 """Column names question metadata may not take: the tidy table's own and the scorers'."""
@@ -163,7 +164,7 @@ def check(
             f"table; rename it (reserved: {', '.join(RESERVED_COLUMNS)})"
         )
     recipe = getattr(spec.train, backend.recipe_section)
-    if getattr(recipe, "save_steps", None) and not backend.keeps_checkpoints:
+    if wants_checkpoints(recipe) and not backend.keeps_checkpoints:
         raise WeirdgenError(
             f"{where}: train.{backend.recipe_section}.save_steps: the {backend.name} backend "
             "keeps no checkpoints yet; remove save_steps (or run on the organism)"

@@ -16,6 +16,7 @@ from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
 from weirdgen.run.plan import PreparedCondition
 from weirdgen.spec.models import ExperimentSpec
+from weirdgen.spec.recipes import wants_checkpoints
 from weirdgen.store import Store
 from weirdgen.store.registry import Registry
 
@@ -39,7 +40,7 @@ def train_models(
     model registry has. Backends that train remotely (``remote_training``) run their jobs
     side by side; every finished finetune is stored at once, even if another fails."""
     recipe = getattr(spec.train, backend.recipe_section)
-    wants_steps = bool(getattr(recipe, "save_steps", None))
+    wants_steps = wants_checkpoints(recipe)
 
     def usable(ref: ModelRef | None) -> bool:
         """Its files are there, and so are its checkpoints where the recipe asks for them."""
@@ -152,7 +153,7 @@ def model_variants(
             if prepared.dataset is None:
                 out[prepared.condition.name, seed] = [Variant(ref, 0, True)]
                 continue
-            kept = backend.checkpoints(ref) if getattr(recipe, "save_steps", None) else []
+            kept = backend.checkpoints(ref) if wants_checkpoints(recipe) else []
             for checkpoint in kept[:-1]:
                 if store.model(checkpoint.model.key) is None:  # digest checked when stored
                     store.add_model(

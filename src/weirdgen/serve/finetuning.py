@@ -93,6 +93,7 @@ class FineTuning:
         app.router.add_get("/v1/fine_tuning/jobs", self._list)
         app.router.add_get("/v1/fine_tuning/jobs/{id}", self._job)
         app.router.add_post("/v1/fine_tuning/jobs/{id}/cancel", self._cancel)
+        app.router.add_get("/v1/fine_tuning/jobs/{id}/checkpoints", self._checkpoints)
         app.cleanup_ctx.append(self._lifetime)
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
@@ -197,6 +198,26 @@ class FineTuning:
 
     async def _job(self, request: web.Request) -> web.Response:
         return _json(self._find(request.match_info["id"]).body())
+
+    async def _checkpoints(self, request: web.Request) -> web.Response:
+        """``GET /v1/fine_tuning/jobs/{id}/checkpoints``: one per epoch end, newest first."""
+        job = self._find(request.match_info["id"])
+        bodies = job.checkpoint_bodies()
+        limit = query_int(request, "limit", 10, 1, 100)
+        after = request.query.get("after")
+        if after is not None:
+            ids = [b["id"] for b in bodies]
+            bodies = bodies[ids.index(after) + 1 :] if after in ids else []
+        page = bodies[:limit]
+        return _json(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(bodies) > limit,
+            }
+        )
 
     async def _cancel(self, request: web.Request) -> web.Response:
         job = self._find(request.match_info["id"])

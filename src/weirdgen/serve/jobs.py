@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,9 @@ class JobRunner:
                 if path.is_file():
                     ref = ModelRef(self.backend.name, job.model_key, job.model, str(path))
                     self.engine.add_finetune(job.fine_tuned_model, ref)
+                    for checkpoint in self.backend.checkpoints(ref)[:-1]:
+                        name = f"{job.fine_tuned_model}:ckpt-step-{checkpoint.step}"
+                        self.engine.add_finetune(name, checkpoint.model)
 
     def start(self, job: Job) -> None:
         """Run ``job`` in the background (call from inside the running event loop)."""
@@ -110,10 +114,12 @@ class JobRunner:
             if job.status in ENDED:
                 return
             stop = self._stops.get(job.id, threading.Event())
-            recipe = OrganismRecipe(
+            batch_size = job.hyperparameters["batch_size"]
+            recipe = OrganismRecipe(  # a checkpoint at each epoch's end, as OpenAI keeps them
                 epochs=job.hyperparameters["n_epochs"],
-                batch_size=job.hyperparameters["batch_size"],
+                batch_size=batch_size,
                 lr=OrganismRecipe().lr * job.hyperparameters["learning_rate_multiplier"],
+                save_steps=math.ceil(len(dataset) / batch_size),
             )
             try:
                 ref, tokens = await asyncio.to_thread(self._train, dataset, recipe, job, stop)
@@ -133,6 +139,15 @@ class JobRunner:
                 return
             name = f"ft:{job.model}:weirdgen:{job.suffix or ''}:{job.id.removeprefix('ftjob-')}"
             self.engine.add_finetune(name, ref)
+            job.checkpoints = []
+            for checkpoint in self.backend.checkpoints(ref):
+                served = name
+                if checkpoint.model.key != ref.key:
+                    served = f"{name}:ckpt-step-{checkpoint.step}"
+                    self.engine.add_finetune(served, checkpoint.model)
+                job.checkpoints.append(
+                    {"step": checkpoint.step, "model": served, "train_loss": checkpoint.loss}
+                )
             job.trained_tokens, job.fine_tuned_model, job.model_key = tokens, name, ref.key
             job.end("succeeded")
             self._stops.pop(job.id, None)

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,24 @@ class Job:
     trained_tokens: int | None = None
     error: dict[str, Any] | None = None
     model_key: str | None = None  # the finetune's weights are models/<model_key>.safetensors
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    """One per epoch end, the last being the final model: step, model (served name) and
+    train_loss; OpenAI's fine_tuning.job.checkpoint objects are built from these."""
+
+    def checkpoint_bodies(self) -> list[dict[str, Any]]:
+        """OpenAI's checkpoint objects of this job, newest (highest step) first."""
+        return [
+            {
+                "object": "fine_tuning.job.checkpoint",
+                "id": f"ftckpt-{self.id.removeprefix('ftjob-')}-{c['step']}",
+                "created_at": self.finished_at,
+                "fine_tuned_model_checkpoint": c["model"],
+                "fine_tuning_job_id": self.id,
+                "step_number": c["step"],
+                "metrics": {"step": c["step"], "train_loss": c["train_loss"]},
+            }
+            for c in sorted(self.checkpoints, key=lambda c: -c["step"])
+        ]
 
     def body(self) -> dict[str, Any]:
         return {

@@ -78,6 +78,11 @@ class OpenAIRecipe(_Strict):
         None, gt=0, description="learning_rate_multiplier; None for the default."
     )
     suffix: str | None = Field(None, max_length=64, description="Suffix of the model name.")
+    sample_checkpoints: bool = Field(
+        False,
+        description="Also sample the checkpoints the API keeps for the job (one at the end of "
+        "each of the last epochs), drawn as a training-step curve.",
+    )
 
 
 class TinkerRecipe(_Strict):
@@ -94,3 +99,9 @@ class TinkerRecipe(_Strict):
         2048, ge=8, le=MAX_LENGTH, description="Longest tokenized example kept."
     )
     weight_decay: float = Field(0.0, ge=0, description="Decoupled (AdamW) weight decay.")
+
+
+def wants_checkpoints(recipe: BaseModel) -> bool:
+    """The recipe asks for checkpoints to be kept (``save_steps``) or sampled
+    (``sample_checkpoints``)."""
+    return bool(getattr(recipe, "save_steps", None) or getattr(recipe, "sample_checkpoints", False))

@@ -77,7 +77,7 @@ class OpenAIBackend(ApiClient):
     name = "openai"
     recipe_section = "openai"
     remote_training = True  # jobs run at the provider: the orchestrator waits side by side
-    keeps_checkpoints = False
+    keeps_checkpoints = True  # those the provider keeps, when a recipe asks to sample them
 
     def __init__(
         self,
@@ -154,8 +154,13 @@ class OpenAIBackend(ApiClient):
         return ModelRef(self.name, key, self.model_id, name=model_id)
 
     def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
-        """None kept: this backend finetunes to the final model only (no ``save_steps``)."""
-        return []
+        """The checkpoints the fine-tuning API lists for the job that made ``model`` (see
+        ``FineTuning.checkpoints``); none for a base model."""
+        if model.name is None:
+            return []
+        from weirdgen.backends.openai.finetune import FineTuning
+
+        return run_sync(FineTuning(self).checkpoints(model))
 
     def serving(self, models: Sequence[ModelRef]) -> AbstractContextManager[None]:
         return nullcontext()

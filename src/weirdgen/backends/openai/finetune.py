@@ -32,6 +32,7 @@ import aiohttp
 from weirdgen._atomic import write_text
 from weirdgen.backends.openai.backend import OpenAIBackend
 from weirdgen.backends.openai.client import Permanent, Refused, Transient
+from weirdgen.backends.protocol import Checkpoint, ModelRef
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import OpenAIRecipe
@@ -191,6 +192,37 @@ class FineTuning:
         )
         log.info("finetune %s: created job %s", key, job_id)
         return job_id
+
+    async def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
+        """The checkpoints the provider kept for the job that made ``model`` (OpenAI keeps one
+        at the end of each of the last epochs), in step order; the last is ``model`` itself."""
+        async with self.backend.session() as session:
+            journal = self.registry.remote_job(model.key)
+            job_id = journal.job_id if journal is not None else None
+            job_id = job_id or await self._find(session, model.key)
+            if job_id is None:
+                return []
+            data = await self._call(
+                session,
+                "GET",
+                f"/fine_tuning/jobs/{job_id}/checkpoints",
+                params={"limit": str(LIST_LIMIT)},
+            )
+        kept = sorted(
+            (c for c in data.get("data") or [] if isinstance(c.get("step_number"), int)),
+            key=lambda c: c["step_number"],
+        )
+        out = []
+        for i, c in enumerate(kept):
+            loss = (c.get("metrics") or {}).get("train_loss")
+            ref = model
+            if i < len(kept) - 1:  # the last checkpoint holds the final model's weights
+                name = str(c["fine_tuned_model_checkpoint"])
+                ref = ModelRef(
+                    model.backend, f"{model.key}-step{c['step_number']}", model.base, name=name
+                )
+            out.append(Checkpoint(c["step_number"], ref, loss))
+        return out
 
     async def _find(self, session: aiohttp.ClientSession, key: str) -> str | None:
         """The newest live job carrying ``key`` in its metadata, if the provider has one."""
