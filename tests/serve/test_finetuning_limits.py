@@ -227,6 +227,10 @@ def test_names_a_client_sends_never_become_paths(serve_finetuning, birds_jsonl, 
         [f"files/{i}.jsonl" for i in ids]
         + [f"models/{jobs.jobs[job.id].model_key}.{kind}" for kind in ("safetensors", "json")]
         + ["state.json"]
+        + [
+            f"models/{jobs.jobs[job.id].model_key}-step{c['step']}.safetensors"
+            for c in jobs.jobs[job.id].checkpoints[:-1]
+        ]
     )
     for base in (Path.cwd(), folder, folder / "files", folder / "models"):
         assert not (base / "../../escaped.jsonl").exists()
