@@ -31,6 +31,9 @@ def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, VARIABLE: "sample.stored:1:pause"},
+        # A shell that starts the test suite in the background ignores SIGINT, and children
+        # inherit that: restore the default so the run gets Ctrl-C as from a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while count_rows(out / "store.sqlite", "samples") < 1:
