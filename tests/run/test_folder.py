@@ -199,7 +199,9 @@ def test_a_store_of_the_first_schema_opens_and_keeps_its_models_and_samples(
             "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)", samples
         )
         old.execute("INSERT INTO scores VALUES ('x', 'y', '{}')")
-    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"  # not the directory the paths are relative to
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     Registry().path.unlink()
     again = run_experiment(spec, out=run, progress=False)
     assert (again.work.trained, again.work.sampled) == (0, 0)

@@ -228,9 +228,10 @@ def model_row(
 ) -> tuple[ModelRef, str | None] | None:
     """The model ``key`` of a table with :data:`MODEL_COLUMNS` and its digest, if it is there.
 
-    A relative path is resolved against ``folder`` (the run folder); a store written before
-    paths were relative to it holds paths relative to the directory it was run from, which
-    are used where they still lead to the files.
+    A relative path is resolved against ``folder`` (the run folder). A store written before
+    paths were relative to it holds paths relative to the directory it was run from: they are
+    used where they still lead to the files, and otherwise the file of the same name in the
+    run folder's ``models/`` is.
     """
     row = db.execute(
         f"SELECT backend, key, base, path, name, digest FROM {table} WHERE key = ?", (key,)
@@ -240,11 +241,14 @@ def model_row(
     *fields, digest = row
     ref = ModelRef(*fields)
     if ref.path is not None and folder is not None and not Path(ref.path).is_absolute():
-        inside = folder / ref.path
-        if inside.exists() or not Path(ref.path).exists():
-            ref = replace(ref, path=str(inside))
-        else:
-            ref = replace(ref, path=str(Path(ref.path).absolute()))
+        written = Path(ref.path)
+        candidates = [
+            folder / written,  # relative to the run folder, as stores write them now
+            written.absolute(),  # an earlier store, rerun from the directory it ran in
+            folder / "models" / written.name,  # an earlier store, rerun from anywhere else
+        ]
+        found = next((c for c in candidates if c.exists()), candidates[0])
+        ref = replace(ref, path=str(found))
     return ref, digest
 
 
