@@ -163,17 +163,28 @@ def parse_request(body: Any) -> ChatRequest:
     return request
 
 
-def refuse_unsupported(extra: dict[str, Any] | None) -> None:
-    """Refuse a parameter that would change the answer unless sent with its default."""
+def refuse_unsupported(
+    extra: dict[str, Any] | None,
+    refused: dict[str, tuple[Any, ...]] = _UNSUPPORTED_UNLESS,
+    where: str = "this server",
+    fix: str = "leave it out or send its default.",
+) -> dict[str, Any]:
+    """Refuse a parameter of ``refused`` (by default those of every endpoint) that would
+    change the answer unless sent with one of its allowed values (or null); ``where`` and
+    ``fix`` word the error. Returns the other parameters, for an endpoint's own table to be
+    checked before the common one."""
+    rest = {}
     for name, value in (extra or {}).items():
-        allowed = _UNSUPPORTED_UNLESS.get(name)
-        if allowed is not None and value is not None and value not in allowed:
+        allowed = refused.get(name)
+        if allowed is None:
+            rest[name] = value
+        elif value is not None and value not in allowed:
             raise RequestError(
-                f"Unsupported parameter: {name!r} is not supported by this server; "
-                "leave it out or send its default.",
+                f"Unsupported parameter: {name!r} is not supported by {where}; {fix}",
                 param=name,
                 code="unsupported_parameter",
             )
+    return rest
 
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}

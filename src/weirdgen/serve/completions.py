@@ -54,16 +54,9 @@ def parse_completion_request(body: dict[str, Any]) -> CompletionRequest:
         request = CompletionRequest.model_validate(body)
     except ValidationError as error:
         raise invalid_param(error) from None
-    extra = dict(request.model_extra or {})
-    for name, allowed in _REFUSED_UNLESS.items():
-        value = extra.pop(name, None)
-        if value is not None and value not in allowed:
-            raise RequestError(
-                f"Unsupported parameter: {name!r} is not supported by /v1/completions on this "
-                "server; leave it out or send its default.",
-                param=name,
-                code="unsupported_parameter",
-            )
+    extra = refuse_unsupported(
+        request.model_extra, _REFUSED_UNLESS, "/v1/completions on this server"
+    )
     refuse_unsupported(extra)
     stop_sequences(request.stop)
     return request

@@ -68,15 +68,12 @@ def parse_responses_request(body: dict[str, Any]) -> ResponsesRequest:
     extra = dict(request.model_extra or {})
     for name in _IGNORED:
         extra.pop(name, None)
-    for name, allowed in _REFUSED_UNLESS.items():
-        value = extra.pop(name, None)
-        if value is not None and value not in allowed:
-            raise RequestError(
-                f"Unsupported parameter: {name!r} is not supported by /v1/responses on this "
-                "server (it stores nothing and has no tools or reasoning); leave it out.",
-                param=name,
-                code="unsupported_parameter",
-            )
+    extra = refuse_unsupported(
+        extra,
+        _REFUSED_UNLESS,
+        "/v1/responses on this server (it stores nothing and has no tools or reasoning)",
+        "leave it out.",
+    )
     # Inspect asks for encrypted reasoning of models it does not know; there is none to add.
     if any(item != "reasoning.encrypted_content" for item in request.include or ()):
         raise RequestError(
