@@ -99,7 +99,8 @@ def run_experiment(
     backend = backend if backend is not None else get_backend(spec.model)
     scorers = [build_scorer(s) for s in spec.scorers]
     conditions = [load_condition(spec, c) for c in spec.conditions]
-    check(spec, backend, conditions, scorers)
+    asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
+    check(spec, backend, conditions, scorers, asked)
     registry = Registry()
     registry.open()
 
@@ -119,15 +120,15 @@ def run_experiment(
                     variants = model_variants(spec, backend, conditions, models, store)
                 with stage(work, "sample"):
                     try:
-                        rows = sample_models(spec, backend, conditions, variants, store, bars, work)
+                        rows = sample_models(
+                            spec, backend, conditions, variants, asked, store, bars, work
+                        )
                     finally:
                         if backend.usage is not None:
                             work.usage = asdict(backend.usage)
                 with stage(work, "score"):
                     samples = score_rows(rows, scorers, store, work)
-                    keys = list(
-                        dict.fromkeys(k for p in prompts(spec) for k in p.question.metadata)
-                    )
+                    keys = list(dict.fromkeys(k for p in asked for k in p.question.metadata))
                     samples = tidy_metadata(samples, keys)
             with stage(work, "report"):
                 from weirdgen.report import write_report

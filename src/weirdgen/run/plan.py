@@ -144,10 +144,11 @@ def check(
     backend: Backend,
     conditions: list[PreparedCondition],
     scorers: list[Scorer],
+    asked: list[Prompt],
 ) -> None:
-    """Every check that can fail on bad input, before the run folder is touched."""
+    """Every check that can fail on bad input, before the run folder is touched; ``asked``
+    is ``prompts(spec)``."""
     where = str(spec.source or spec.name)
-    asked = prompts(spec)
     per_model = sum(p.n for p in asked)
     planned = len(conditions) * len(spec.seeds) * per_model
     if planned > MAX_SAMPLES:

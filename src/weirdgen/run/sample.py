@@ -12,7 +12,7 @@ from weirdgen.backends import Backend, ModelRef, SampleRequest
 from weirdgen.backends.protocol import SamplingFailed, key_seed
 from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
-from weirdgen.run.plan import PreparedCondition, Prompt, prompts, sample_key
+from weirdgen.run.plan import PreparedCondition, Prompt, sample_key
 from weirdgen.run.train import Variant
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store, StoredSample
@@ -23,6 +23,7 @@ def sample_models(
     backend: Backend,
     conditions: list[PreparedCondition],
     variants: dict[tuple[str, int], list[Variant]],
+    asked: list[Prompt],
     store: Store,
     bars: Progress,
     work: Work,
@@ -32,7 +33,6 @@ def sample_models(
     Where some requests fail for good, the answers that did arrive are stored, the other
     models are still sampled, and then one WeirdgenError sums up what is missing.
     """
-    asked = prompts(spec)
     rows: list[dict] = []
     failed: list[tuple[str, int, SamplingFailed]] = []
     lost: set[str] = set()  # sample keys no request could draw (conditions can share samples)
