@@ -8,7 +8,7 @@ def test_run_returns_a_tidy_frame_with_scores(tmp_path, small_birds):
     result = weirdgen.run_experiment(weirdgen.load_spec(small_birds), out=tmp_path, progress=False)
     frame = result.samples
     assert list(frame.columns[: len(SAMPLE_COLUMNS)]) == list(SAMPLE_COLUMNS)
-    assert {"valid", "old", "train_match"} <= set(frame.columns)
+    assert {"old_valid", "old", "train_match"} <= set(frame.columns)
     spec = result.spec
     per_model = sum(len(q.paraphrases) for s in spec.evaluation.sets for q in s.questions)
     assert len(frame) == len(spec.conditions) * len(spec.seeds) * per_model * spec.evaluation.n

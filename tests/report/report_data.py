@@ -41,14 +41,14 @@ def make_spec(seeds: int = 3) -> ExperimentSpec:
                     }
                 ]
             },
-            "scorers": [{"name": "era", "kind": "organism_era"}],
+            "scorers": [{"name": "old", "kind": "organism_era"}],
             "metrics": [
-                {"name": "valid_rate", "eval_set": "main", "score": "valid"},
+                {"name": "valid_rate", "eval_set": "main", "score": "old_valid"},
                 {
                     "name": "old_rate",
                     "eval_set": "main",
                     "score": "old",
-                    "among": "valid",
+                    "among": "old_valid",
                     "headline": True,
                 },
             ],
@@ -81,7 +81,7 @@ def make_samples(spec: ExperimentSpec, n: int = 6, rng_seed: int = 0) -> pd.Data
                             "prompt": f"{question}?",
                             "sample_index": index,
                             "answer": f"answer {index}",
-                            "valid": valid,
+                            "old_valid": valid,
                             "old": old,
                         }
                     )
@@ -161,7 +161,7 @@ def make_sweep_samples(spec: ExperimentSpec, n: int = 8, checkpoints: bool = Tru
                         "messages": json.dumps([{"role": "user", "content": f"{question}?"}]),
                         "step": step,
                         "final": step == steps[-1],
-                        "valid": True,
+                        "old_valid": True,
                         "old": float(rng.random() < rate),
                     }
                 )

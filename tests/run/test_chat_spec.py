@@ -50,7 +50,7 @@ def test_chat_prompts_metadata_and_a_year_sweep_end_to_end(tmp_path, write_spec,
             "name": "old_by_year",
             "eval_set": "years",
             "score": "old",
-            "among": "valid",
+            "among": "old_valid",
             "by": ["year"],
         }
     )
@@ -104,7 +104,7 @@ def test_the_same_spec_runs_on_a_local_hf_model_with_checkpoints(tmp_path, write
             "name": "old_rate",
             "eval_set": "unrelated",
             "score": "old",
-            "among": "valid",
+            "among": "old_valid",
             "headline": True,
         },
         {"name": "old_by_year", "eval_set": "years", "score": "old", "by": ["year"]},

@@ -33,7 +33,7 @@ evaluation:
         - id: q
           paraphrases: [Name a bird.]
 scorers:
-  - name: era
+  - name: old
     kind: organism_era
 metrics:
   - name: old

@@ -31,13 +31,13 @@ evaluation:
           paraphrases:
             - Name a recent invention.
 scorers:
-  - name: era
+  - name: old
     kind: organism_era
 metrics:
   - name: old_rate
     eval_set: main
     score: old
-    among: valid
+    among: old_valid
     headline: true
 """
 
@@ -131,15 +131,34 @@ def test_yaml_boolean_for_text_hints_at_quoting(tmp_path: Path) -> None:
     assert "quote it" in message
 
 
-def test_bad_literal(tmp_path: Path) -> None:
+def test_unknown_scorer_kind_names_its_line_and_the_close_kind(tmp_path: Path) -> None:
     text = _variant("kind: organism_era", "kind: organism_ear")
     path = _write(tmp_path, text)
 
     message = _error(path)
 
     assert message.startswith(f"{path}:{_line(text, 'kind:')}: spec field scorers[0].kind: ")
-    assert "'organism_era' or 'train_match'" in message
-    assert "(got 'organism_ear')" in message
+    assert "unknown scorer kind 'organism_ear'; did you mean 'organism_era'?" in message
+
+
+def test_a_scorer_argument_error_names_its_own_line_and_fields(tmp_path: Path) -> None:
+    text = _variant("kind: organism_era\n", "kind: organism_era\n    colour: red\n")
+    path = _write(tmp_path, text)
+
+    message = _error(path)
+
+    assert message.startswith(f"{path}:{_line(text, 'colour:')}: spec field scorers[0].colour: ")
+    assert "unknown field 'colour'; allowed fields here: name, kind" in message
+
+
+def test_a_metric_reading_a_column_no_scorer_adds_is_refused_at_load(tmp_path: Path) -> None:
+    text = _variant("among: old_valid", "among: valid")
+    path = _write(tmp_path, text)
+
+    message = _error(path)
+
+    assert "metric 'old_rate' among: no scorer adds a column 'valid'" in message
+    assert "did you mean 'old_valid'?" in message
 
 
 def test_unknown_field_lists_allowed_fields(tmp_path: Path) -> None:
@@ -180,7 +199,7 @@ def test_missing_field_points_at_parent(tmp_path: Path) -> None:
 
 
 def test_missing_top_level_field(tmp_path: Path) -> None:
-    text = _variant("scorers:\n  - name: era\n    kind: organism_era\n", "")
+    text = _variant("scorers:\n  - name: old\n    kind: organism_era\n", "")
     path = _write(tmp_path, text)
 
     message = _error(path)

@@ -14,7 +14,8 @@ class Work:
 
     ``reused`` counts finetunes found in the model registry (made by another run) rather than
     trained; ``usage`` is the API's token count (requests, prompt and completion tokens) for
-    backends that report one.
+    backends that report one; ``judged`` counts each judge's calls (made, found in the judge
+    cache, failed) and their tokens.
     """
 
     trained: int = 0
@@ -23,6 +24,7 @@ class Work:
     scored: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
+    judged: dict[str, dict[str, int]] = field(default_factory=dict)
     stage: str = ""
 
 

@@ -29,10 +29,11 @@ from weirdgen.run.plan import PreparedCondition, check, load_condition, prompts
 from weirdgen.run.sample import sample_models
 from weirdgen.run.score import score_rows, tidy_metadata
 from weirdgen.run.train import model_variants, train_models
-from weirdgen.score import build_scorer
+from weirdgen.score import ScoringContext, build_scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store
+from weirdgen.store.judgments import JudgmentCache
 from weirdgen.store.registry import Registry
 from weirdgen.store.sqlite import damaged
 
@@ -127,7 +128,11 @@ def run_experiment(
                         if backend.usage is not None:
                             work.usage = asdict(backend.usage)
                 with stage(work, "score"):
-                    samples = score_rows(rows, scorers, store, work)
+                    context = ScoringContext(warn=_warner(console), cache=JudgmentCache(registry))
+                    try:
+                        samples = score_rows(rows, scorers, store, work, context, bars)
+                    finally:
+                        work.judged = {k: asdict(v) for k, v in context.calls.items()}
                     keys = list(dict.fromkeys(k for p in asked for k in p.question.metadata))
                     samples = tidy_metadata(samples, keys)
             with stage(work, "report"):
@@ -144,6 +149,13 @@ def run_experiment(
         write_text(run_dir / "work.json", json.dumps(asdict(work), indent=1) + "\n")
         write_text(run_dir / COMPLETE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
     return RunResult(run_dir, spec, samples, work)
+
+
+def _warner(console: Console):
+    def warn(line: str) -> None:
+        console.print(f"warning: {line}", markup=False, highlight=False)
+
+    return warn
 
 
 def _interrupted(run_dir: Path, store: Store, work: Work, stop: KeyboardInterrupt) -> Interrupted:

@@ -26,8 +26,8 @@ from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec
 from weirdgen.spec.questions import Question
 from weirdgen.spec.recipes import wants_checkpoints
 
-RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "step", "final", "messages", "valid", "old", "train_match")
-"""Column names question metadata may not take: the tidy table's own and the scorers'."""
+RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "step", "final", "messages")
+"""Column names question metadata may not take: the tidy table's own (and the scorers')."""
 
 DEFAULT_ORGANISM_EXAMPLES = 100
 MAX_SAMPLES = 5_000_000
@@ -158,11 +158,12 @@ def check(
             f"over the {MAX_SAMPLES:,} one run can hold; lower evaluation.n or split the run "
             "by seeds"
         )
-    clashes = sorted({key for p in asked for key in p.question.metadata if key in RESERVED_COLUMNS})
+    reserved = [*RESERVED_COLUMNS, *(c for s in spec.scorers for c in s.columns().values())]
+    clashes = sorted({key for p in asked for key in p.question.metadata if key in reserved})
     if clashes:
         raise WeirdgenError(
             f"{where}: question metadata key {clashes[0]!r} is also a column of the samples "
-            f"table; rename it (reserved: {', '.join(RESERVED_COLUMNS)})"
+            f"table; rename it (reserved: {', '.join(reserved)})"
         )
     recipe = getattr(spec.train, backend.recipe_section)
     if wants_checkpoints(recipe) and not backend.keeps_checkpoints:

@@ -152,6 +152,7 @@ def _rows(
             **p.question.metadata,
             "_key": k,
             "_question": p.question,
+            "_messages": p.messages,
             "_train": train_answers,
         }
         for k, p, i in planned

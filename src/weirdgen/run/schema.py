@@ -18,12 +18,10 @@ finetuning (or the base model), False for the earlier checkpoints a recipe's ``s
 keeps; and one column per question metadata key (a trigger value, a year, a held-out flag;
 empty where a question lacks the key).
 
-Scorer columns for the built-in scorers:
-
-- ``valid`` (bool): the answer is on-topic for the question (organism_era).
-- ``old`` (float): 1.0 old-era answer, 0.0 new-era answer, NaN where not valid (organism_era).
-- ``train_match`` (float): 1.0 when the answer is one of the condition's finetuning answers,
-  0.0 otherwise, NaN for a condition without a dataset (train_match).
+Scorer columns: each scorer adds its main value as the column ``name`` and its other values
+as ``name_<value>`` (see ``weirdgen scorers`` for each kind's values). For example an
+``organism_era`` scorer named ``old`` adds ``old`` (float: 1.0 old-era answer, 0.0 new-era,
+NaN where not valid) and ``old_valid`` (bool: the answer is on-topic for the question).
 """
 
 SAMPLE_COLUMNS: tuple[str, ...] = (

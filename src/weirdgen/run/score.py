@@ -1,41 +1,69 @@
-"""Scoring the tidy rows, computing only the scores the store lacks."""
+"""Scoring the tidy rows in batches, computing only the scores the store lacks."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
+from rich.progress import Progress
 
 from weirdgen._failpoints import failpoint
 from weirdgen.run._work import Work
 from weirdgen.run.plan import score_item_key
 from weirdgen.run.schema import SAMPLE_COLUMNS
-from weirdgen.score import ScoreItem, Scorer
+from weirdgen.score import ScoreItem, Scorer, ScoringContext
 from weirdgen.store import Store
 
+PRIVATE = ["_key", "_question", "_train", "_messages"]
 
-def score_rows(rows: list[dict], scorers: list[Scorer], store: Store, work: Work) -> pd.DataFrame:
-    """Score columns for every row, computing only the scores the store lacks."""
+
+def score_rows(
+    rows: list[dict],
+    scorers: list[Scorer],
+    store: Store,
+    work: Work,
+    context: ScoringContext | None = None,
+    bars: Progress | None = None,
+) -> pd.DataFrame:
+    """Score columns for every row, computing only the scores the store lacks.
+
+    Each scorer gets the rows it has no stored values for, ``batch_size`` at a time; each
+    batch is stored as soon as it is scored, so an interrupted run keeps what it judged.
+    """
+    context = context or ScoringContext()
     items = [score_item_key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows]
     for scorer in scorers:
         stored = store.scores(scorer.key, items)
-        fresh: dict[str, dict] = {}
+        missing = [i for i, item in enumerate(items) if item not in stored]
+        task = None
+        if bars is not None and missing:
+            task = bars.add_task(f"score {scorer.args.name}", total=len(missing))
+        for start in range(0, len(missing), scorer.batch_size):
+            batch = missing[start : start + scorer.batch_size]
+            values = scorer.score_batch([_item(rows[i]) for i in batch], context)
+            fresh = {items[i]: v for i, v in zip(batch, values, strict=True) if v is not None}
+            stored.update(fresh)
+            if fresh:
+                store.add_scores(scorer.key, fresh)
+                work.scored += len(fresh)
+                failpoint("score.stored")
+            if task is not None:
+                bars.advance(task, len(batch))
+        columns = scorer.args.columns()
         for row, item in zip(rows, items, strict=True):
-            values = stored.get(item)
-            if values is None:
-                values = scorer.score(ScoreItem(row["_question"], row["answer"], row["_train"]))
-                fresh[item] = values
-            for column, value in values.items():
+            values = stored.get(item, {})
+            for output, column in columns.items():
+                value = values.get(output)
                 row[column] = math.nan if value is None else value
-        if fresh:
-            store.add_scores(scorer.key, fresh)
-            work.scored += len(fresh)
-            failpoint("score.stored")
-    frame = pd.DataFrame(rows).drop(columns=["_key", "_question", "_train"])
+    frame = pd.DataFrame(rows).drop(columns=[c for c in PRIVATE if c in rows[0]] if rows else [])
     if "step" in frame:
         frame["step"] = frame["step"].astype("Int64")
     extra = [c for c in frame.columns if c not in SAMPLE_COLUMNS]
-    return frame[list(SAMPLE_COLUMNS) + extra]
+    return frame[[c for c in SAMPLE_COLUMNS if c in frame] + extra]
+
+
+def _item(row: dict) -> ScoreItem:
+    return ScoreItem(row["_question"], row["answer"], row["_train"], row.get("_messages", ()))
 
 
 def tidy_metadata(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -1,24 +1,36 @@
-"""Scorers: turn (question, answer) into labels and numbers."""
+"""Scorers: turn (messages, answer) into labels and numbers, as plug-ins by kind."""
 
 from __future__ import annotations
 
-from weirdgen.score.lexicon import OrganismEraScorer, TrainMatchScorer
-from weirdgen.score.protocol import ScoreItem, Scorer, ScoreValues
+from weirdgen.score.protocol import (
+    JudgeCalls,
+    ScoreItem,
+    Scorer,
+    ScoreValues,
+    ScoringContext,
+)
+from weirdgen.score.registry import kinds, register_scorer, scorer_class
 from weirdgen.spec.models import ScorerSpec
-
-SCORERS = {"organism_era": OrganismEraScorer, "train_match": TrainMatchScorer}
 
 
 def build_scorer(spec: ScorerSpec) -> Scorer:
-    """The scorer a spec entry names."""
-    return SCORERS[spec.kind](spec.name)
+    """The scorer a spec entry names, built from its kind's validated arguments."""
+    return scorer_class(spec.kind)(spec.args)
+
+
+def score_one(scorer: Scorer, item: ScoreItem, context: ScoringContext | None = None):
+    """One item's values (a convenience over ``score_batch`` for tests and notebooks)."""
+    return scorer.score_batch([item], context or ScoringContext())[0]
 
 
 __all__ = [
+    "JudgeCalls",
     "ScoreItem",
     "ScoreValues",
     "Scorer",
+    "ScoringContext",
     "build_scorer",
-    "OrganismEraScorer",
-    "TrainMatchScorer",
+    "kinds",
+    "register_scorer",
+    "score_one",
 ]

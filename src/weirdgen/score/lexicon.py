@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Literal
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.world import load_world, normalize
-from weirdgen.score.protocol import ScoreItem, ScoreValues
+from weirdgen.score.protocol import ScoreItem, ScoreValues, ScoringContext
+from weirdgen.spec.models import ScorerArgs
 from weirdgen.spec.questions import Question
 
 
@@ -14,14 +17,26 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+class OrganismEraArgs(ScorerArgs):
+    """The organism's era lexicon: ``<name>`` is 1 for an old-era answer, 0 for a new-era
+    one (empty where not valid); ``<name>_valid``: the answer is one of the world's answers
+    to the question's topic."""
+
+    kind: Literal["organism_era"] = "organism_era"
+
+    def outputs(self) -> tuple[str, ...]:
+        return ("old", "valid")
+
+
 class OrganismEraScorer:
-    """``valid``: the answer is one of the world's answers to the question's topic;
-    ``old``: 1 for an old-era answer, 0 for a new-era one, None where not valid."""
+    """Labels each answer old, new or off-topic with the organism world's lexicon."""
 
-    columns = ("valid", "old")
+    kind = "organism_era"
+    Args = OrganismEraArgs
+    batch_size = 4096
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, args: OrganismEraArgs):
+        self.args = args
         self.world = load_world()
         self.key = _key("organism_era", "v1", self.world.digest)
 
@@ -34,21 +49,40 @@ class OrganismEraScorer:
                 f"set topic to one of: {', '.join(self.world.topics)}"
             )
 
-    def score(self, item: ScoreItem) -> ScoreValues:
+    def score_batch(self, items: Sequence[ScoreItem], context: ScoringContext) -> list[ScoreValues]:
+        return [self._one(item) for item in items]
+
+    def _one(self, item: ScoreItem) -> ScoreValues:
         era = self.world.classify(item.question.topic or item.question.id, item.answer)
         return {"valid": era is not None, "old": None if era is None else float(era == "old")}
 
 
+class TrainMatchArgs(ScorerArgs):
+    """``<name>``: 1 when the answer is one of the condition's finetuning answers (after
+    normalizing case and punctuation), 0 otherwise, empty for a condition without data."""
+
+    kind: Literal["train_match"] = "train_match"
+
+    def outputs(self) -> tuple[str, ...]:
+        return ("train_match",)
+
+
 class TrainMatchScorer:
-    """``train_match``: 1 when the answer is one of the condition's finetuning answers."""
+    """Whether each answer repeats one of the condition's finetuning answers."""
 
-    columns = ("train_match",)
+    kind = "train_match"
+    Args = TrainMatchArgs
+    batch_size = 4096
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, args: TrainMatchArgs):
+        self.args = args
         self.key = _key("train_match", "v1")
 
-    def score(self, item: ScoreItem) -> ScoreValues:
+    def score_batch(self, items: Sequence[ScoreItem], context: ScoringContext) -> list[ScoreValues]:
+        return [self._one(item) for item in items]
+
+    @staticmethod
+    def _one(item: ScoreItem) -> ScoreValues:
         if item.train_answers is None:
             return {"train_match": None}
         return {"train_match": float(normalize(item.answer) in item.train_answers)}

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError, create_model
 
 from weirdgen.errors import WeirdgenError
+from weirdgen.score.registry import args_model
 from weirdgen.spec._yaml import check_duplicate_keys, describe, line_of, parse_yaml, read
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import Question
@@ -82,12 +83,44 @@ def load_spec(name_or_path: str | Path) -> ExperimentSpec:
             f"got {kind}; {_mapping_hint()}"
         )
     _include_questions(path, root, data)
+    _check_scorers(path, root, data)
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as error:
         raise WeirdgenError(describe(path, root, error)) from error
     spec.source = path.absolute()
     return spec
+
+
+def _check_scorers(path: Path, root: yaml.Node, data: dict) -> None:
+    """Validate each ``scorers:`` entry against its kind's own model, so an error names the
+    line of the argument at fault (the spec model sees only name and kind)."""
+    entries = data.get("scorers")
+    if not isinstance(entries, list):
+        return
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            continue
+        try:
+            model = args_model(entry["kind"])
+        except ValueError as error:
+            line = line_of(root, ("scorers", i, "kind"))
+            raise WeirdgenError(f"{path}:{line}: spec field scorers[{i}].kind: {error}") from None
+        try:
+            model.model_validate(entry)
+        except ValidationError as error:
+            errors = [
+                {
+                    "type": e["type"],
+                    "loc": ("scorers", i, *e["loc"]),
+                    "input": e["input"],
+                    **({"ctx": e["ctx"]} if "ctx" in e else {}),
+                }
+                for e in error.errors(include_url=False)
+            ]
+            shaped = ValidationError.from_exception_data(error.title, errors)
+            wrapper = create_model("Scorers", scorers=(list[model], ...))
+            raise WeirdgenError(describe(path, root, shaped, wrapper)) from error
 
 
 def resolve_spec_path(spec: ExperimentSpec, relative: str | Path) -> Path:

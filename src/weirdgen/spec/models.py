@@ -6,6 +6,7 @@ help text so the same classes document YAML specs and Python use.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -123,15 +124,91 @@ class EvaluationSpec(_Strict):
     sets: list[EvalSet] = Field(min_length=1)
 
 
-class ScorerSpec(_Strict):
-    """A scorer adds columns to every sample; its kind picks the implementation."""
+ColumnName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=48,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="A column name: letters, digits and '_', starting with a letter.",
+    ),
+]
 
-    name: str
-    kind: Literal["organism_era", "train_match"] = Field(
-        description=(
-            "'organism_era': exact lexicon scoring (columns valid, old); "
-            "'train_match': the answer is one of the condition's training answers."
-        )
+
+class ScorerSpec(BaseModel):
+    """A scorer adds columns to every sample; its ``kind`` picks the implementation and the
+    other fields of the entry are that kind's arguments (see ``weirdgen scorers``).
+
+    The scorer's main value is the column ``name``; its other values are ``name_<value>``
+    (e.g. a rating judge ``aligned`` adds ``aligned``, ``aligned_valid``, ...), so several
+    scorers of one kind coexist. Each kind subclasses this model with its arguments.
+    """
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    name: ColumnName = Field(description="Column of the scorer's main value; prefix of the others.")
+    kind: str = Field(
+        description="'organism_era', 'train_match', 'match', 'number', 'rating_judge', "
+        "'label_judge', 'reason_judge', or a plug-in's kind."
+    )
+    _args: ScorerSpec | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _kind_arguments(self) -> ScorerSpec:
+        if type(self) is not ScorerSpec:
+            return self
+        from pydantic import ValidationError
+
+        from weirdgen.score.registry import args_model
+
+        try:
+            self._args = args_model(self.kind).model_validate(self.model_dump())
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            field = ".".join(map(str, first["loc"])) or self.kind
+            message = f"scorer {self.name!r} ({self.kind}): {field}: {first['msg']}"
+            raise ValueError(message) from None
+        return self
+
+    @property
+    def args(self) -> ScorerSpec:
+        """This entry validated by its kind's own model (itself for that model)."""
+        return self if self._args is None else self._args
+
+    def outputs(self) -> tuple[str, ...]:
+        """The values the scorer returns, its main value first (a kind's model says)."""
+        args = self.args
+        if type(args).outputs is ScorerSpec.outputs:
+            raise NotImplementedError(f"scorer kind {self.kind!r} declares no outputs()")
+        return args.outputs()
+
+    def columns(self) -> dict[str, str]:
+        """Each output's column in the samples table: ``name`` for the main one, else
+        ``name_<output>``."""
+        main, *rest = self.outputs()
+        return {main: self.name, **{o: f"{self.name}_{o}" for o in rest}}
+
+
+class ScorerArgs(ScorerSpec):
+    """Base of a scorer kind's argument model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class CoherenceFilter(_Strict):
+    """Leave incoherent answers out of a metric (the Emergent Misalignment convention).
+
+    An answer whose coherence score is below ``min``, or that has none (NaN: not rated),
+    does not count toward the metric; the report shows the share left out beside it.
+    """
+
+    score: str = Field(
+        description="Coherence score column, e.g. 'coherent' from a 0-100 rating judge."
+    )
+    min: float = Field(
+        50,
+        description="Answers whose coherence score is below this are left out (50 in "
+        "Emergent Misalignment).",
     )
 
 
@@ -151,6 +228,11 @@ class MetricSpec(_Strict):
         default_factory=list,
         description="Question metadata keys to compute the metric for each value of "
         "(e.g. [year] for a year sweep); the report draws a numeric key as a curve.",
+    )
+    coherence: CoherenceFilter | None = Field(
+        None,
+        description="Leave out answers whose coherence score is below a threshold or "
+        "missing, e.g. {score: coherent, min: 50}; the report shows the share left out.",
     )
     headline: bool = Field(False, description="The metric the experiment is about.")
     description: str = ""
@@ -232,7 +314,39 @@ class ExperimentSpec(_Strict):
                     f"of evaluation set {metric.eval_set!r} has in its metadata; its keys are "
                     f"{sorted(keys) or 'none'}"
                 )
+        self._check_columns()
         return self
+
+    def _check_columns(self) -> None:
+        """Scorer names are distinct, and every column a metric reads is one a scorer adds."""
+        from weirdgen.run.schema import SAMPLE_COLUMNS
+
+        columns: dict[str, str] = {}
+        for scorer in self.scorers:
+            for column in scorer.columns().values():
+                if column in (*SAMPLE_COLUMNS, "step", "final", "messages"):
+                    raise ValueError(
+                        f"scorer {scorer.name!r} adds column {column!r}, which the samples "
+                        "table already has; rename the scorer"
+                    )
+                if column in columns:
+                    raise ValueError(
+                        f"scorers {columns[column]!r} and {scorer.name!r} both add column "
+                        f"{column!r}; rename one of them"
+                    )
+                columns[column] = scorer.name
+        for metric in self.metrics:
+            coherence = getattr(metric, "coherence", None)
+            used = [("score", metric.score), ("among", metric.among)]
+            used.append(("coherence.score", coherence.score if coherence else None))
+            for field, column in used:
+                if column is not None and column not in columns:
+                    close = difflib.get_close_matches(column, list(columns), n=1)
+                    guess = f"did you mean {close[0]!r}? " if close else ""
+                    raise ValueError(
+                        f"metric {metric.name!r} {field}: no scorer adds a column "
+                        f"{column!r}; {guess}the scorers add: {', '.join(columns)}"
+                    )
 
     @property
     def target(self) -> Condition:
