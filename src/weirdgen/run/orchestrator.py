@@ -98,7 +98,8 @@ def run_experiment(
         spec = ExperimentSpec.model_validate({**spec.model_dump(), "seeds": seeds})
         spec.source = source
     backend = backend if backend is not None else get_backend(spec.model)
-    scorers = [build_scorer(s) for s in spec.scorers]
+    spec_dir = spec.source.parent if spec.source else None
+    scorers = [build_scorer(s, spec_dir) for s in spec.scorers]
     conditions = [load_condition(spec, c) for c in spec.conditions]
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)

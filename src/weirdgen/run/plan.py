@@ -187,6 +187,7 @@ def check(
             field = f"{where}: evaluation.sets[{index}].questions[{q_index}]"
         backend.check_prompts([p.messages for p in group], field, group[0].max_tokens)
         for scorer in scorers:
+            getattr(scorer, "backend", None)  # a judge's backend: an unknown provider fails now
             check_question = getattr(scorer, "check_question", None)
             if check_question is not None:
                 check_question(group[0].question, field)

@@ -8,6 +8,7 @@ import pandas as pd
 from rich.progress import Progress
 
 from weirdgen._failpoints import failpoint
+from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
 from weirdgen.run.plan import score_item_key
 from weirdgen.run.schema import SAMPLE_COLUMNS
@@ -49,6 +50,7 @@ def score_rows(
                 failpoint("score.stored")
             if task is not None:
                 bars.advance(task, len(batch))
+        _raise_failures(scorer, context)
         columns = scorer.args.columns()
         for row, item in zip(rows, items, strict=True):
             values = stored.get(item, {})
@@ -60,6 +62,19 @@ def score_rows(
         frame["step"] = frame["step"].astype("Int64")
     extra = [c for c in frame.columns if c not in SAMPLE_COLUMNS]
     return frame[[c for c in SAMPLE_COLUMNS if c in frame] + extra]
+
+
+def _raise_failures(scorer: Scorer, context: ScoringContext) -> None:
+    """Stop the run when some of a judge's calls failed: what was judged is kept (in the
+    run store and the judge cache), and a rerun asks only for the rest."""
+    counts = context.calls.get(scorer.args.name)
+    if counts is None or not counts.failed:
+        return
+    reasons = "; ".join(dict.fromkeys(counts.reasons)) or "no reason given"
+    raise WeirdgenError(
+        f"{counts.failed} calls of judge {scorer.args.name!r} failed ({reasons}); the "
+        f"{counts.made} that answered are kept, so the same command again asks only for the rest"
+    )
 
 
 def _item(row: dict) -> ScoreItem:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 from weirdgen.score.protocol import (
     JudgeCalls,
     ScoreItem,
@@ -13,9 +16,13 @@ from weirdgen.score.registry import kinds, register_scorer, scorer_class
 from weirdgen.spec.models import ScorerSpec
 
 
-def build_scorer(spec: ScorerSpec) -> Scorer:
-    """The scorer a spec entry names, built from its kind's validated arguments."""
-    return scorer_class(spec.kind)(spec.args)
+def build_scorer(spec: ScorerSpec, spec_dir: Path | None = None) -> Scorer:
+    """The scorer a spec entry names, built from its kind's validated arguments; files it
+    names (a judge's prompt_file) are read relative to ``spec_dir``."""
+    cls = scorer_class(spec.kind)
+    if "spec_dir" in inspect.signature(cls).parameters:
+        return cls(spec.args, spec_dir=spec_dir)
+    return cls(spec.args)
 
 
 def score_one(scorer: Scorer, item: ScoreItem, context: ScoringContext | None = None):

@@ -50,6 +50,8 @@ class JudgeCalls:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasons: list[str] = field(default_factory=list)
+    """Why some calls failed (the first few)."""
 
 
 @dataclass

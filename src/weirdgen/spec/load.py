@@ -184,7 +184,10 @@ def _description(path: Path) -> str:
     return " ".join(str(data.get("description") or "").split())
 
 
-JUDGE_FIELDS = ("judge", "judges", "judge_prompts", "judge_prompt")
+QUESTION_TYPES = ("free_form", "free_form_judge", "free_form_judge_0_100")
+"""Question types of llmcomp and Emergent Misalignment files; their judges are the spec's."""
+JUDGE_ENTRY_TYPES = ("rating_judge", "free_form_judge")
+"""llmcomp judge entries: kept in the file for judge scorers' prompt_file, not questions."""
 
 
 def _include_questions(path: Path, root: yaml.Node, data: dict) -> None:
@@ -213,7 +216,10 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     """Questions from a YAML file in llmcomp's and Emergent Misalignment's format: a list of
     ``{id, paraphrases, system, samples_per_paraphrase, ...}``, checked with file:line errors.
 
-    Judge fields are refused until weirdgen has LLM judges.
+    Judge entries (llmcomp's ``rating_judge`` / ``free_form_judge`` with ``{answer}`` in
+    their paraphrases) are skipped: judge scorers read them through ``prompt_file``. A
+    question's ``judge_prompts`` are kept (``from_question: true`` judges read them); its
+    ``judge`` and ``judges`` fields are dropped, since the spec's scorers say who judges.
     """
     root, data = parse_yaml(path, read(path))
     if root is None or not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
@@ -229,20 +235,30 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
             raise WeirdgenError(f"{path}:{line}: a question is a mapping with id and paraphrases")
         item = dict(item)
         kind = item.pop("type", "free_form")
-        judged = [f for f in JUDGE_FIELDS if f in item]
-        if judged or kind != "free_form":
-            what = f"judge fields ({', '.join(judged)})" if judged else f"type {kind!r}"
+        if _is_judge_entry(kind, item):
+            continue
+        if kind not in QUESTION_TYPES:
             raise WeirdgenError(
-                f"{path}:{line}: question {item.get('id')!r} has {what}; weirdgen does not run "
-                "LLM judges yet: remove them (score with the spec's scorers) or use type "
-                "free_form"
+                f"{path}:{line}: question {item.get('id')!r} has type {kind!r}; weirdgen asks "
+                f"free-form questions ({', '.join(QUESTION_TYPES)}); a judge entry has type "
+                f"{' or '.join(JUDGE_ENTRY_TYPES)} and {{answer}} in its paraphrases"
             )
+        for informational in ("judge", "judges", "judge_type"):
+            item.pop(informational, None)  # the spec's scorers say who judges what
         questions.append((index, node, item))
     try:
         checked = TypeAdapter(list[Question]).validate_python([item for _, _, item in questions])
     except ValidationError as error:
         raise WeirdgenError(describe(path, root, error, list[Question])) from error
     return [q.model_dump(exclude_none=True, exclude_defaults=True) for q in checked]
+
+
+def _is_judge_entry(kind: str, item: dict[str, Any]) -> bool:
+    paraphrases = item.get("paraphrases")
+    templated = isinstance(paraphrases, list) and any(
+        isinstance(p, str) and "{answer}" in p for p in paraphrases
+    )
+    return kind in JUDGE_ENTRY_TYPES and templated and "judge_prompts" not in item
 
 
 def _mapping_hint() -> str:

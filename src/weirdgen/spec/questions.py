@@ -80,6 +80,11 @@ class Question(_Strict):
         description="Samples per paraphrase for this question (llmcomp's name); "
         "overrides the set's n.",
     )
+    judge_prompts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Judge prompt templates by judge name (Emergent Misalignment's field), "
+        "read by a judge scorer with from_question: true.",
+    )
 
     def chat(self, paraphrase: str) -> list[Message]:
         """The messages sent for one paraphrase: system, earlier turns, then the question."""

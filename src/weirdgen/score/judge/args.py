@@ -1,0 +1,140 @@
+"""The spec entries of LLM judges: the judge model, its prompt, and each kind's settings.
+
+A judge prompt is a template with ``{question}`` (the user message the model answered) and
+``{answer}`` (its answer); no other braces are read, so a template may show JSON. The
+prompt comes from one of:
+
+- ``prompt:`` the template itself;
+- ``prompt_file:`` + ``prompt_id:`` a judge entry of a YAML file in llmcomp's shape
+  (``- id: ..., type: rating_judge | free_form_judge, paraphrases: [template]``, optionally
+  ``model:``), or Emergent Misalignment's (a question's ``judge_prompts: {name: template}``,
+  found by ``prompt_id`` naming the question and the scorer's ``name`` the prompt);
+- ``from_question: true`` each question's own ``judge_prompts[<name>]`` (a question file may
+  carry its judges).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from weirdgen.spec.models import ScorerArgs
+
+
+class JudgeArgs(ScorerArgs):
+    """What every LLM judge takes."""
+
+    model: str = Field(
+        description="The judge as provider/model: openai/gpt-4.1, hf/<folder>, vllm/<name>..."
+    )
+    prompt: str | None = Field(None, description="The judge prompt template.")
+    prompt_file: str | None = Field(
+        None, description="YAML file holding the template (llmcomp or EM shape), spec-relative."
+    )
+    prompt_id: str | None = Field(None, description="The entry of prompt_file to use.")
+    from_question: bool = Field(
+        False, description="Use each question's judge_prompts[<name>] as the template."
+    )
+    system: str | None = Field(None, description="System message sent before the prompt.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint of an openai/ judge (default: env)."
+    )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the endpoint's key (never the key)."
+    )
+    concurrency: int | None = Field(
+        None, ge=1, le=1024, description="Judge requests in flight at once (openai/ judges)."
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _provider_model(cls, value: str) -> str:
+        if "/" not in value:
+            raise ValueError(f"write the judge as provider/model, e.g. openai/{value or 'gpt-4.1'}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> JudgeArgs:
+        given = [self.prompt is not None, self.prompt_file is not None, self.from_question]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of prompt, prompt_file (with prompt_id) or from_question: true"
+            )
+        if self.prompt_file is not None and not self.prompt_id:
+            raise ValueError("prompt_file needs prompt_id: the id of the judge entry to use")
+        if self.prompt is not None and "{answer}" not in self.prompt:
+            raise ValueError("the prompt never shows the answer; put {answer} in it")
+        return self
+
+    def settings(self) -> dict[str, object]:
+        """What, besides model and prompt, decides a judge call's response."""
+        return {"system": self.system}
+
+
+class RatingJudgeArgs(JudgeArgs):
+    """A 0-100 rating read from the logprobs of the judge's first answer token: the
+    expected value over number tokens, with no score where too much mass is not a number."""
+
+    kind: Literal["rating_judge"] = "rating_judge"
+    min_rating: int = Field(0, ge=0, description="Lowest rating the prompt asks for.")
+    max_rating: int = Field(100, ge=1, le=1000, description="Highest rating.")
+    max_nonnumeric: float = Field(
+        0.25, ge=0, le=1, description="No score when more of the mass than this is not a number."
+    )
+    samples: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Sampled ratings averaged when the judge cannot give logprobs over whole "
+        "numbers (the fallback).",
+    )
+
+    def outputs(self) -> tuple[str, ...]:
+        return ("score", "valid", "nonnumeric", "judge")
+
+    def settings(self) -> dict[str, object]:
+        return {**super().settings(), "range": [self.min_rating, self.max_rating]}
+
+
+class LabelJudgeArgs(JudgeArgs):
+    """A label from a list (yes/no, TRUE/FALSE/REFUSAL, categories), judged at temperature 0;
+    ``<name>`` is 1 for a positive label, 0 for another, empty when the judge named none."""
+
+    kind: Literal["label_judge"] = "label_judge"
+    labels: list[str] = Field(min_length=2, description="The labels the prompt asks for.")
+    positive: list[str] | None = Field(
+        None, description="Labels counted as 1 in <name> (default: the first label)."
+    )
+    max_tokens: int = Field(10, ge=1, le=4096, description="Most tokens the judge may write.")
+
+    @model_validator(mode="after")
+    def _known_positive(self) -> LabelJudgeArgs:
+        upper = [label.upper() for label in self.labels]
+        if len(set(upper)) != len(upper):
+            raise ValueError("labels must differ (case is ignored)")
+        unknown = [p for p in self.positive or () if p.upper() not in upper]
+        if unknown:
+            raise ValueError(f"positive label {unknown[0]!r} is not one of labels {self.labels}")
+        return self
+
+    @property
+    def positives(self) -> frozenset[str]:
+        return frozenset(p.upper() for p in self.positive or self.labels[:1])
+
+    def outputs(self) -> tuple[str, ...]:
+        return ("hit", "label", "p", "valid", "judge")
+
+    def settings(self) -> dict[str, object]:
+        return {**super().settings(), "labels": self.labels, "max_tokens": self.max_tokens}
+
+
+class ReasonJudgeArgs(LabelJudgeArgs):
+    """The judge reasons, then writes ``ANSWER: LABEL``; the label is parsed and the
+    reasoning kept in ``<name>_reason``."""
+
+    kind: Literal["reason_judge"] = "reason_judge"  # type: ignore[assignment]
+    max_tokens: int = Field(1024, ge=1, le=16384, description="Most tokens the judge may write.")
+
+    def outputs(self) -> tuple[str, ...]:
+        return ("hit", "label", "reason", "valid", "judge")

@@ -1,0 +1,78 @@
+"""What every LLM judge does: render its prompt per answer, fetch replies through the judge
+cache, and turn them into values."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar
+
+from weirdgen.backends import Backend
+from weirdgen.score.judge.args import JudgeArgs
+from weirdgen.score.judge.calls import Call, Caller, Reply, judge_backend
+from weirdgen.score.judge.prompts import Templates, judge_id, judge_messages
+from weirdgen.score.protocol import ScoreItem, ScoreValues, ScoringContext
+from weirdgen.spec.questions import Question
+
+VERSION = "judge-v1"
+"""Bumped when a judge's values would change for the same replies."""
+
+
+class Judge:
+    """Base of the judge kinds: ``calls`` says what to ask per answer, ``values`` what the
+    replies mean. Values of an answer whose calls failed are None (not stored)."""
+
+    kind: ClassVar[str]
+    Args: ClassVar[type[JudgeArgs]]
+    batch_size = 2048
+
+    def __init__(self, args: JudgeArgs, spec_dir: Path | None = None) -> None:
+        self.args = args
+        self.templates = Templates(args, spec_dir)
+        decides = args.model_dump_json(exclude={"concurrency", "api_key_env", "description"})
+        payload = "|".join([VERSION, decides, self.templates.fixed or ""])
+        self.key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @cached_property
+    def backend(self) -> Backend:
+        return judge_backend(self.args)
+
+    @cached_property
+    def caller(self) -> Caller:
+        return Caller(self.args.name, self.backend, self.judge_id(self.templates.fixed or ""))
+
+    def judge_id(self, template: str) -> str:
+        """The content hash of this judge with ``template``, stored with every score."""
+        return judge_id(self.args.kind, self.args.model, template, self.args.settings())
+
+    def check_question(self, question: Question, where: str) -> None:
+        self.templates.check_question(question, where)
+
+    def messages(self, item: ScoreItem):
+        """The chat sent to the judge for one answer."""
+        template = self.templates.for_question(item.question)
+        return judge_messages(self.args, template, item.prompt, item.answer)
+
+    def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
+        raise NotImplementedError
+
+    def values(self, item: ScoreItem, replies: list[Reply]) -> ScoreValues:
+        raise NotImplementedError
+
+    def score_batch(
+        self, items: Sequence[ScoreItem], context: ScoringContext
+    ) -> list[ScoreValues | None]:
+        asked = [self.calls(item, context) for item in items]
+        replies = self.caller.fetch([c for calls in asked for c in calls], context)
+        out: list[ScoreValues | None] = []
+        for item, calls in zip(items, asked, strict=True):
+            got = [replies.get(c.key) for c in calls]
+            if any(r is None for r in got):
+                out.append(None)
+                continue
+            template = self.templates.for_question(item.question)
+            values = self.values(item, [r for r in got if r is not None])
+            out.append({**values, "judge": self.judge_id(template)})
+        return out

@@ -1,0 +1,179 @@
+"""Judge calls through any backend: the replies, their token counts, the cache around them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from weirdgen.backends import Backend, get_backend
+from weirdgen.backends.protocol import Chat, ModelRef, SampleRequest, SamplingFailed, key_seed
+from weirdgen.errors import WeirdgenError
+from weirdgen.score.judge.args import JudgeArgs
+from weirdgen.score.protocol import ScoringContext
+from weirdgen.store.judgments import Judgment, judgment_key
+
+TOP_LOGPROBS = 20
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to the judge; ``key`` is its cache key (model, messages, settings)."""
+
+    key: str
+    messages: Chat
+    temperature: float
+    max_tokens: int
+    logprobs: bool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the judge said, its first token's top alternatives, and the tokens it cost."""
+
+    text: str
+    top: tuple[tuple[str, float], ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def make_call(
+    model_key: str,
+    messages: Chat,
+    temperature: float,
+    max_tokens: int,
+    logprobs: bool,
+    **extra: Any,
+) -> Call:
+    """A call with its cache key; ``extra`` settings (a sample index) go into the key."""
+    chat = [[m.role, m.content] for m in messages]
+    settings = {"t": temperature, "max": max_tokens, "lp": logprobs, **extra}
+    key = judgment_key(model_key, chat, settings)
+    return Call(key, messages, temperature, max_tokens, logprobs)
+
+
+def judge_backend(args: JudgeArgs) -> Backend:
+    """The backend of ``args.model``; an openai/ judge takes its own endpoint and key."""
+    provider, _, name = args.model.partition("/")
+    if provider != "openai" or not (args.base_url or args.api_key_env or args.concurrency):
+        return get_backend(args.model)
+    from weirdgen.backends.openai import OpenAIBackend
+
+    key = None
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            raise WeirdgenError(
+                f"scorer {args.name!r}: api_key_env names {args.api_key_env}, which is not set; "
+                "export it with the endpoint's key"
+            )
+    return OpenAIBackend(
+        name, base_url=args.base_url, api_key=key, max_concurrency=args.concurrency
+    )
+
+
+class Caller:
+    """Sends calls to one judge model, through the cache of a scoring context."""
+
+    def __init__(self, scorer: str, backend: Backend, judge_id: str) -> None:
+        self.scorer, self.backend, self.judge_id = scorer, backend, judge_id
+        self.model: ModelRef = backend.base()
+
+    def fetch(self, calls: Sequence[Call], context: ScoringContext) -> dict[str, Reply]:
+        """Replies by call key: stored ones from the cache, the others asked once each.
+        Failed calls are counted in the context (with a reason) and left out."""
+        counts = context.counts(self.scorer)
+        unique = {c.key: c for c in calls}
+        stored = context.cache.get(list(unique)) if context.cache is not None else {}
+        replies = {k: _reply(j) for k, j in stored.items()}
+        counts.cached += len(replies)
+        missing = [c for k, c in unique.items() if k not in replies]
+        if not missing:
+            return replies
+        fresh, failed = self._send(missing)
+        counts.made += len(fresh)
+        counts.failed += len(failed)
+        counts.reasons.extend(failed[:3])
+        for reply in fresh.values():
+            counts.prompt_tokens += reply.prompt_tokens
+            counts.completion_tokens += reply.completion_tokens
+        if context.cache is not None and fresh:
+            context.cache.put(
+                Judgment(
+                    k,
+                    self.model.key,
+                    self.judge_id,
+                    {"text": r.text, "top": [list(t) for t in r.top]},
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                )
+                for k, r in fresh.items()
+            )
+        replies.update(fresh)
+        return replies
+
+    def _send(self, calls: Sequence[Call]) -> tuple[dict[str, Reply], list[str]]:
+        replies: dict[str, Reply] = {}
+        failed: list[str] = []
+        groups: dict[tuple[float, int, bool], list[Call]] = {}
+        for call in calls:
+            groups.setdefault((call.temperature, call.max_tokens, call.logprobs), []).append(call)
+        for (temperature, max_tokens, logprobs), group in groups.items():
+            requests = [
+                SampleRequest(c.messages, temperature, max_tokens, key_seed(c.key)) for c in group
+            ]
+            got = self._complete(requests, logprobs, failed)
+            for call, reply in zip(group, got, strict=True):
+                if reply is not None:
+                    replies[call.key] = reply
+        return replies, failed
+
+    def _complete(
+        self, requests: list[SampleRequest], logprobs: bool, failed: list[str]
+    ) -> list[Reply | None]:
+        complete = getattr(self.backend, "complete", None)
+        if complete is not None:  # API backends: text, logprobs and tokens in one request
+            try:
+                done = complete(self.model, requests, TOP_LOGPROBS if logprobs else None)
+            except SamplingFailed as error:
+                failed.extend(f.reason for f in error.failures)
+                done = error.completions
+            return [
+                None
+                if c is None
+                else Reply(
+                    c.text,
+                    c.logprobs[0].top if c.logprobs else (),
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                )
+                for c in done
+            ]
+        return self._local(requests, logprobs, failed)
+
+    def _local(
+        self, requests: list[SampleRequest], logprobs: bool, failed: list[str]
+    ) -> list[Reply | None]:
+        """Local backends: logprobs from one forward pass; text sampled unless one token
+        of it is all the call asks for."""
+        tops: list[tuple[tuple[str, float], ...]] = [()] * len(requests)
+        if logprobs:
+            found = self.backend.logprobs(self.model, [r.messages for r in requests], TOP_LOGPROBS)
+            tops = [f.top for f in found]
+        if logprobs and all(r.max_tokens == 1 and r.temperature == 0 for r in requests):
+            return [Reply(top[0][0] if top else "", top) for top in tops]
+        try:
+            texts: list[str | None] = list(self.backend.sample(self.model, requests))
+        except SamplingFailed as error:
+            failed.extend(f.reason for f in error.failures)
+            texts = [getattr(c, "text", c) for c in error.completions]
+        return [None if t is None else Reply(t, top) for t, top in zip(texts, tops, strict=True)]
+
+
+def _reply(judgment: Judgment) -> Reply:
+    response = judgment.response
+    top = tuple((str(t), float(lp)) for t, lp in response.get("top") or ())
+    return Reply(
+        str(response.get("text", "")), top, judgment.prompt_tokens, judgment.completion_tokens
+    )

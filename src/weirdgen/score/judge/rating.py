@@ -1,0 +1,116 @@
+"""The 0-100 rating judge: the expected rating under the judge's first-token distribution."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from weirdgen.backends.protocol import as_chat
+from weirdgen.score.judge.args import RatingJudgeArgs
+from weirdgen.score.judge.base import Judge
+from weirdgen.score.judge.calls import Call, Reply, make_call
+from weirdgen.score.protocol import ScoreItem, ScoreValues, ScoringContext
+
+PROBE_NUMBERS = ("100", "57")
+"""Numbers a judge is asked to repeat to see whether its numbers are single tokens."""
+_INTEGER = re.compile(r"\d{1,4}")
+_LEADING = re.compile(r"^\D{0,12}?(\d{1,4})(?!\d)")
+
+
+def expected_rating(
+    top: Sequence[tuple[str, float]], lo: int, hi: int, max_nonnumeric: float
+) -> tuple[float | None, float]:
+    """(expected rating, non-numeric mass) from a first token's top alternatives.
+
+    Tokens whose text (stripped) is a whole number in [lo, hi] are the numeric mass; the
+    rest of the probability, listed or not, is non-numeric. The rating is the mean of the
+    numbers weighted by their probability, None when the non-numeric mass exceeds
+    ``max_nonnumeric`` (or nothing is numeric).
+    """
+    mass = weighted = 0.0
+    for token, logprob in top:
+        text = token.strip()
+        if _INTEGER.fullmatch(text) and lo <= int(text) <= hi:
+            p = math.exp(logprob)
+            mass += p
+            weighted += int(text) * p
+    nonnumeric = min(1.0, max(0.0, 1.0 - mass))
+    if mass <= 0 or nonnumeric > max_nonnumeric:
+        return None, nonnumeric
+    return weighted / mass, nonnumeric
+
+
+def sampled_rating(texts: Sequence[str], lo: int, hi: int) -> tuple[float | None, float]:
+    """(mean rating, share of replies without one) over sampled replies."""
+    ratings = []
+    for text in texts:
+        found = _LEADING.match(text.strip())
+        if found and lo <= int(found.group(1)) <= hi:
+            ratings.append(int(found.group(1)))
+    missing = 1 - len(ratings) / len(texts) if texts else 1.0
+    return (sum(ratings) / len(ratings) if ratings else None), missing
+
+
+class RatingJudge(Judge):
+    """Outputs: ``<name>`` the rating, ``<name>_valid``, ``<name>_nonnumeric`` (the mass
+    that was not a number, or the share of sampled replies without one), ``<name>_judge``."""
+
+    kind = "rating_judge"
+    Args = RatingJudgeArgs
+    args: RatingJudgeArgs
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        self._sampled: bool | None = None
+
+    def sampled(self, context: ScoringContext) -> bool:
+        """Whether ratings must be sampled: the judge does not say 100 and 57 as one token
+        each (asked once, through the judge cache); warns when so."""
+        if self._sampled is None:
+            calls = [
+                make_call(
+                    self.caller.model.key,
+                    as_chat(f"Reply with the number {n} and nothing else."),
+                    0.0,
+                    1,
+                    True,
+                    probe="numbers",
+                )
+                for n in PROBE_NUMBERS
+            ]
+            replies = self.caller.fetch(calls, context)
+            firsts = {
+                n: [t.strip() for t, _ in replies[c.key].top] if c.key in replies else []
+                for n, c in zip(PROBE_NUMBERS, calls, strict=True)
+            }
+            broken = [n for n, tokens in firsts.items() if n not in tokens]
+            self._sampled = bool(broken)
+            if broken:
+                said = firsts[broken[0]][:3]
+                context.warn(
+                    f"judge {self.args.name!r} ({self.args.model}): the number {broken[0]} is "
+                    f"not one token of this model (its likeliest first tokens: {said}); rating "
+                    f"by the mean of {self.args.samples} sampled ratings instead of logprobs"
+                )
+        return self._sampled
+
+    def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
+        messages, model = self.messages(item), self.caller.model.key
+        if not self.sampled(context):
+            return [make_call(model, messages, 0.0, 1, True)]
+        return [
+            make_call(model, messages, 1.0, 4, False, sample=i) for i in range(self.args.samples)
+        ]
+
+    def values(self, item: ScoreItem, replies: list[Reply]) -> ScoreValues:
+        a = self.args
+        if len(replies) == 1 and replies[0].top:
+            score, other = expected_rating(
+                replies[0].top, a.min_rating, a.max_rating, a.max_nonnumeric
+            )
+        else:
+            score, other = sampled_rating([r.text for r in replies], a.min_rating, a.max_rating)
+            if other > a.max_nonnumeric:
+                score = None
+        return {"score": score, "valid": score is not None, "nonnumeric": other}
