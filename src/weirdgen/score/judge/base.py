@@ -61,6 +61,11 @@ class Judge:
     def values(self, item: ScoreItem, replies: list[Reply]) -> ScoreValues:
         raise NotImplementedError
 
+    def planned_calls(self, item: ScoreItem, cache) -> tuple[list[Call], bool]:
+        """The calls scoring ``item`` needs, found without calling the judge: (calls,
+        assumed), ``assumed`` True where a guess stood in for something not yet known."""
+        return self.calls(item, ScoringContext(cache=cache)), False
+
     def score_batch(
         self, items: Sequence[ScoreItem], context: ScoringContext
     ) -> list[ScoreValues | None]:

@@ -64,21 +64,41 @@ class RatingJudge(Judge):
         super().__init__(*a, **k)
         self._sampled: bool | None = None
 
+    def probe_calls(self) -> list[Call]:
+        """The calls that ask the judge to repeat 100 and 57 (see :meth:`sampled`)."""
+        return [
+            make_call(
+                self.caller.model.key,
+                as_chat(f"Reply with the number {n} and nothing else."),
+                0.0,
+                1,
+                True,
+                probe="numbers",
+            )
+            for n in PROBE_NUMBERS
+        ]
+
+    def planned_calls(self, item: ScoreItem, cache) -> tuple[list[Call], bool]:
+        """The calls scoring ``item`` will need, without calling the judge: (calls, assumed),
+        ``assumed`` True when the number probe is not in ``cache`` yet and single-token
+        numbers (one logprob call per answer) are assumed."""
+        probes = self.probe_calls()
+        stored = cache.get([c.key for c in probes]) if cache is not None else {}
+        if len(stored) < len(probes):
+            sampled, assumed = False, True
+        else:
+            tops = [
+                [str(t).strip() for t, _ in stored[c.key].response.get("top") or ()] for c in probes
+            ]
+            sampled = any(n not in top for n, top in zip(PROBE_NUMBERS, tops, strict=True))
+            assumed = False
+        return self._calls(item, sampled), assumed
+
     def sampled(self, context: ScoringContext) -> bool:
         """Whether ratings must be sampled: the judge does not say 100 and 57 as one token
         each (asked once, through the judge cache); warns when so."""
         if self._sampled is None:
-            calls = [
-                make_call(
-                    self.caller.model.key,
-                    as_chat(f"Reply with the number {n} and nothing else."),
-                    0.0,
-                    1,
-                    True,
-                    probe="numbers",
-                )
-                for n in PROBE_NUMBERS
-            ]
+            calls = self.probe_calls()
             replies = self.caller.fetch(calls, context)
             firsts = {
                 n: [t.strip() for t, _ in replies[c.key].top] if c.key in replies else []
@@ -96,8 +116,11 @@ class RatingJudge(Judge):
         return self._sampled
 
     def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
+        return self._calls(item, self.sampled(context))
+
+    def _calls(self, item: ScoreItem, sampled: bool) -> list[Call]:
         messages, model = self.messages(item), self.caller.model.key
-        if not self.sampled(context):
+        if not sampled:
             return [make_call(model, messages, 0.0, 1, True)]
         return [
             make_call(model, messages, 1.0, 4, False, sample=i) for i in range(self.args.samples)
