@@ -8,7 +8,7 @@ import threading
 
 import typer
 
-from weirdgen.cli import experiments, organism, serve
+from weirdgen.cli import experiments, organism, plan, serve
 from weirdgen.errors import Interrupted, WeirdgenError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 experiments.register(app)
 serve.register(app)
+plan.register(app)
 app.add_typer(organism.app, name="organism")
 
 
