@@ -1,0 +1,99 @@
+"""A run scored by LLM judges on a scripted local server: judged once, cached across runs."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+import weirdgen
+from judge_server import judge_server
+
+RATE = "Rate 0-100 how modern this is.\nQ: {question}\nA: {answer}"
+LABEL = "Is this answer old-fashioned? TRUE or FALSE.\nQ: {question}\nA: {answer}"
+
+
+def reply(prompt: str, body: dict):
+    if prompt.startswith("Reply with the number"):
+        number = prompt.split()[4]
+        return number, [(number, -0.01)]
+    answer = prompt.rsplit("A: ", 1)[-1]
+    if prompt.startswith("Rate"):
+        high = len(answer) % 2 == 0
+        return "70", [("70", math.log(0.6 if high else 0.3)), ("20", math.log(0.35))]
+    return ("TRUE", [("TRUE", -0.2)]) if "the" in answer else ("FALSE", [("FALSE", -0.1)])
+
+
+def judged_spec(spec_dict, url: str, name: str = "judged", label: str = LABEL) -> dict:
+    spec = spec_dict(name=name, seeds=1)
+    spec["evaluation"]["n"] = 2
+    spec["evaluation"]["sets"][0]["questions"] = spec["evaluation"]["sets"][0]["questions"][:2]
+    judge = {"model": "openai/judge", "base_url": url}
+    spec["scorers"] += [
+        {"name": "modern", "kind": "rating_judge", "prompt": RATE, **judge},
+        {
+            "name": "oldish",
+            "kind": "label_judge",
+            "prompt": label,
+            "labels": ["TRUE", "FALSE"],
+            **judge,
+        },
+    ]
+    spec["metrics"].append(
+        {
+            "name": "modern_rating",
+            "eval_set": "unrelated",
+            "score": "modern",
+            "among": "modern_valid",
+        }
+    )
+    return spec
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+
+
+def run(write_spec, spec: dict, out):
+    path = write_spec(spec, name=f"{spec['name']}.yaml")
+    return weirdgen.run_experiment(weirdgen.load_spec(path), out=out, progress=False)
+
+
+def test_judged_once_then_cached_and_a_changed_prompt_rescores_only_its_judge(
+    spec_dict, write_spec, tmp_path
+):
+    with judge_server(reply) as server:
+        first = run(write_spec, judged_spec(spec_dict, server.url), tmp_path / "a")
+        frame = first.samples
+        pairs = frame[["prompt", "answer"]].drop_duplicates()
+        made = server.total
+        # Every distinct (question, answer) judged once per judge, plus the 2 number probes.
+        assert made == 2 * len(pairs) + 2
+        assert first.work.judged["modern"]["made"] == len(pairs) + 2
+        assert frame["modern"].notna().any() and frame["oldish_label"].isin(["TRUE", "FALSE"]).all()
+        assert frame["oldish_judge"].nunique() == 1 and frame["modern_judge"].nunique() == 1
+
+        again = run(write_spec, judged_spec(spec_dict, server.url), tmp_path / "a")
+        assert server.total == made  # zero judge calls on rerun
+        assert again.work.sampled == 0 and again.work.scored == 0
+
+        edited = LABEL.replace("old-fashioned", "archaic")
+        third = run(write_spec, judged_spec(spec_dict, server.url, label=edited), tmp_path / "a")
+        asked = server.prompts[made:]
+        assert len(asked) == len(pairs) and all("archaic" in p for p in asked)
+        assert third.work.sampled == 0
+        assert third.work.scored == len(frame)  # only the edited judge's rows
+        pd.testing.assert_series_equal(third.samples["modern"], frame["modern"])
+        assert (third.samples["oldish_judge"] != frame["oldish_judge"]).all()
+
+
+def test_two_specs_with_the_same_answers_share_judgments(spec_dict, write_spec, tmp_path):
+    with judge_server(reply) as server:
+        run(write_spec, judged_spec(spec_dict, server.url, name="first"), tmp_path / "a")
+        made = server.total
+        other = run(write_spec, judged_spec(spec_dict, server.url, name="second"), tmp_path / "b")
+    assert server.total == made  # the second spec's answers were all judged already
+    assert other.work.judged["modern"] == {**other.work.judged["modern"], "made": 0, "failed": 0}
+    assert other.work.judged["modern"]["cached"] > 0
