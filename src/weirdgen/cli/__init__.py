@@ -8,7 +8,7 @@ import threading
 
 import typer
 
-from weirdgen.cli import experiments, organism, plan, serve
+from weirdgen.cli import experiments, judge, organism, plan, serve
 from weirdgen.errors import Interrupted, WeirdgenError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ experiments.register(app)
 serve.register(app)
 plan.register(app)
 app.add_typer(organism.app, name="organism")
+app.add_typer(judge.app, name="judge")
 
 
 def _click_errors() -> tuple[type[Exception], ...]:
