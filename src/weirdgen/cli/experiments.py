@@ -35,6 +35,15 @@ def run(
             "such as 0,3,7."
         ),
     ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            metavar="USD",
+            help="Refuse to start when the estimated cost of what is still to do (weirdgen "
+            "plan) exceeds this many USD, or a model with work to do has no price.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     verbose: Annotated[
         bool,
@@ -59,6 +68,12 @@ def run(
         enable(err)
     signal.signal(signal.SIGTERM, _terminated)
     spec = load_spec(experiment)
+    if budget is not None:  # before anything is written
+        from weirdgen.plan import check_budget, estimate
+
+        planned = estimate(spec, model, out=out, n=n, seeds=_seeds(seeds))
+        check_budget(planned, budget)
+        err.print(f"estimated ${planned.usd:.2f}, within --budget ${budget:.2f}", highlight=False)
     result = run_experiment(
         spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet
     )
