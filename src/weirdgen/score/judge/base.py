@@ -34,6 +34,7 @@ class Judge:
         decides = args.model_dump_json(exclude={"concurrency", "api_key_env", "description"})
         payload = "|".join([VERSION, decides, self.templates.fixed or ""])
         self.key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        self._ids: dict[str, str] = {}
 
     @cached_property
     def backend(self) -> Backend:
@@ -45,7 +46,11 @@ class Judge:
 
     def judge_id(self, template: str) -> str:
         """The content hash of this judge with ``template``, stored with every score."""
-        return judge_id(self.args.kind, self.args.model, template, self.args.settings())
+        found = self._ids.get(template)
+        if found is None:
+            found = judge_id(self.args.kind, self.args.model, template, self.args.settings())
+            self._ids[template] = found
+        return found
 
     def check_question(self, question: Question, where: str) -> None:
         self.templates.check_question(question, where)

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from weirdgen.backends.protocol import Chat, as_chat
+from weirdgen.backends.protocol import Chat
+from weirdgen.data import ChatMessage
 from weirdgen.errors import WeirdgenError
 from weirdgen.score.judge.args import JudgeArgs
 from weirdgen.spec._yaml import line_of, parse_yaml, read
@@ -30,8 +31,10 @@ def judge_id(kind: str, model: str, template: str, settings: dict[str, Any]) -> 
 
 def judge_messages(args: JudgeArgs, template: str, question: str, answer: str) -> Chat:
     """The chat sent to the judge for one answer."""
-    system = [{"role": "system", "content": args.system}] if args.system else []
-    return as_chat([*system, {"role": "user", "content": render(template, question, answer)}])
+    user = ChatMessage.model_construct(role="user", content=render(template, question, answer))
+    if args.system:
+        return (ChatMessage.model_construct(role="system", content=args.system), user)
+    return (user,)
 
 
 class Templates:
