@@ -7,6 +7,7 @@ help text so the same classes document YAML specs and Python use.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -166,7 +167,8 @@ class ScorerSpec(BaseModel):
         except ValidationError as error:
             first = error.errors(include_url=False)[0]
             field = ".".join(map(str, first["loc"])) or self.kind
-            message = f"scorer {self.name!r} ({self.kind}): {field}: {first['msg']}"
+            text = re.sub(r"^(Value error|Assertion failed), ", "", first["msg"])
+            message = f"scorer {self.name!r} ({self.kind}): {field}: {text}"
             raise ValueError(message) from None
         return self
 
