@@ -38,7 +38,7 @@ def paper(tmp_path):
         assert server.total == 0  # planning calls no model
 
 
-def test_plan_prints_the_spec_arithmetic(paper, cli, tmp_path):
+def test_plan_prints_the_spec_arithmetic(paper, cli, tmp_path, _private_registry):
     path, _ = paper
     code, out, err = cli("plan", path, "--out", tmp_path / "run")
     assert code == 0, err
@@ -58,7 +58,8 @@ def test_plan_prints_the_spec_arithmetic(paper, cli, tmp_path):
     assert cells(out, "judge era")[6] == f"≤{samples * 1024:,}"
     judge_calls = 4 * samples + probes
     assert f"{finetunes} finetunes, {samples:,} samples, {judge_calls:,} judge calls" in out
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists()  # planning writes nothing
+    assert not (_private_registry / "registry.sqlite").exists()
 
 
 def test_costs_follow_the_price_table_and_a_cheaper_judge_costs_less(paper):
