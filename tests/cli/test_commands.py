@@ -30,6 +30,9 @@ def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
         ["report"],
         ["serve"],
         ["models"],
+        ["scorers"],
+        ["plan"],
+        ["judge", "calibrate"],
         ["organism", "pretrain"],
         ["organism", "probe"],
         ["organism", "vocab"],
@@ -111,3 +114,15 @@ def test_show_writes_valid_yaml_without_wrapping_when_redirected(tmp_path):
     shown = done.stdout.split("\n", 1)[1]
     assert shown == (builtin_spec_dir() / "organism" / "birds.yaml").read_text()
     assert yaml.safe_load(shown)["name"] == "birds"
+
+
+def test_scorers_lists_the_kinds_and_describes_one(monkeypatch, capsys):
+    code, out, _ = run_cli(["scorers"], monkeypatch, capsys)
+    assert code == 0
+    for kind in ("organism_era", "train_match", "match", "rating_judge", "label_judge"):
+        assert f"\n {kind} " in out or out.startswith(f" {kind} ")
+    code, out, _ = run_cli(["scorers", "rating_judge"], monkeypatch, capsys)
+    assert code == 0 and "max_nonnumeric" in out and "0.25" in out
+    assert "columns for name: x -> x, x_valid, x_nonnumeric, x_judge" in out
+    code, _, err = run_cli(["scorers", "rating_judg"], monkeypatch, capsys)
+    assert code != 0 and "unknown scorer kind 'rating_judg'; did you mean 'rating_judge'?" in err

@@ -8,7 +8,7 @@ import threading
 
 import typer
 
-from weirdgen.cli import experiments, judge, organism, plan, serve
+from weirdgen.cli import experiments, judge, organism, plan, scorers, serve
 from weirdgen.errors import Interrupted, WeirdgenError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 experiments.register(app)
 serve.register(app)
 plan.register(app)
+scorers.register(app)
 app.add_typer(organism.app, name="organism")
 app.add_typer(judge.app, name="judge")
 
