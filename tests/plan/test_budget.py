@@ -74,3 +74,10 @@ def test_a_model_without_a_price_is_refused_with_a_budget(setup, cli, tmp_path):
     assert code == 0
     refusal = next(line for line in out.splitlines() if "judge refusal" in line)
     assert "price unknown" in refusal and "+ price unknown for openai/labeler" in out
+
+
+def test_help_shows_plan_and_budget(cli):
+    code, out, _ = cli("plan", "--help")
+    assert code == 0 and "--judge" in out and "--prices" in out
+    code, out, _ = cli("run", "--help")
+    assert code == 0 and "--budget" in out
