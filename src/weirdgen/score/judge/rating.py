@@ -41,6 +41,25 @@ def expected_rating(
     return weighted / mass, nonnumeric
 
 
+def split_number(backend: object, lo: int, hi: int) -> str | None:
+    """The first whole number in [lo, hi] that the backend's own tokenizer splits into
+    several tokens ("" when none does), or None when the backend has no tokenizer here
+    (an API: the judge is then asked, see ``RatingJudge.sampled``)."""
+    organism = getattr(backend, "organism", None)
+    if organism is not None:  # word-level: a number is one token exactly when it is a word
+        vocabulary = organism.tokenizer.stoi
+        return next((str(n) for n in range(lo, hi + 1) if str(n) not in vocabulary), "")
+    tokenizer = getattr(type(backend), "tokenizer", None) and backend.tokenizer
+    encode = getattr(tokenizer, "encode", None)
+    if encode is None:
+        return None
+    for n in range(lo, hi + 1):
+        ids = encode(str(n), add_special_tokens=False)
+        if len(ids) != 1 or tokenizer.decode(ids).strip() != str(n):  # split, or unknown
+            return str(n)
+    return ""
+
+
 def sampled_rating(texts: Sequence[str], lo: int, hi: int) -> tuple[float | None, float]:
     """(mean rating, share of replies without one) over sampled replies."""
     ratings = []
@@ -82,6 +101,9 @@ class RatingJudge(Judge):
         """The calls scoring ``item`` will need, without calling the judge: (calls, assumed),
         ``assumed`` True when the number probe is not in ``cache`` yet and single-token
         numbers (one logprob call per answer) are assumed."""
+        split = split_number(self.backend, self.args.min_rating, self.args.max_rating)
+        if split is not None:
+            return self._calls(item, bool(split)), False
         probes = self.probe_calls()
         stored = cache.get([c.key for c in probes]) if cache is not None else {}
         if len(stored) < len(probes):
@@ -95,9 +117,21 @@ class RatingJudge(Judge):
         return self._calls(item, sampled), assumed
 
     def sampled(self, context: ScoringContext) -> bool:
-        """Whether ratings must be sampled: the judge does not say 100 and 57 as one token
-        each (asked once, through the judge cache); warns when so."""
+        """Whether ratings must be sampled: the judge's tokenizer, where the backend has one
+        here, does not hold every whole number of the range as one token; for an API judge,
+        it does not say 100 and 57 as one token each (asked once, through the judge cache).
+        Warns when ratings must be sampled."""
         if self._sampled is None:
+            split = split_number(self.backend, self.args.min_rating, self.args.max_rating)
+            if split is not None:
+                self._sampled = bool(split)
+                if split:
+                    context.warn(
+                        f"judge {self.args.name!r} ({self.args.model}): the number {split} is "
+                        f"not one token of its tokenizer; rating by the mean of "
+                        f"{self.args.samples} sampled ratings instead of logprobs"
+                    )
+                return self._sampled
             calls = self.probe_calls()
             replies = self.caller.fetch(calls, context)
             firsts = {
