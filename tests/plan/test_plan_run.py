@@ -121,5 +121,6 @@ def test_stored_scores_need_no_call_even_without_the_judge_cache(
     monkeypatch.setenv("WEIRDGEN_HOME", str(tmp_path_factory.mktemp("empty-home")))
     plan = estimate(spec, out=out)  # no judge cache, no registry: the run store alone
     assert plan.done and plan.judge("aligned").stored == plan.judge("aligned").needed > 0
+    assert not any(r.assumed for r in plan.rows) and not plan.notes  # nothing left to guess
     weirdgen.run_experiment(spec, out=out, progress=False)
     assert server.total == made

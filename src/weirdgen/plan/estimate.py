@@ -8,6 +8,7 @@ calls by each judge's ``planned_calls`` for the answers already sampled.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +36,7 @@ from weirdgen.spec.recipes import wants_checkpoints
 from weirdgen.store import Store
 from weirdgen.store.judgments import JudgmentCache
 from weirdgen.store.registry import Registry
+from weirdgen.store.sqlite import damaged
 
 ASSUMED_EPOCHS = 3
 """Epochs assumed where a recipe lets the provider choose (``epochs: null``)."""
@@ -94,11 +96,13 @@ def estimate(
         judges = [s for s in scorers if hasattr(s, "planned_calls")]
         cache = JudgmentCache(known_registry) if known_registry is not None else None
         rows, judge_notes = judge_rows(judges, sampled.known, sampled.unknown, store, cache, table)
+    except sqlite3.DatabaseError as error:
+        raise damaged(path, error) from error
     finally:
         if store is not None:
             store.close()
     all_rows = (train, sampled.row, *rows) if train.needed else (sampled.row, *rows)
-    if any(not r.exact for r in all_rows):
+    if any(not r.exact and (r.prompt_tokens or r.training_tokens) for r in all_rows):
         notes.append(
             "~ marks token counts estimated at 4 characters per token plus 3 per message "
             "(no tokenizer at hand for that model); the organism's are exact"

@@ -78,6 +78,7 @@ def judge_rows(
             counted.update(c.key for c in probes)
         counted.update(needed)
         model = judge.args.model
+        assumed = assumed and total > stored  # a guess about calls none of which is made
         usd: float | None = 0.0
         if total > stored:
             price = table.find(model)
