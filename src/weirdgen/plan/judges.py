@@ -13,6 +13,7 @@ from weirdgen.plan.tokens import TokenCounter
 from weirdgen.run.plan import Prompt
 from weirdgen.score import ScoreItem
 from weirdgen.score.judge.calls import Call
+from weirdgen.score.judge.rating import RatingJudge, split_number
 from weirdgen.store import Store
 from weirdgen.store.judgments import JudgmentCache
 
@@ -68,8 +69,8 @@ def judge_rows(
             completion += count * sum(c.max_tokens for c in calls)
         total, stored = len(needed) + fresh, len(needed) - len(todo)
         unscored = len(known) - len(scored) + sum(count for _, count in unknown)
-        if unscored and hasattr(judge, "probe_calls"):  # asked once, before the first answer
-            probes = [c for c in judge.probe_calls() if c.key not in counted]
+        if unscored:  # a probe is asked once, before the first answer
+            probes = [c for c in _probes(judge) if c.key not in counted]
             there = set(cache.get([c.key for c in probes])) if cache is not None else set()
             total, stored = total + len(probes), stored + len(there & {c.key for c in probes})
             for probe in (c for c in probes if c.key not in there):
@@ -114,3 +115,13 @@ def judge_rows(
             "judged once, so the run may make fewer calls"
         )
     return rows, notes
+
+
+def _probes(judge: Any) -> list[Call]:
+    """The calls a judge asks before its first answer: a rating judge whose backend has no
+    tokenizer here asks its model to repeat two numbers (see ``RatingJudge.sampled``)."""
+    if not isinstance(judge, RatingJudge):
+        return []
+    if split_number(judge.backend, judge.args.min_rating, judge.args.max_rating) is not None:
+        return []  # its own tokenizer says whether numbers are single tokens: no call
+    return judge.probe_calls()
