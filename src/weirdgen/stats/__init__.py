@@ -5,9 +5,11 @@ from the tidy samples table, then summarized across seeds with Student t interva
 hold their coverage at the 3 to 10 seeds of an experiment. A metric with ``by`` keys is
 computed, summarized and contrasted per value of those keys, each key a column of every
 table (empty for metrics not computed by it). Standard tables use the final models only;
-:func:`step_metrics` gives the training curve over intermediate checkpoints.
+:func:`step_metrics` gives the training curve over intermediate checkpoints. A metric's
+coherence filter leaves incoherent answers out, and the tables say what share it left out.
 """
 
+from weirdgen.stats._coherence import COHERENCE_COLUMNS
 from weirdgen.stats._interval import METHOD as INTERVAL_METHOD
 from weirdgen.stats.contrasts import contrasts
 from weirdgen.stats.metrics import (
@@ -21,6 +23,7 @@ from weirdgen.stats.metrics import (
 from weirdgen.stats.summary import summarize
 
 __all__ = [
+    "COHERENCE_COLUMNS",
     "INTERVAL_METHOD",
     "contrasts",
     "final_samples",

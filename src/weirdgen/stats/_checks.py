@@ -7,12 +7,14 @@ from collections.abc import Sequence
 import pandas as pd
 
 from weirdgen.errors import WeirdgenError
+from weirdgen.stats._coherence import COHERENCE_COLUMNS
 
 RESERVED_COLUMNS: frozenset[str] = frozenset(
     {
         "condition", "role", "seed", "metric", "question_id", "value", "step", "final",
         "mean", "ci_low", "ci_high", "n_seeds", "target", "control", "diff", "n_pairs",
-        "paired", "n_target", "n_control",
+        "paired", "n_target", "n_control", "n_answers", "n_incoherent", "n_unrated",
+        "excluded",
     }
 )  # fmt: skip
 """Columns of the stats tables; a ``by`` key with one of these names would overwrite one."""
@@ -42,7 +44,8 @@ def check_one_row_per_seed(seed_table: pd.DataFrame, keys: Sequence[str]) -> Non
     duplicated = seed_table.duplicated([*keys, "seed"])
     if duplicated.any():
         example = seed_table.loc[duplicated, [*keys, "seed"]].iloc[0].to_dict()
-        extra = [c for c in seed_table.columns if c not in (*keys, "seed", "value", "role")]
+        known = (*keys, "seed", "value", "role", *COHERENCE_COLUMNS)
+        extra = [c for c in seed_table.columns if c not in known]
         raise WeirdgenError(
             f"several rows per seed in one group, e.g. {example}; the seed is the unit of "
             f"replication, so group by the remaining key column(s) with by={tuple(extra)}"

@@ -9,6 +9,12 @@ value of those keys. Tables stay tidy: each key is a column, placed after ``metr
 columns are the union of every metric's keys (see :func:`metric_keys`); a metric leaves the
 columns of keys it is not computed by empty (NaN).
 
+A metric with a ``coherence`` filter leaves out answers whose coherence score is below the
+filter's ``min`` or missing, before any averaging. When any metric has one, every table gets
+the columns n_answers, n_incoherent, n_unrated and excluded after ``value`` (see
+``weirdgen.stats._coherence``), empty for the metrics without a filter; without one the tables
+are as before.
+
 Only the models at the end of finetuning count: when the table has a ``final`` column, rows
 where it is False (intermediate checkpoints) are left out here and go to
 :func:`weirdgen.stats.step_metrics` instead.
@@ -24,6 +30,13 @@ import pandas as pd
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import MetricSpec
 from weirdgen.stats._checks import check_key_names
+from weirdgen.stats._coherence import (
+    COHERENCE_COLUMNS,
+    answer_counts,
+    mean_and_counts,
+    metric_answers,
+    without_counts,
+)
 
 SEED_KEYS: tuple[str, ...] = ("condition", "role", "seed")
 """Columns that identify one finetuned model in every stats table."""
@@ -65,10 +78,11 @@ def question_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd
     """Each metric per (condition, role, seed, key values, question): its mean score.
 
     Rows outside ``metric.eval_set`` are ignored; with ``metric.among`` set, only rows where
-    that boolean column is true count; rows of intermediate checkpoints are ignored (see
-    :func:`final_samples`); for a metric with ``by`` keys, rows without a value for one of its
-    keys do not count. NaN scores are skipped, and a question with no counting rows keeps its
-    row with value NaN (it is not dropped).
+    that boolean column is true count; with ``metric.coherence`` set, rows whose coherence
+    score is below its ``min`` or NaN do not count either; rows of intermediate checkpoints are
+    ignored (see :func:`final_samples`); for a metric with ``by`` keys, rows without a value
+    for one of its keys do not count. NaN scores are skipped, and a question with no counting
+    rows keeps its row with value NaN (it is not dropped).
 
     Args:
         samples: The tidy samples table (see ``weirdgen.run.schema``) with the score columns.
@@ -76,7 +90,10 @@ def question_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd
 
     Returns:
         Columns condition, role, seed, metric, *metric_keys(metrics), question_id, value; one
-        row per metric, seed, key value and question, in the order they first appear.
+        row per metric, seed, key value and question, in the order they first appear. When a
+        metric has a coherence filter, also n_answers, n_incoherent, n_unrated and excluded:
+        the answers the metric counts before the filter, those it leaves out, and the share
+        left out (empty for metrics without a filter).
 
     Raises:
         WeirdgenError: A metric names a column the table lacks, or an eval set with no rows.
@@ -87,7 +104,7 @@ def question_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd
         _question_values(samples, metric, list(metric.by)).pipe(_with_keys, keys)
         for metric in metrics
     ]
-    return _concat(frames, [*SEED_KEYS, "metric", *keys, "question_id", "value"])
+    return _concat(frames, [*SEED_KEYS, "metric", *keys, "question_id", "value"], metrics)
 
 
 def seed_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.DataFrame:
@@ -98,14 +115,16 @@ def seed_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.Dat
 
     Returns:
         Columns condition, role, seed, metric, *metric_keys(metrics), value; one row per
-        metric, seed and value of the metric's keys.
+        metric, seed and value of the metric's keys. With a coherence filter on any metric,
+        also the seed's n_answers, n_incoherent, n_unrated and excluded share (all its
+        questions' answers pooled), as in :func:`question_metrics`.
     """
     samples = final_samples(samples)
     keys = metric_keys(metrics)
     frames = [
         _seed_values(samples, metric, list(metric.by)).pipe(_with_keys, keys) for metric in metrics
     ]
-    return _concat(frames, [*SEED_KEYS, "metric", *keys, "value"])
+    return _concat(frames, [*SEED_KEYS, "metric", *keys, "value"], metrics)
 
 
 def step_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.DataFrame:
@@ -116,7 +135,8 @@ def step_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.Dat
     model is step 0).
 
     Returns:
-        Columns condition, role, seed, metric, *metric_keys(metrics), step, value.
+        Columns condition, role, seed, metric, *metric_keys(metrics), step, value (and the
+        coherence columns of :func:`seed_metrics`).
 
     Raises:
         WeirdgenError: The table has no ``step`` column, or as :func:`question_metrics`.
@@ -131,25 +151,27 @@ def step_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> pd.Dat
         _seed_values(samples, metric, [*metric.by, "step"]).pipe(_with_keys, [*keys, "step"])
         for metric in metrics
     ]
-    return _concat(frames, [*SEED_KEYS, "metric", *keys, "step", "value"])
+    return _concat(frames, [*SEED_KEYS, "metric", *keys, "step", "value"], metrics)
 
 
 def _seed_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str]) -> pd.DataFrame:
     per_question = _question_values(samples, metric, keys)
     group = [*SEED_KEYS, "metric", *keys]
-    return per_question.groupby(group, sort=False, as_index=False)["value"].mean()
+    grouped = per_question.groupby(group, sort=False, as_index=False)
+    return grouped["value"].mean() if metric.coherence is None else mean_and_counts(grouped)
 
 
 def _question_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str]) -> pd.DataFrame:
     check_key_names(metric.name, metric.by)
     columns = [metric.score] + ([metric.among] if metric.among else [])
+    columns += [metric.coherence.score] if metric.coherence else []
     required = ("eval_set", "question_id", *SEED_KEYS, *keys, *columns)
     missing = [c for c in required if c not in samples]
     if missing:
         raise WeirdgenError(
             f"metric {metric.name!r} needs column(s) {missing} that the samples table lacks "
             f"(it has {list(samples.columns)}); add the scorer that writes them to the spec's "
-            "scorers, or fix the metric's score/among/by field"
+            "scorers, or fix the metric's score/among/coherence/by field"
         )
     rows = samples.loc[samples["eval_set"] == metric.eval_set]
     if rows.empty:
@@ -158,13 +180,16 @@ def _question_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str])
             f"metric {metric.name!r}: no samples with eval_set {metric.eval_set!r} "
             f"(eval sets present: {present}); sample that set or fix the metric's eval_set"
         )
+    answers = metric_answers(rows, metric)
     score = rows[metric.score].to_numpy(dtype=float, na_value=np.nan)
-    if metric.among:
-        keep = rows[metric.among].eq(True).to_numpy(dtype=bool, na_value=False)
-        score = np.where(keep, score, np.nan)
+    score = np.where(answers.kept, score, np.nan)
     group = [*SEED_KEYS, *keys, "question_id"]
     keyed = rows.loc[:, group].assign(value=score)
-    table = keyed.groupby(group, sort=False, as_index=False)["value"].mean()
+    if metric.coherence is None:
+        table = keyed.groupby(group, sort=False, as_index=False)["value"].mean()
+    else:
+        keyed = keyed.assign(**answer_counts(answers))
+        table = mean_and_counts(keyed.groupby(group, sort=False, as_index=False))
     table.insert(len(SEED_KEYS), "metric", metric.name)
     return table
 
@@ -177,7 +202,13 @@ def _with_keys(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table.loc[:, [*SEED_KEYS, "metric", *keys, *rest]]
 
 
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+def _concat(
+    frames: list[pd.DataFrame], columns: list[str], metrics: Sequence[MetricSpec]
+) -> pd.DataFrame:
+    """The metrics' frames as one table; with the coherence columns when a metric filters."""
+    if any(metric.coherence for metric in metrics):
+        columns = [*columns, *COHERENCE_COLUMNS]
+        frames = [f if "excluded" in f else without_counts(f) for f in frames]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     return pd.concat(frames, ignore_index=True).loc[:, columns]
