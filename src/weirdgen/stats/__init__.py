@@ -6,12 +6,14 @@ hold their coverage at the 3 to 10 seeds of an experiment. A metric with ``by`` 
 computed, summarized and contrasted per value of those keys, each key a column of every
 table (empty for metrics not computed by it). Standard tables use the final models only;
 :func:`step_metrics` gives the training curve over intermediate checkpoints. A metric's
-coherence filter leaves incoherent answers out, and the tables say what share it left out.
+coherence filter leaves incoherent answers out, and the tables say what share it left out;
+:func:`emptiness_warnings` names the metrics that rest on few or no valid answers.
 """
 
 from weirdgen.stats._coherence import COHERENCE_COLUMNS
 from weirdgen.stats._interval import METHOD as INTERVAL_METHOD
 from weirdgen.stats.contrasts import contrasts
+from weirdgen.stats.emptiness import emptiness_warnings
 from weirdgen.stats.metrics import (
     final_samples,
     metric_keys,
@@ -26,6 +28,7 @@ __all__ = [
     "COHERENCE_COLUMNS",
     "INTERVAL_METHOD",
     "contrasts",
+    "emptiness_warnings",
     "final_samples",
     "metric_keys",
     "question_metrics",
