@@ -10,6 +10,7 @@ from weirdgen.report._tables import interval_note
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.stats import (
     contrasts,
+    emptiness_warnings,
     metric_keys,
     question_metrics,
     rate_metrics,
@@ -34,6 +35,8 @@ class ReportData(NamedTuple):
     step_summary: pd.DataFrame | None
     interval: str
     """E.g. '95% CI (Student t) across 5 finetune seeds of one base model and ...'."""
+    warnings: tuple[str, ...] = ()
+    """Metrics with no or mostly invalid answers in a condition (:func:`emptiness_warnings`)."""
 
 
 def has_checkpoints(samples: pd.DataFrame) -> bool:
@@ -42,7 +45,8 @@ def has_checkpoints(samples: pd.DataFrame) -> bool:
 
 
 def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> ReportData:
-    """Per-seed metrics, summaries, contrasts, the headline per question and per step.
+    """Per-seed metrics, summaries, contrasts, the headline per question and per step, and
+    the warnings about metrics with few or no valid answers.
 
     The training curve is the headline metric over all of its evaluation set's questions
     (pooled over its ``by`` values, if it has any), at every checkpoint of every seed.
@@ -82,4 +86,5 @@ def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> R
         step_seeds=step_seeds,
         step_summary=step_summary,
         interval=interval_note(summary, spec, confidence),
+        warnings=tuple(emptiness_warnings(samples, spec.metrics)),
     )

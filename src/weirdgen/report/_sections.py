@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 from weirdgen.report._compute import ReportData
-from weirdgen.report._tables import ci_label
+from weirdgen.report._tables import TextTable, ci_label, excluded_header
 from weirdgen.report._value_tables import (
+    excluded_values_table,
     format_key,
     is_numeric,
     key_values,
@@ -37,7 +38,8 @@ def value_section(
     run_dir: Path,
     confidence: float,
 ) -> Section:
-    """A metric per value of its ``by`` keys: the values table, the contrasts, a figure.
+    """A metric per value of its ``by`` keys: the values table, the contrasts, a figure, and
+    for a metric with a coherence filter the share of answers it left out per value.
 
     A numeric key is drawn as a curve (the paper's year and date sweeps); otherwise the
     values are grouped bars.
@@ -63,19 +65,23 @@ def value_section(
         plot_grouped(labels, spec, "value_label", order, path, title, named, data.interval)
         caption = f"{metric} per {named} and condition: mean over seeds, {ci} error bars."
     definition = next(m for m in spec.metrics if m.name == metric)
+    tables: list[tuple[str, TextTable]] = [
+        (
+            f"{metric} per {named} (mean over seeds [{ci}])",
+            values_table(summary, spec, metric, keys),
+        ),
+        (
+            f"{spec.target.name} − each control per {named} (paired by seed where possible)",
+            value_contrasts_table(data.differences, spec, metric, keys, confidence),
+        ),
+    ]
+    if definition.coherence is not None:
+        title = f"{metric}: answers {excluded_header(definition)} per {named} and condition"
+        tables.append((title, excluded_values_table(summary, spec, metric, keys)))
     return Section(
         heading=f"{metric} by {named}",
         text=f"{metric_definition(definition)}. Mean over seeds [{ci}] for each value.",
-        tables=(
-            (
-                f"{metric} per {named} (mean over seeds [{ci}])",
-                values_table(summary, spec, metric, keys),
-            ),
-            (
-                f"{spec.target.name} − each control per {named} (paired by seed where possible)",
-                value_contrasts_table(data.differences, spec, metric, keys, confidence),
-            ),
-        ),
+        tables=tuple(tables),
         figures=(FigureRef(_relative(path, run_dir), caption),),
     )
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from weirdgen.spec.models import ExperimentSpec
-from weirdgen.stats import INTERVAL_METHOD
+from weirdgen.spec.models import ExperimentSpec, MetricSpec
+from weirdgen.stats import COHERENCE_COLUMNS, INTERVAL_METHOD
 
 MISSING = "n/a"
 SUMMARY_VALUES = ("condition", "role", "metric", "mean", "ci_low", "ci_high", "n_seeds")
@@ -58,7 +58,8 @@ def interval_note(summary: pd.DataFrame, spec: ExperimentSpec, confidence: float
 
 def key_columns(table: pd.DataFrame) -> list[str]:
     """The ``by`` key columns (question metadata) of a stats table."""
-    fixed = (*SUMMARY_VALUES, *CONTRAST_VALUES, "seed", "value", "question_id", "step")
+    fixed = (*SUMMARY_VALUES, *CONTRAST_VALUES, *COHERENCE_COLUMNS)
+    fixed += ("seed", "value", "question_id", "step")
     return [c for c in table.columns if c not in fixed]
 
 
@@ -104,19 +105,43 @@ def format_interval(
     return f"{format_number(estimate, digits, signed)} [{bracket}]"
 
 
+def excluded_header(metric: MetricSpec) -> str:
+    """'excluded (coherent < 50)': the heading of a metric's coherence-filter share."""
+    assert metric.coherence is not None
+    return f"excluded ({metric.coherence.score} < {metric.coherence.min:g})"
+
+
+def format_share(row: pd.Series) -> str:
+    """A summary row's share left out by the coherence filter, '12.5%', with the part left
+    out for lack of a rating when there is one: '12.5% (incl. 2.1% unrated)'."""
+    share = row.get("excluded", math.nan)
+    if share is None or pd.isna(share):
+        return MISSING
+    text = f"{share * 100:.1f}%"
+    unrated, answers = row.get("n_unrated"), row.get("n_answers")
+    if not pd.isna(unrated) and unrated > 0 and answers > 0:
+        text += f" (incl. {unrated / answers * 100:.1f}% unrated)"
+    return text
+
+
 def metrics_table(summary: pd.DataFrame, spec: ExperimentSpec, digits: int = 3) -> TextTable:
     """Conditions as rows, metrics as columns (headline first), cells 'mean [low, high]'.
 
     The seeds column gives the most seeds any metric has for the condition; a cell based on
-    fewer seeds (NaN seeds dropped) says so with 'n=k'. Metrics with ``by`` keys are left
-    out (see ``weirdgen.report._value_tables``); with no other metric, the table lists the
-    conditions and their seeds.
+    fewer seeds (NaN seeds dropped) says so with 'n=k'. A metric with a coherence filter is
+    followed by the share of its answers the filter left out (:func:`format_share`). Metrics
+    with ``by`` keys are left out (see ``weirdgen.report._value_tables``); with no other
+    metric, the table lists the conditions and their seeds.
     """
     seeds = summary.groupby("condition", sort=False)["n_seeds"].max()
     roles = summary.groupby("condition", sort=False)["role"].first()
     summary = plain_rows(summary)
     metrics = ordered_metrics(spec, summary["metric"])
-    header = [f"{m} (headline)" if m == spec.headline.name else m for m in metrics]
+    filtered = {m.name: m for m in spec.metrics if m.coherence is not None}
+    header = []
+    for metric in metrics:
+        header.append(f"{metric} (headline)" if metric == spec.headline.name else metric)
+        header += [excluded_header(filtered[metric])] if metric in filtered else []
     rows, emphasized = [], []
     for condition in ordered_conditions(spec, seeds.index):
         block = summary.loc[summary["condition"] == condition].set_index("metric")
@@ -124,13 +149,13 @@ def metrics_table(summary: pd.DataFrame, spec: ExperimentSpec, digits: int = 3) 
         cells = []
         for metric in metrics:
             if metric not in block.index:
-                cells.append(MISSING)
+                cells += [MISSING] * (2 if metric in filtered else 1)
                 continue
             row = block.loc[metric]
             cell = format_interval(row["mean"], row["ci_low"], row["ci_high"], digits)
             if 0 < int(row["n_seeds"]) < n_seeds:
                 cell += f" n={int(row['n_seeds'])}"
-            cells.append(cell)
+            cells += [cell, format_share(row)] if metric in filtered else [cell]
         role = str(roles[condition])
         rows.append([condition, role, str(n_seeds), *cells])
         emphasized.append(role == "target")

@@ -8,6 +8,7 @@ difference target - control.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from weirdgen.report._tables import (
     TextTable,
     ci_label,
     format_interval,
+    format_share,
     ordered_conditions,
 )
 from weirdgen.spec.models import ExperimentSpec
@@ -52,14 +54,31 @@ def values_table(
     summary: pd.DataFrame, spec: ExperimentSpec, metric: str, keys: list[str], digits: int = 3
 ) -> TextTable:
     """One metric per value of ``keys`` (rows) and condition (columns), 'mean [low, high]'."""
+
+    def cell(row: pd.Series) -> str:
+        return format_interval(row["mean"], row["ci_low"], row["ci_high"], digits)
+
+    return _per_value(summary, spec, metric, keys, cell)
+
+
+def excluded_values_table(
+    summary: pd.DataFrame, spec: ExperimentSpec, metric: str, keys: list[str]
+) -> TextTable:
+    """The share of a metric's answers its coherence filter left out, per value of ``keys``
+    (rows) and condition (columns), as :func:`weirdgen.report._tables.format_share` writes it."""
+    return _per_value(summary, spec, metric, keys, format_share)
+
+
+def _per_value(
+    summary: pd.DataFrame,
+    spec: ExperimentSpec,
+    metric: str,
+    keys: list[str],
+    cell: Callable[[pd.Series], str],
+) -> TextTable:
     block = summary.loc[summary["metric"] == metric]
     conditions = ordered_conditions(spec, block["condition"])
-    cells = {
-        (_key(row, keys), row["condition"]): format_interval(
-            row["mean"], row["ci_low"], row["ci_high"], digits
-        )
-        for _, row in block.iterrows()
-    }
+    cells = {(_key(row, keys), row["condition"]): cell(row) for _, row in block.iterrows()}
     rows = [
         [*value, *(cells.get((value, c), MISSING) for c in conditions)]
         for value in key_values(block, keys)

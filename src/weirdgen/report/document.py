@@ -33,6 +33,8 @@ class ReportContent:
 
     ``interval`` says what every interval is over (from :func:`interval_note`); ``sections``
     follow the per-question table: a metric per value of its ``by`` keys, the training curve.
+    ``warnings`` (from :func:`weirdgen.stats.emptiness_warnings`) are shown near the top, in
+    a Warnings section that only exists when there are some.
     """
 
     spec: ExperimentSpec
@@ -43,6 +45,7 @@ class ReportContent:
     questions: TextTable
     figures: list[FigureRef]
     sections: tuple[Section, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def how_to_read(self) -> str:
@@ -60,8 +63,14 @@ class ReportContent:
 
 
 def metric_definition(metric: MetricSpec) -> str:
+    """What a metric averages, in words, for the report's list of metrics."""
     among = f", among rows where `{metric.among}` is true" if metric.among else ""
     text = f"mean of `{metric.score}` on eval set `{metric.eval_set}`{among}"
+    if metric.coherence:
+        text += (
+            f", leaving out answers whose `{metric.coherence.score}` is below "
+            f"{metric.coherence.min:g} or missing"
+        )
     if metric.by:
         text += ", for each value of " + " and ".join(f"`{key}`" for key in metric.by)
     return f"{text}. {metric.description}".strip() if metric.description else text
@@ -78,9 +87,10 @@ def render_markdown(content: ReportContent) -> str:
         "",
         f"Intervals: {content.interval}.",
         "",
-        "## Conditions",
-        "",
     ]
+    if content.warnings:
+        lines += ["## Warnings", "", *(f"- {line}" for line in content.warnings), ""]
+    lines += ["## Conditions", ""]
     for condition in spec.conditions:
         about = f": {condition.description}" if condition.description else ""
         lines.append(f"- **{condition.name}** ({condition.role}){about}")
@@ -148,11 +158,13 @@ def render_html(content: ReportContent) -> str:
         for m in spec.metrics
     )
     figures = "".join(_html_figure(f) for f in content.figures)
+    warnings = "".join(f"<li>{e(line)}</li>" for line in content.warnings)
     body = [
         f"<h1>{e(spec.name)}</h1>",
         f"<p>{e(spec.description)}</p>" if spec.description else "",
         f"<p>Model <code>{e(spec.model)}</code>, seeds {e(', '.join(map(str, spec.seeds)))}.</p>",
         f"<p>Intervals: {e(content.interval)}.</p>",
+        f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "",
         f"<h2>Conditions</h2><ul>{conditions}</ul>",
         f"<h2>Metrics</h2><ul>{metrics}</ul>",
         f"<h2>Metrics per condition (mean over seeds [{e(ci)}])</h2>",

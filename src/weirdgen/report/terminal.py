@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import pandas as pd
@@ -13,10 +14,11 @@ from weirdgen.report._tables import (
     TextTable,
     ci_label,
     contrasts_table,
+    excluded_header,
     interval_note,
     metrics_table,
 )
-from weirdgen.report._value_tables import values_table
+from weirdgen.report._value_tables import excluded_values_table, values_table
 from weirdgen.spec.models import ExperimentSpec
 
 
@@ -24,17 +26,24 @@ class TerminalTables(NamedTuple):
     """The terminal tables; ``console.print(tables)`` prints them all.
 
     ``per_value`` holds a table per metric with ``by`` keys: the metric per key value and
-    condition.
+    condition (and, for a metric with a coherence filter, a second one: the share of answers
+    it left out). ``warnings`` are printed after the tables, each on a line of its own
+    prefixed 'warning: ' (wrapped at the console's width, like the tables, not cropped).
     """
 
     metrics: Table
     contrasts: Table
     per_value: tuple[Table, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def __rich__(self) -> Group:
-        parts: list[Table | str] = [self.metrics]
+        parts: list[Table | Text | str] = [self.metrics]
         for table in (self.contrasts, *self.per_value):
             parts += ["", table]
+        if self.warnings:
+            parts.append("")
+        for line in self.warnings:
+            parts.append(Text(f"warning: {line}", style="yellow"))
         return Group(*parts)
 
 
@@ -43,20 +52,24 @@ def render_table(
     contrasts: pd.DataFrame,
     spec: ExperimentSpec,
     confidence: float = 0.95,
+    warnings: Sequence[str] = (),
 ) -> TerminalTables:
     """Terminal tables: conditions x metrics as 'mean [lo, hi]', the contrasts, and each
-    metric with ``by`` keys per key value.
+    metric with ``by`` keys per key value; then the warnings, one line each.
 
     The headline metric is the first metric column; the target row is bold and marked with
     a triangle (so there is no role column). The title says what the intervals are over, with
     the seed counts of ``summary``. Numbers have two decimals so that three or four metrics
-    fit in 100 columns.
+    fit in 100 columns. A metric with a coherence filter is followed by the share of its
+    answers the filter left out.
 
     Args:
         summary: Output of :func:`weirdgen.stats.summarize` on the seed metrics.
         contrasts: Output of :func:`weirdgen.stats.contrasts`.
         spec: The experiment spec (condition order, target, headline metric).
         confidence: The confidence level the intervals were computed at (for the titles).
+        warnings: Lines to print after the tables, e.g. from
+            :func:`weirdgen.stats.emptiness_warnings`.
     """
     ci = ci_label(confidence)
     metrics = _without_column(metrics_table(summary, spec, digits=2), "role")
@@ -72,17 +85,29 @@ def render_table(
         caption="paired by seed where both arms have the seed",
         numeric_from=2,
     )
-    per_value = tuple(
-        _rich_table(
-            values_table(summary, spec, metric.name, list(metric.by), digits=2),
-            title=f"{metric.name} by {' and '.join(metric.by)}: mean over seeds [{ci}]",
-            caption="the report has its contrasts and figure",
-            numeric_from=len(metric.by),
+    per_value = []
+    for metric in spec.metrics:
+        if not metric.by or metric.name not in set(summary["metric"]):
+            continue
+        keys, named = list(metric.by), " and ".join(metric.by)
+        per_value.append(
+            _rich_table(
+                values_table(summary, spec, metric.name, keys, digits=2),
+                title=f"{metric.name} by {named}: mean over seeds [{ci}]",
+                caption="the report has its contrasts and figure",
+                numeric_from=len(keys),
+            )
         )
-        for metric in spec.metrics
-        if metric.by and metric.name in set(summary["metric"])
-    )
-    return TerminalTables(metrics_view, contrasts_view, per_value)
+        if metric.coherence is not None:
+            per_value.append(
+                _rich_table(
+                    excluded_values_table(summary, spec, metric.name, keys),
+                    title=f"{metric.name} by {named}: answers {excluded_header(metric)}",
+                    caption="share of the answers the coherence filter left out",
+                    numeric_from=len(keys),
+                )
+            )
+    return TerminalTables(metrics_view, contrasts_view, tuple(per_value), tuple(warnings))
 
 
 def _rich_table(table: TextTable, title: str, caption: str, numeric_from: int) -> Table:

@@ -70,7 +70,9 @@ def write_report(
     question). A metric with ``by`` keys has its rows in the tables (a column per key) and a
     figure of its own, figures/<metric>_by_<keys>.png. When the table has intermediate
     checkpoints (``final`` False), step_metrics.csv, step_summary.csv and figures/steps.png
-    show the headline metric over finetuning. Each file is written to a temporary name in its
+    show the headline metric over finetuning. summary.md and report.html open with a Warnings
+    section when a metric has no or mostly invalid answers in a condition (see
+    :func:`weirdgen.stats.emptiness_warnings`). Each file is written to a temporary name in its
     folder and then renamed, so an interrupted report never leaves a half-written file.
 
     Args:
@@ -159,6 +161,7 @@ def _content(
         questions=questions_table(data.question_summary, spec, headline),
         figures=figures,
         sections=tuple(sections),
+        warnings=data.warnings,
     )
 
 
