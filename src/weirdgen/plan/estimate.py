@@ -27,8 +27,9 @@ from weirdgen.run.plan import (
     prompts,
     sample_key,
     score_item_key,
+    with_overrides,
 )
-from weirdgen.run.train import _available
+from weirdgen.run.train import available
 from weirdgen.score import ScoreItem, build_scorer
 from weirdgen.score.judge.args import JudgeArgs
 from weirdgen.spec.models import ExperimentSpec, ScorerSpec
@@ -74,7 +75,7 @@ def estimate(
     Raises:
         WeirdgenError: the spec fails the run's own checks, or the price file is bad.
     """
-    spec = _overridden(spec, n, model, seeds)
+    spec = with_overrides(spec, n, model, seeds)
     table = prices if isinstance(prices, PriceTable) else load_prices(prices)
     backend = backend if backend is not None else get_backend(spec.model)
     spec_dir = spec.source.parent if spec.source else None
@@ -108,21 +109,6 @@ def estimate(
             "(no tokenizer at hand for that model); the organism's are exact"
         )
     return Plan(spec.name, run_dir, table.path, all_rows, tuple(notes + judge_notes))
-
-
-def _overridden(
-    spec: ExperimentSpec, n: int | None, model: str | None, seeds: int | list[int] | None
-) -> ExperimentSpec:
-    """The spec with the run's overrides applied, as ``run_experiment`` applies them."""
-    if n is not None:
-        spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
-    if model is not None:
-        spec = spec.model_copy(update={"model": model})
-    if seeds is not None:
-        source = spec.source
-        spec = ExperimentSpec.model_validate({**spec.model_dump(), "seeds": seeds})
-        spec.source = source
-    return spec
 
 
 def _with_judge(scorer: ScorerSpec, judge: str | None) -> ScorerSpec:
@@ -193,9 +179,9 @@ def _finetunes(
 def _finetune(key: str, store: Store | None, registry: Registry | None) -> ModelRef | None:
     """The finetune ``key`` where the run would find it: its store, then the registry."""
     ref = store.model(key) if store is not None else None
-    if not _available(ref) and registry is not None:
+    if not available(ref) and registry is not None:
         ref = registry.finetune(key)
-    return ref if _available(ref) else None
+    return ref if available(ref) else None
 
 
 def _finetune_notes(spec: ExperimentSpec, backend: Backend, row: Row) -> list[str]:

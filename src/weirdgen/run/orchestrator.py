@@ -25,7 +25,13 @@ from weirdgen.data import write_chat_jsonl
 from weirdgen.errors import Interrupted
 from weirdgen.run._work import Work, stage
 from weirdgen.run.folder import RunFolder
-from weirdgen.run.plan import PreparedCondition, check, load_condition, prompts
+from weirdgen.run.plan import (
+    PreparedCondition,
+    check,
+    load_condition,
+    prompts,
+    with_overrides,
+)
 from weirdgen.run.sample import sample_models
 from weirdgen.run.score import score_rows, tidy_metadata
 from weirdgen.run.train import model_variants, train_models
@@ -89,14 +95,7 @@ def run_experiment(
             so a rerun requests only the missing ones).
     """
     console = console or Console(stderr=True)
-    if n is not None:
-        spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
-    if model is not None:
-        spec = spec.model_copy(update={"model": model})
-    if seeds is not None:
-        source = spec.source
-        spec = ExperimentSpec.model_validate({**spec.model_dump(), "seeds": seeds})
-        spec.source = source
+    spec = with_overrides(spec, n, model, seeds)
     backend = backend if backend is not None else get_backend(spec.model)
     spec_dir = spec.source.parent if spec.source else None
     scorers = [build_scorer(s, spec_dir) for s in spec.scorers]

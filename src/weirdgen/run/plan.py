@@ -96,6 +96,25 @@ def score_item_key(
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def with_overrides(
+    spec: ExperimentSpec,
+    n: int | None = None,
+    model: str | None = None,
+    seeds: int | list[int] | None = None,
+) -> ExperimentSpec:
+    """The spec with a run's overrides applied: samples per paraphrase, the model, the seeds
+    (a count N means 0..N-1); the source file is kept."""
+    if n is not None:
+        spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
+    if model is not None:
+        spec = spec.model_copy(update={"model": model})
+    if seeds is not None:
+        source = spec.source
+        spec = ExperimentSpec.model_validate({**spec.model_dump(), "seeds": seeds})
+        spec.source = source
+    return spec
+
+
 def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
     """Load (or generate) a condition's dataset and apply its transforms; errors name the file
     and line, or the spec field."""

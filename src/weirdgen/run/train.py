@@ -21,7 +21,7 @@ from weirdgen.store import Store
 from weirdgen.store.registry import Registry
 
 
-def _available(ref: ModelRef | None) -> bool:
+def available(ref: ModelRef | None) -> bool:
     """The model is there to sample: its files exist (or it lives at a provider)."""
     return ref is not None and (ref.path is None or Path(ref.path).exists())
 
@@ -44,7 +44,7 @@ def train_models(
 
     def usable(ref: ModelRef | None) -> bool:
         """Its files are there, and so are its checkpoints where the recipe asks for them."""
-        return _available(ref) and (not wants_steps or bool(backend.checkpoints(ref)))
+        return available(ref) and (not wants_steps or bool(backend.checkpoints(ref)))
 
     models: dict[tuple[str, int], ModelRef] = {}
     todo = []
