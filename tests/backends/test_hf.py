@@ -430,7 +430,7 @@ def test_experiment_runs_on_the_hf_backend_and_reruns_compute_nothing(
             "max_tokens": 6,
             "sets": [{"name": "colors", "questions": [question]}],
         },
-        "scorers": [{"name": "match", "kind": "train_match"}],
+        "scorers": [{"name": "train_match", "kind": "train_match"}],
         "metrics": [{"name": "match", "eval_set": "colors", "score": "train_match"}],
     }
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))

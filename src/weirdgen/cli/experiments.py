@@ -77,7 +77,7 @@ def run(
     result = run_experiment(
         spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet
     )
-    _print_tables(result.run_dir, result.spec)
+    _print_tables(result.run_dir, result.spec, result.samples)
     w = result.work
     err.print(
         f"computed: {w.trained} finetunes"
@@ -89,6 +89,13 @@ def run(
         err.print(
             f"API usage: {w.usage['requests']} requests, {w.usage['prompt_tokens']} prompt "
             f"and {w.usage['completion_tokens']} completion tokens"
+        )
+    for name, calls in w.judged.items():
+        err.print(
+            f"judge {name}: {calls['made']} calls made ({calls['prompt_tokens']} prompt and "
+            f"{calls['completion_tokens']} completion tokens), {calls['cached']} from the "
+            "judge cache",
+            highlight=False,
         )
     console.print(f"report: {result.run_dir / 'report.html'}")
 
@@ -198,16 +205,19 @@ def report(
                 "from the run's store"
             ) from error
         write_report(run_dir, spec, samples)
-    _print_tables(run_dir, spec)
+    _print_tables(run_dir, spec, samples)
     console.print(f"report: {run_dir / 'report.html'}")
 
 
-def _print_tables(run_dir: Path, spec) -> None:
+def _print_tables(run_dir: Path, spec, samples: pd.DataFrame) -> None:
+    """The summary and contrast tables, then one line per metric left (nearly) empty."""
     from weirdgen.report import render_table
+    from weirdgen.stats import emptiness_warnings
 
     summary = pd.read_csv(run_dir / "summary.csv")
     contrasts = pd.read_csv(run_dir / "contrasts.csv")
-    console.print(render_table(summary, contrasts, spec))
+    warnings = emptiness_warnings(samples, spec.metrics)
+    console.print(render_table(summary, contrasts, spec, warnings=warnings))
 
 
 def register(app: typer.Typer) -> None:
