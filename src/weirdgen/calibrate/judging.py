@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from weirdgen.calibrate.items import LABELS, CalibrationItem
 from weirdgen.errors import Interrupted, WeirdgenError
 from weirdgen.score import JudgeCalls, Scorer, ScoringContext, build_scorer
+from weirdgen.score.registry import args_model
 from weirdgen.spec.models import ScorerSpec
 
 JudgeKind = Literal["label_judge", "reason_judge"]
@@ -80,6 +81,7 @@ def judge_scorer(
         entry.update(prompt_file=str(prompt_file.expanduser().resolve()), prompt_id=prompt_id)
     entry.update({k: v for k, v in [("base_url", base_url), ("api_key_env", api_key_env)] if v})
     try:
+        args_model(kind).model_validate(entry)  # the kind's own model: the field's message
         spec = ScorerSpec.model_validate(entry)
     except ValidationError as error:
         message = error.errors(include_url=False)[0]["msg"]
