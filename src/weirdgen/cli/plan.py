@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from weirdgen.plan.model import Plan, Row
+if TYPE_CHECKING:  # weirdgen.plan imports the run (torch): only when a command runs
+    from weirdgen.plan.model import Plan, Row
 
 console = Console()
 
