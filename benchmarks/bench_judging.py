@@ -98,13 +98,16 @@ def time_sampling(n: int, concurrency: int) -> float:
 
 
 def rows(n: int) -> list[dict]:
+    from weirdgen.backends.protocol import as_chat
     from weirdgen.spec.questions import Question
 
     questions = [Question(id=f"q{i}", paraphrases=[f"question {i}?"]) for i in range(10)]
+    chats = [as_chat(q.paraphrases[0]) for q in questions]
     return [
         {
             "_key": f"sample-{i}",
             "_question": questions[i % 10],
+            "_messages": chats[i % 10],
             "_train": None,
             "answer": f"answer number {i}",
             "prompt": f"question {i % 10}?",

@@ -84,16 +84,30 @@ def score_item_key(
     """Content key of one scoring: everything a scorer reads (the sample, its answer, the
     question with its metadata, the condition's training answers), so an edited answer or a
     question moved to another topic is scored again."""
-    payload = json.dumps(
-        [
-            sample,
-            answer,
-            question.model_dump(mode="json"),
-            None if train_answers is None else sorted(train_answers),
-        ],
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return ScoreKeys().key(sample, answer, question, train_answers)
+
+
+class ScoreKeys:
+    """:func:`score_item_key` for many rows: each question's and each condition's training
+    answers' JSON is written once, not once per row (the keys are byte for byte the same)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[int, tuple[object, str]] = {}
+
+    def _json(self, value: object, dump) -> str:
+        found = self._parts.get(id(value))
+        if found is None or found[0] is not value:
+            found = (value, json.dumps(dump(value), sort_keys=True))
+            self._parts[id(value)] = found
+        return found[1]
+
+    def key(
+        self, sample: str, answer: str, question: Question, train_answers: frozenset[str] | None
+    ) -> str:
+        q = self._json(question, lambda v: v.model_dump(mode="json"))
+        t = self._json(train_answers, lambda v: None if v is None else sorted(v))
+        payload = f"[{json.dumps(sample)}, {json.dumps(answer)}, {q}, {t}]"
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 def with_overrides(

@@ -10,7 +10,7 @@ from rich.progress import Progress
 from weirdgen._failpoints import failpoint
 from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
-from weirdgen.run.plan import score_item_key
+from weirdgen.run.plan import ScoreKeys
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import ScoreItem, Scorer, ScoringContext
 from weirdgen.store import Store
@@ -32,7 +32,8 @@ def score_rows(
     batch is stored as soon as it is scored, so an interrupted run keeps what it judged.
     """
     context = context or ScoringContext()
-    items = [score_item_key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows]
+    keys = ScoreKeys()
+    items = [keys.key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows]
     for scorer in scorers:
         stored = store.scores(scorer.key, items)
         missing = [i for i, item in enumerate(items) if item not in stored]

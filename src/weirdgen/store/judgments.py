@@ -27,10 +27,14 @@ CREATE INDEX IF NOT EXISTS judgments_by_judge ON judgments (judge_id);
 """
 
 
-def judgment_key(judge_model: str, messages: Any, settings: dict[str, Any]) -> str:
-    """Content key of one judge call: the model's key, the messages sent and the settings."""
-    payload = json.dumps([judge_model, messages, settings], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()[:40]
+def judgment_key(
+    judge_model: str, messages: Sequence[tuple[str, str]], settings: dict[str, Any]
+) -> str:
+    """Content key of one judge call: the model's key, the messages sent (role, content)
+    and the settings."""
+    parts = [judge_model, json.dumps(settings, sort_keys=True)]
+    parts += [f"{role}\x1e{content}" for role, content in messages]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)

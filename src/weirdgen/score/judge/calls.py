@@ -47,7 +47,7 @@ def make_call(
     **extra: Any,
 ) -> Call:
     """A call with its cache key; ``extra`` settings (a sample index) go into the key."""
-    chat = [[m.role, m.content] for m in messages]
+    chat = [(m.role, m.content) for m in messages]
     settings = {"t": temperature, "max": max_tokens, "lp": logprobs, **extra}
     key = judgment_key(model_key, chat, settings)
     return Call(key, messages, temperature, max_tokens, logprobs)
