@@ -183,6 +183,7 @@ def main() -> None:
         server.join()
 
     s, j, k = (statistics.median(v) for v in (sampling, judging, cached))
+    paired = sorted(jr / sr for jr, sr in zip(judging, sampling, strict=True))
     lines = [
         f"{n:,} answers at concurrency {c} against a local server answering after "
         f"{LATENCY * 1000:.0f} ms; {cpu_name()}, {os.cpu_count()} cores; client and server "
@@ -196,6 +197,11 @@ def main() -> None:
         f"| {statistics.median(calls):,.0f} |",
         f"| judging again, empty run store, same judge cache | {k:,.0f} | {k / s:.2f} "
         f"| {max(cached_calls):,} |",
+        "",
+        f"Judging over sampling within each repeat: median {statistics.median(paired):.2f} "
+        f"(range {paired[0]:.2f}-{paired[-1]:.2f}). Judge replies carry 20 top logprobs each, "
+        "which the server on the same two cores encodes and the client parses; the judge's own "
+        "work (keys, cache and store writes) runs between batches.",
     ]
     text = "\n".join(lines)
     print(text)

@@ -276,11 +276,14 @@ class OpenAIBackend(ApiClient):
     async def _post(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Completion:
         raw = await self.send(session, "POST", "/chat/completions", json=body)
         try:
-            return self._parse(json.loads(raw))
+            return self._parse(json.loads(raw), self._key.reveal().encode() in raw)
         except (ValueError, KeyError, IndexError, TypeError) as error:
             raise self._malformed(raw, "chat completion", error) from None
 
-    def _parse(self, data: dict[str, Any]) -> Completion:
+    def _parse(self, data: dict[str, Any], echoes_key: bool = True) -> Completion:
+        """A chat completion's first choice; ``echoes_key`` False when the raw answer does
+        not hold the API key, so no text needs redacting (as for nearly every answer)."""
+        redact = self._redact if echoes_key else str
         choice = data["choices"][0]
         message = choice["message"]
         text = message.get("content")
@@ -293,17 +296,17 @@ class OpenAIBackend(ApiClient):
         if choice.get("logprobs") is not None:
             logprobs = tuple(
                 TokenLogprob(
-                    self._redact(t["token"]),
+                    redact(t["token"]),
                     float(t["logprob"]),
                     tuple(
-                        (self._redact(a["token"]), float(a["logprob"]))
+                        (redact(a["token"]), float(a["logprob"]))
                         for a in t.get("top_logprobs") or ()
                     ),
                 )
                 for t in choice["logprobs"].get("content") or ()
             )
         return Completion(
-            self._redact(text),
+            redact(text),
             int(usage.get("prompt_tokens") or 0),
             int(usage.get("completion_tokens") or 0),
             choice.get("finish_reason"),
