@@ -22,6 +22,7 @@ from weirdgen.plan.tokens import TokenCounter
 from weirdgen.run.plan import (
     PreparedCondition,
     Prompt,
+    build_scorers,
     check,
     load_condition,
     prompts,
@@ -30,7 +31,7 @@ from weirdgen.run.plan import (
     with_overrides,
 )
 from weirdgen.run.train import available
-from weirdgen.score import ScoreItem, build_scorer
+from weirdgen.score import ScoreItem
 from weirdgen.score.judge.args import JudgeArgs
 from weirdgen.spec.models import ExperimentSpec, ScorerSpec
 from weirdgen.spec.recipes import wants_checkpoints
@@ -78,8 +79,7 @@ def estimate(
     spec = with_overrides(spec, n, model, seeds)
     table = prices if isinstance(prices, PriceTable) else load_prices(prices)
     backend = backend if backend is not None else get_backend(spec.model)
-    spec_dir = spec.source.parent if spec.source else None
-    scorers = [build_scorer(_with_judge(s, judge), spec_dir) for s in spec.scorers]
+    scorers = build_scorers(spec, [_with_judge(s, judge) for s in spec.scorers])
     conditions = [load_condition(spec, c) for c in spec.conditions]
     asked = prompts(spec)
     check(spec, backend, conditions, scorers, asked)

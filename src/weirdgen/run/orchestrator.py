@@ -27,6 +27,7 @@ from weirdgen.run._work import Work, stage
 from weirdgen.run.folder import RunFolder
 from weirdgen.run.plan import (
     PreparedCondition,
+    build_scorers,
     check,
     load_condition,
     prompts,
@@ -35,7 +36,7 @@ from weirdgen.run.plan import (
 from weirdgen.run.sample import sample_models
 from weirdgen.run.score import score_rows, tidy_metadata
 from weirdgen.run.train import model_variants, train_models
-from weirdgen.score import ScoringContext, build_scorer
+from weirdgen.score import ScoringContext
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store
@@ -97,8 +98,7 @@ def run_experiment(
     console = console or Console(stderr=True)
     spec = with_overrides(spec, n, model, seeds)
     backend = backend if backend is not None else get_backend(spec.model)
-    spec_dir = spec.source.parent if spec.source else None
-    scorers = [build_scorer(s, spec_dir) for s in spec.scorers]
+    scorers = build_scorers(spec)
     conditions = [load_condition(spec, c) for c in spec.conditions]
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)

@@ -20,9 +20,9 @@ from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.world import normalize
 from weirdgen.run.schema import SAMPLE_COLUMNS
-from weirdgen.score import Scorer
+from weirdgen.score import Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
-from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec
+from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec, ScorerSpec
 from weirdgen.spec.questions import Question
 from weirdgen.spec.recipes import wants_checkpoints
 
@@ -129,6 +129,22 @@ def with_overrides(
     return spec
 
 
+def build_scorers(spec: ExperimentSpec, entries: list[ScorerSpec] | None = None) -> list[Scorer]:
+    """The spec's scorers (or ``entries``), built, with each judge's backend made; an error
+    (a prompt file not found, an unknown provider, a key not set) names the entry."""
+    where = str(spec.source or spec.name)
+    spec_dir = spec.source.parent if spec.source else None
+    scorers = []
+    for i, entry in enumerate(spec.scorers if entries is None else entries):
+        try:
+            scorer = build_scorer(entry, spec_dir)
+            getattr(scorer, "backend", None)  # a judge's backend: fails here, not mid-run
+        except WeirdgenError as error:
+            raise WeirdgenError(f"{where}: scorers[{i}] ({entry.name}): {error}") from None
+        scorers.append(scorer)
+    return scorers
+
+
 def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
     """Load (or generate) a condition's dataset and apply its transforms; errors name the file
     and line, or the spec field."""
@@ -220,7 +236,6 @@ def check(
             field = f"{where}: evaluation.sets[{index}].questions[{q_index}]"
         backend.check_prompts([p.messages for p in group], field, group[0].max_tokens)
         for scorer in scorers:
-            getattr(scorer, "backend", None)  # a judge's backend: an unknown provider fails now
             check_question = getattr(scorer, "check_question", None)
             if check_question is not None:
                 check_question(group[0].question, field)

@@ -65,8 +65,8 @@ def judge_backend(args: JudgeArgs) -> Backend:
         key = os.environ.get(args.api_key_env)
         if not key:
             raise WeirdgenError(
-                f"scorer {args.name!r}: api_key_env names {args.api_key_env}, which is not set; "
-                "export it with the endpoint's key"
+                f"api_key_env names {args.api_key_env}, which is not set; export it with the "
+                "endpoint's key"
             )
     return OpenAIBackend(
         name, base_url=args.base_url, api_key=key, max_concurrency=args.concurrency
@@ -139,6 +139,8 @@ class Caller:
             except SamplingFailed as error:
                 failed.extend(f.reason for f in error.failures)
                 done = error.completions
+            except WeirdgenError as error:  # the endpoint refused: say whose it is
+                raise WeirdgenError(f"judge {self.scorer!r} ({self.model.base}): {error}") from None
             return [
                 None
                 if c is None
