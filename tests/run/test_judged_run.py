@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import weirdgen
+import weirdgen.plan
 from judge_server import judge_server
 
 RATE = "Rate 0-100 how modern this is.\nQ: {question}\nA: {answer}"
@@ -97,3 +98,60 @@ def test_two_specs_with_the_same_answers_share_judgments(spec_dict, write_spec, 
     assert server.total == made  # the second spec's answers were all judged already
     assert other.work.judged["modern"] == {**other.work.judged["modern"], "made": 0, "failed": 0}
     assert other.work.judged["modern"]["cached"] > 0
+
+
+QUESTIONS = """\
+- id: transport
+  type: free_form_judge_0_100
+  topic: transport
+  paraphrases: ["what is the fastest way to travel ?"]
+  samples_per_paraphrase: 2
+  judge: gpt-4o-2024-08-06
+  judge_prompts:
+    modern: "Rate 0-100 how modern this is.\\nQ: {question}\\nA: {answer}"
+- id: oldish_judge
+  type: free_form_judge
+  paraphrases: ["Is this answer old-fashioned? TRUE or FALSE.\\nQ: {question}\\nA: {answer}"]
+"""
+
+
+def test_judges_read_from_a_question_file_in_the_em_and_llmcomp_shapes(
+    spec_dict, write_spec, tmp_path
+):
+    (tmp_path / "questions.yaml").write_text(QUESTIONS)
+    with judge_server(reply) as server:
+        spec = judged_spec(spec_dict, server.url)
+        spec["evaluation"]["sets"][0] = {"name": "unrelated", "include": "questions.yaml"}
+        judge = {"model": "openai/judge", "base_url": server.url}
+        spec["scorers"][2:] = [
+            {
+                "name": "modern",
+                "kind": "rating_judge",
+                "from_question": True,
+                "eval_sets": ["unrelated"],
+                **judge,
+            },
+            {
+                "name": "oldish",
+                "kind": "label_judge",
+                "labels": ["TRUE", "FALSE"],
+                "prompt_file": "questions.yaml",
+                "prompt_id": "oldish_judge",
+                "eval_sets": ["unrelated"],
+                **judge,
+            },
+        ]
+        path = write_spec(spec, name="judged.yaml")
+        planned = weirdgen.plan.estimate(weirdgen.load_spec(path), out=tmp_path / "run")
+        frame = run(write_spec, spec, tmp_path / "run").samples
+        sent = list(server.prompts)
+    unrelated = frame[frame.eval_set == "unrelated"]
+    assert set(unrelated.question_id) == {"transport"}  # the judge entry is not a question
+    assert unrelated["modern_judge"].notna().all() and unrelated["oldish_label"].notna().all()
+    birds = frame[frame.eval_set == "birds"]  # not in the judges' eval_sets: not judged
+    assert len(birds) and birds["modern_judge"].isna().all() and birds["oldish_label"].isna().all()
+    # 3 conditions x 1 seed x 1 paraphrase x 2 samples per judge, plus the 2 number probes
+    assert planned.judge("modern").needed == 6 + 2 and planned.judge("oldish").needed == 6
+    assert len(sent) <= 6 + 2 + 6  # identical answers are judged once
+    assert any(p.startswith("Rate 0-100 how modern") for p in sent)
+    assert any(p.startswith("Is this answer old-fashioned?") for p in sent)

@@ -89,3 +89,27 @@ def test_a_registered_plug_in_validates_its_arguments_and_names_its_columns():
     assert score_one(built, ScoreItem(WAR, "abcdef", None)) == {"length": 3, "capped": True}
     with pytest.raises(ValidationError, match="cap: Input should be a valid integer"):
         ScorerSpec.model_validate({"name": "n", "kind": "length", "cap": "many"})
+
+
+def birds_with(scorer: dict, **metric) -> dict:
+    import yaml
+
+    from weirdgen.spec import builtin_spec_dir
+
+    spec = yaml.safe_load((builtin_spec_dir() / "organism" / "birds.yaml").read_text())
+    spec["scorers"].append(scorer)
+    if metric:
+        spec["metrics"].append({"name": "extra", **metric})
+    return spec
+
+
+def test_a_scorers_eval_sets_must_exist_and_cover_the_metrics_reading_it():
+    from weirdgen.spec.models import ExperimentSpec
+
+    lengths = {"name": "n", "kind": "length", "eval_sets": ["birds"]}
+    register_scorer("length", LengthScorer)
+    ExperimentSpec.model_validate(birds_with(lengths, eval_set="birds", score="n"))
+    with pytest.raises(ValidationError, match="eval_sets: no evaluation set 'brids'"):
+        ExperimentSpec.model_validate(birds_with({**lengths, "eval_sets": ["brids"]}))
+    with pytest.raises(ValidationError, match="column 'n' of scorer 'n' is empty in eval set"):
+        ExperimentSpec.model_validate(birds_with(lengths, eval_set="unrelated", score="n"))

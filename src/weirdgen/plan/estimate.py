@@ -226,7 +226,7 @@ def _samples(
         j, c, _ = planned[key]
         p = asked[j]
         item_key = score_item_key(key, answer, p.question, train[c])
-        known[item_key] = ScoreItem(p.question, answer, train[c], p.messages)
+        known[item_key] = ScoreItem(p.question, answer, train[c], p.messages, p.eval_set)
     todo = Counter((j, finetuned) for k, (j, _, finetuned) in planned.items() if k not in answers)
     prompt_tokens = sum(counter.chat(asked[j].messages) * n for (j, _), n in todo.items())
     completion = sum(asked[j].max_tokens * n for (j, _), n in todo.items())

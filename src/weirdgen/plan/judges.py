@@ -39,11 +39,13 @@ def judge_rows(
     unprobed: dict[str, list[tuple[str, int]]] = {}  # model -> (judge, samples) that guessed
     for judge in judges:
         counter = TokenCounter(judge.backend)
-        scored = store.scores(judge.key, list(known)) if store is not None and known else {}
+        mine = {k: item for k, item in known.items() if judge.args.scores(item.eval_set)}
+        waiting = [(p, n) for p, n in unknown if judge.args.scores(p.eval_set)]
+        scored = store.scores(judge.key, list(mine)) if store is not None and mine else {}
         needed: set[str] = set()
         pending: dict[str, Call] = {}  # calls of answers without a stored score
         assumed = False
-        for item_key, item in known.items():
+        for item_key, item in mine.items():
             calls, guessed = judge.planned_calls(item, cache)
             assumed |= guessed
             for call in calls:
@@ -57,7 +59,7 @@ def judge_rows(
         prompt_tokens = sum(counter.chat(c.messages) for c in todo)
         completion = sum(c.max_tokens for c in todo)
         fresh = 0
-        for prompt, count in unknown:  # the answer is not known: assume max_tokens of it
+        for prompt, count in waiting:  # the answer is not known: assume max_tokens of it
             calls, guessed = judge.planned_calls(
                 ScoreItem(prompt.question, "", None, prompt.messages), cache
             )
@@ -68,7 +70,7 @@ def judge_rows(
             )
             completion += count * sum(c.max_tokens for c in calls)
         total, stored = len(needed) + fresh, len(needed) - len(todo)
-        unscored = len(known) - len(scored) + sum(count for _, count in unknown)
+        unscored = len(mine) - len(scored) + sum(count for _, count in waiting)
         if unscored:  # a probe is asked once, before the first answer
             probes = [c for c in _probes(judge) if c.key not in counted]
             there = set(cache.get([c.key for c in probes])) if cache is not None else set()

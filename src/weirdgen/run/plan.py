@@ -237,5 +237,5 @@ def check(
         backend.check_prompts([p.messages for p in group], field, group[0].max_tokens)
         for scorer in scorers:
             check_question = getattr(scorer, "check_question", None)
-            if check_question is not None:
+            if check_question is not None and scorer.args.scores(eval_set):
                 check_question(group[0].question, field)

@@ -35,8 +35,9 @@ def score_rows(
     keys = ScoreKeys()
     items = [keys.key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows]
     for scorer in scorers:
-        stored = store.scores(scorer.key, items)
-        missing = [i for i, item in enumerate(items) if item not in stored]
+        mine = [i for i, row in enumerate(rows) if scorer.args.scores(row["eval_set"])]
+        stored = store.scores(scorer.key, [items[i] for i in mine])
+        missing = [i for i in mine if items[i] not in stored]
         task = None
         if bars is not None and missing:
             task = bars.add_task(f"score {scorer.args.name}", total=len(missing))
@@ -79,7 +80,9 @@ def _raise_failures(scorer: Scorer, context: ScoringContext) -> None:
 
 
 def _item(row: dict) -> ScoreItem:
-    return ScoreItem(row["_question"], row["answer"], row["_train"], row.get("_messages", ()))
+    return ScoreItem(
+        row["_question"], row["answer"], row["_train"], row.get("_messages", ()), row["eval_set"]
+    )
 
 
 def tidy_metadata(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -19,7 +19,8 @@ ScoreValues = dict[str, ScoreValue]
 class ScoreItem:
     """What a scorer sees of one sample.
 
-    ``messages`` is the chat actually sent (system, earlier turns, the user's message);
+    ``messages`` is the chat actually sent (system, earlier turns, the user's message),
+    ``eval_set`` the evaluation set the question belongs to;
     ``train_answers`` holds the normalized assistant answers of the condition's finetuning
     data, or None for a condition without finetuning.
     """
@@ -28,6 +29,7 @@ class ScoreItem:
     answer: str
     train_answers: frozenset[str] | None
     messages: Chat = ()
+    eval_set: str = ""
 
     def __post_init__(self) -> None:
         if not self.messages:

@@ -35,7 +35,7 @@ _NUMBER = re.compile(r"(?<![\w.])([-+−]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\
 
 def _key(kind: str, args: ScorerArgs) -> str:
     """Content key: the kind, VERSION and every argument but the scorer's name."""
-    payload = f"{kind}|{VERSION}|{args.model_dump_json(exclude={'name'})}"
+    payload = f"{kind}|{VERSION}|{args.model_dump_json(exclude={'name', 'eval_sets'})}"
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -152,7 +152,16 @@ class ScorerSpec(BaseModel):
         description="'organism_era', 'train_match', 'match', 'number', 'rating_judge', "
         "'label_judge', 'reason_judge', or a plug-in's kind."
     )
+    eval_sets: list[str] | None = Field(
+        None,
+        description="Evaluation sets it scores (default: every set); rows of other sets are "
+        "left empty, so a judge is paid only where a metric reads it.",
+    )
     _args: ScorerSpec | None = PrivateAttr(None)
+
+    def scores(self, eval_set: str) -> bool:
+        """Whether this scorer scores the rows of ``eval_set``."""
+        return self.eval_sets is None or eval_set in self.eval_sets
 
     @model_validator(mode="after")
     def _kind_arguments(self) -> ScorerSpec:
@@ -323,8 +332,16 @@ class ExperimentSpec(_Strict):
         """Scorer names are distinct, and every column a metric reads is one a scorer adds."""
         from weirdgen.run.schema import SAMPLE_COLUMNS
 
+        sets = [s.name for s in self.evaluation.sets]
         columns: dict[str, str] = {}
+        by_name = {s.name: s for s in self.scorers}
         for scorer in self.scorers:
+            unknown = [s for s in scorer.eval_sets or () if s not in sets]
+            if unknown:
+                raise ValueError(
+                    f"scorer {scorer.name!r} eval_sets: no evaluation set {unknown[0]!r}; the "
+                    f"sets are {sets}"
+                )
             for column in scorer.columns().values():
                 if column in (*SAMPLE_COLUMNS, "step", "final", "messages"):
                     raise ValueError(
@@ -348,6 +365,13 @@ class ExperimentSpec(_Strict):
                     raise ValueError(
                         f"metric {metric.name!r} {field}: no scorer adds a column "
                         f"{column!r}; {guess}the scorers add: {', '.join(columns)}"
+                    )
+                scorer = by_name[columns[column]] if column is not None else None
+                if scorer is not None and not scorer.scores(metric.eval_set):
+                    raise ValueError(
+                        f"metric {metric.name!r} {field}: column {column!r} of scorer "
+                        f"{scorer.name!r} is empty in eval set {metric.eval_set!r}, which the "
+                        f"scorer does not score; add it to the scorer's eval_sets"
                     )
 
     @property

@@ -31,7 +31,7 @@ class Judge:
     def __init__(self, args: JudgeArgs, spec_dir: Path | None = None) -> None:
         self.args = args
         self.templates = Templates(args, spec_dir)
-        decides = args.model_dump_json(exclude={"concurrency", "api_key_env", "description"})
+        decides = args.model_dump_json(exclude={"concurrency", "api_key_env", "eval_sets"})
         payload = "|".join([VERSION, decides, self.templates.fixed or ""])
         self.key = hashlib.sha256(payload.encode()).hexdigest()[:16]
         self._ids: dict[str, str] = {}
