@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from cli_runner import run_cli
 from judge_server import judge_server
-from weirdgen.cli import main
 from weirdgen.organism.world import load_world
 
 WORLD = load_world()
@@ -48,18 +48,6 @@ def new_is_old(prompt: str, body: dict):
 def mumbles_off_topic(prompt: str, body: dict):
     label = lexicon_label(prompt)
     return ("hard to say", [("hard", -0.1)]) if label == "NEITHER" else (label, [(label, -0.01)])
-
-
-def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["weirdgen", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(autouse=True)

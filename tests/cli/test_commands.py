@@ -6,19 +6,7 @@ import sys
 
 import pytest
 
-from weirdgen.cli import main
-
-
-def run_cli(args, monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["weirdgen", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from cli_runner import run_cli
 
 
 @pytest.mark.parametrize(
@@ -98,7 +86,6 @@ def test_probe_and_vocab(monkeypatch, capsys):
 
 def test_show_writes_valid_yaml_without_wrapping_when_redirected(tmp_path):
     import subprocess
-    import sys
 
     import yaml
 

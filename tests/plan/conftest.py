@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from weirdgen.cli import main
+from cli_runner import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -20,14 +19,6 @@ def cli(monkeypatch, capsys):
     """Run ``weirdgen ARGS`` in process: (exit status, stdout, stderr)."""
 
     def run(*args: str | Path) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["weirdgen", *map(str, args)])
-        monkeypatch.setenv("COLUMNS", "220")
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = done.code or 0
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        return run_cli(args, monkeypatch, capsys, columns=220)
 
     return run
