@@ -61,22 +61,30 @@ class JudgeServer:
 
 
 @contextmanager
-def judge_server(reply: Reply, delay: float = 0.0) -> Iterator[JudgeServer]:
-    """Start a JudgeServer on a free port of 127.0.0.1 for the ``with`` block."""
-    server = JudgeServer(reply, delay)
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", server.chat)
+def serving(app: web.Application) -> Iterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1 from a thread for the ``with`` block; yields
+    its ``/v1`` base URL. A handler whose client hung up is cancelled."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
     loop.run_until_complete(runner.setup())
     loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield server
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         loop.run_until_complete(runner.cleanup())
         loop.close()
+
+
+@contextmanager
+def judge_server(reply: Reply, delay: float = 0.0) -> Iterator[JudgeServer]:
+    """Start a JudgeServer on a free port of 127.0.0.1 for the ``with`` block."""
+    server = JudgeServer(reply, delay)
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", server.chat)
+    with serving(app) as url:
+        server.url = url
+        yield server

@@ -14,7 +14,6 @@ import json
 import logging
 import pickle
 import socket
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
+from judge_server import serving
 from weirdgen.backends.openai import OpenAIBackend, SamplingFailed
 from weirdgen.backends.protocol import SampleRequest, chat_text
 from weirdgen.data import ChatExample, dataset_from_examples
@@ -135,21 +135,8 @@ def server() -> Iterator[tuple[FakeServer, str]]:
     fake = FakeServer()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", fake.chat)
-    loop = asyncio.new_event_loop()
-    # A handler whose client hung up is cancelled, so a hanging one does not outlive its test.
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{port}/v1"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    with serving(app) as url:  # a hanging handler is cancelled when its client hangs up
+        yield fake, url
 
 
 @pytest.fixture
