@@ -1,0 +1,1 @@
+"""The paper's own files, read as data."""
