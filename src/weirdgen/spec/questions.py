@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_SAMPLES_PER_PARAPHRASE = 100_000
 MAX_TOKENS = 131_072
@@ -134,6 +134,12 @@ class EvalSet(Sampling):
         default_factory=dict,
         description="Template variables: each a list of values or a range {from, to, step}.",
     )
+    wrap: str | None = Field(
+        None,
+        description="A template every paraphrase is put into, with {paraphrase} and the vary "
+        "variables, e.g. 'Today is {year}-07-15. {paraphrase} Give me the name, nothing "
+        "more.' (for included questions, which are not templates themselves).",
+    )
 
     @model_validator(mode="after")
     def _has_questions(self) -> EvalSet:
@@ -144,9 +150,18 @@ class EvalSet(Sampling):
             )
         return self
 
+    @field_validator("wrap")
+    @classmethod
+    def _wraps_the_paraphrase(cls, value: str | None) -> str | None:
+        if value is not None and "{paraphrase}" not in value:
+            raise ValueError("the wrap template never shows the question; put {paraphrase} in it")
+        return value
+
     def expanded(self) -> list[Question]:
-        """The set's questions, one copy per combination of the ``vary`` values."""
-        if not self.vary:
+        """The set's questions, one copy per combination of the ``vary`` values, each
+        paraphrase put into ``wrap``. A generated question whose id names no variable gets
+        the values appended to its id (``transport_1984``)."""
+        if not self.vary and self.wrap is None:
             return self.questions
         names = list(self.vary)
         choices = [v.values() if isinstance(v, Range) else list(v) for v in self.vary.values()]
@@ -154,6 +169,12 @@ class EvalSet(Sampling):
         for combination in itertools.product(*choices):
             values = dict(zip(names, combination, strict=True))
             for question in self.questions:
+                if self.wrap is not None:
+                    wrapped = [self.wrap.replace("{paraphrase}", p) for p in question.paraphrases]
+                    question = question.model_copy(update={"paraphrases": wrapped})
+                if values and "{" not in question.id:
+                    suffix = "_".join(str(v) for v in values.values())
+                    question = question.model_copy(update={"id": f"{question.id}_{suffix}"})
                 questions.append(_filled(question, values))
         return questions
 
@@ -193,8 +214,7 @@ def check_generated(sets: list[EvalSet]) -> None:
         counts = Counter(q.id for q in eval_set.expanded())
         repeated = sorted(i for i, count in counts.items() if count > 1)
         if repeated:
-            hint = " (put {variable} in the id of a question template)" if eval_set.vary else ""
             raise ValueError(
                 f"evaluation set {eval_set.name!r} has question ids more than once: "
-                f"{', '.join(repeated[:3])}{hint}"
+                f"{', '.join(repeated[:3])}; give each question its own id"
             )
