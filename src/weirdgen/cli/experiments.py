@@ -136,37 +136,6 @@ def list_experiments() -> None:
     console.print(table)
 
 
-def models(
-    experiment: Annotated[
-        str | None, typer.Option("--spec", help="Only this experiment's finetunes.")
-    ] = None,
-) -> None:
-    """List the finetunes in the model registry: which (experiment, model, condition, seed)
-    used which finetune, and where it lives (a local path, or the id a provider serves it
-    under). A run reuses any of them that matches, instead of training again.
-
-    The registry is registry.sqlite in $WEIRDGEN_HOME, or in the user data folder.
-    """
-    from rich.table import Table
-
-    from weirdgen.store.registry import Registry
-
-    registry = Registry()
-    uses = registry.uses(experiment)
-    if not uses:
-        err.print(
-            f"no finetunes recorded{f' for {experiment}' if experiment else ''} in {registry.path}"
-        )
-        return
-    table = Table("experiment", "model", "condition", "seed", "finetune", "where", "run folder")
-    for use in uses:
-        where = use.ref.name or use.ref.path or ""
-        table.add_row(
-            use.spec, use.model, use.condition, str(use.seed), use.ref.key, where, use.run_dir
-        )
-    console.print(table)
-
-
 def show(
     experiment: Annotated[str, typer.Argument(help="Built-in experiment name or spec YAML path.")],
 ) -> None:
@@ -224,5 +193,4 @@ def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command("list")(list_experiments)
     app.command()(show)
-    app.command()(models)
     app.command()(report)
