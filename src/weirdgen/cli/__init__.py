@@ -8,7 +8,7 @@ import threading
 
 import typer
 
-from weirdgen.cli import experiments, judge, models, organism, plan, scorers, serve
+from weirdgen.cli import datasets, experiments, judge, models, organism, plan, scorers, serve
 from weirdgen.errors import Interrupted, WeirdgenError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ plan.register(app)
 scorers.register(app)
 app.add_typer(organism.app, name="organism")
 app.add_typer(judge.app, name="judge")
+app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 
 
