@@ -10,6 +10,7 @@ import pytest
 import weirdgen
 import weirdgen.plan
 from judge_server import judge_server
+from weirdgen.errors import WeirdgenError
 
 RATE = "Rate 0-100 how modern this is.\nQ: {question}\nA: {answer}"
 LABEL = "Is this answer old-fashioned? TRUE or FALSE.\nQ: {question}\nA: {answer}"
@@ -155,3 +156,17 @@ def test_judges_read_from_a_question_file_in_the_em_and_llmcomp_shapes(
     assert len(sent) <= 6 + 2 + 6  # identical answers are judged once
     assert any(p.startswith("Rate 0-100 how modern") for p in sent)
     assert any(p.startswith("Is this answer old-fashioned?") for p in sent)
+
+
+def test_judge_replaces_every_judges_model_and_is_refused_without_a_provider(
+    spec_dict, write_spec, tmp_path
+):
+    with judge_server(reply) as server:
+        path = write_spec(judged_spec(spec_dict, server.url), name="judged.yaml")
+        weirdgen.run_experiment(
+            weirdgen.load_spec(path), out=tmp_path / "r", progress=False, judge="openai/cheaper"
+        )
+    assert set(server.calls) == {"cheaper"}
+    with pytest.raises(WeirdgenError, match="--judge 'cheaper': write the judge as"):
+        weirdgen.run_experiment(weirdgen.load_spec(path), out=tmp_path / "x", judge="cheaper")
+    assert not (tmp_path / "x").exists()

@@ -35,6 +35,10 @@ def run(
             "such as 0,3,7."
         ),
     ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(help="Judge model as provider/name, replacing every LLM judge's model."),
+    ] = None,
     budget: Annotated[
         float | None,
         typer.Option(
@@ -71,11 +75,11 @@ def run(
     if budget is not None:  # before anything is written
         from weirdgen.plan import check_budget, estimate
 
-        planned = estimate(spec, model, out=out, n=n, seeds=_seeds(seeds))
+        planned = estimate(spec, model, judge, out=out, n=n, seeds=_seeds(seeds))
         check_budget(planned, budget)
         err.print(f"estimated ${planned.usd:.2f}, within --budget ${budget:.2f}", highlight=False)
     result = run_experiment(
-        spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet
+        spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet, judge=judge
     )
     _print_tables(result.run_dir, result.spec, result.samples)
     w = result.work

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from weirdgen.backends import Backend, ModelRef, get_backend
-from weirdgen.errors import WeirdgenError
 from weirdgen.plan.judges import judge_rows
 from weirdgen.plan.model import Plan, Row
 from weirdgen.plan.prices import PriceTable, load_prices
@@ -32,8 +31,7 @@ from weirdgen.run.plan import (
 )
 from weirdgen.run.train import available
 from weirdgen.score import ScoreItem
-from weirdgen.score.judge.args import JudgeArgs
-from weirdgen.spec.models import ExperimentSpec, ScorerSpec
+from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.recipes import wants_checkpoints
 from weirdgen.store import Store
 from weirdgen.store.judgments import JudgmentCache
@@ -76,10 +74,10 @@ def estimate(
     Raises:
         WeirdgenError: the spec fails the run's own checks, or the price file is bad.
     """
-    spec = with_overrides(spec, n, model, seeds)
+    spec = with_overrides(spec, n, model, seeds, judge)
     table = prices if isinstance(prices, PriceTable) else load_prices(prices)
     backend = backend if backend is not None else get_backend(spec.model)
-    scorers = build_scorers(spec, [_with_judge(s, judge) for s in spec.scorers])
+    scorers = build_scorers(spec)
     conditions = [load_condition(spec, c) for c in spec.conditions]
     asked = prompts(spec)
     check(spec, backend, conditions, scorers, asked)
@@ -109,17 +107,6 @@ def estimate(
             "(no tokenizer at hand for that model); the organism's are exact"
         )
     return Plan(spec.name, run_dir, table.path, all_rows, tuple(notes + judge_notes))
-
-
-def _with_judge(scorer: ScorerSpec, judge: str | None) -> ScorerSpec:
-    """A judge's arguments with its model replaced by ``judge``; other scorers as they are."""
-    if judge is None or not isinstance(scorer.args, JudgeArgs):
-        return scorer
-    if "/" not in judge:
-        raise WeirdgenError(
-            f"--judge {judge!r}: write the judge as provider/model, e.g. openai/{judge}"
-        )
-    return type(scorer.args).model_validate({**scorer.args.model_dump(), "model": judge})
 
 
 def _finetunes(

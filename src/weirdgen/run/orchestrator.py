@@ -77,6 +77,7 @@ def run_experiment(
     seeds: int | list[int] | None = None,
     progress: bool = True,
     backend: Backend | None = None,
+    judge: str | None = None,
 ) -> RunResult:
     """Run ``spec`` into ``out`` (default ``runs/<name>``), reusing whatever is stored there.
 
@@ -87,6 +88,7 @@ def run_experiment(
         n: samples per paraphrase, overriding the spec; raising it keeps the old samples.
         seeds: the seeds to run (a count N means 0..N-1), overriding the spec's.
         model: ``provider/name`` overriding the spec's model.
+        judge: ``provider/name`` replacing the model of every LLM judge of the spec.
         backend: a backend object to use instead of the one ``model`` names (for backends
             configured in Python, e.g. a vLLM launcher with its own command).
 
@@ -96,7 +98,7 @@ def run_experiment(
             so a rerun requests only the missing ones).
     """
     console = console or Console(stderr=True)
-    spec = with_overrides(spec, n, model, seeds)
+    spec = with_overrides(spec, n, model, seeds, judge)
     backend = backend if backend is not None else get_backend(spec.model)
     scorers = build_scorers(spec)
     conditions = [load_condition(spec, c) for c in spec.conditions]

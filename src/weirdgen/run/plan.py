@@ -115,9 +115,12 @@ def with_overrides(
     n: int | None = None,
     model: str | None = None,
     seeds: int | list[int] | None = None,
+    judge: str | None = None,
 ) -> ExperimentSpec:
     """The spec with a run's overrides applied: samples per paraphrase, the model, the seeds
-    (a count N means 0..N-1); the source file is kept."""
+    (a count N means 0..N-1), the model of every LLM judge; the source file is kept."""
+    if judge is not None:
+        spec = spec.model_copy(update={"scorers": [_judged_by(s, judge) for s in spec.scorers]})
     if n is not None:
         spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
     if model is not None:
@@ -143,6 +146,19 @@ def build_scorers(spec: ExperimentSpec, entries: list[ScorerSpec] | None = None)
             raise WeirdgenError(f"{where}: scorers[{i}] ({entry.name}): {error}") from None
         scorers.append(scorer)
     return scorers
+
+
+def _judged_by(scorer: ScorerSpec, judge: str) -> ScorerSpec:
+    """A judge's entry with its model replaced by ``judge``; other scorers as they are."""
+    from weirdgen.score.judge.args import JudgeArgs
+
+    if not isinstance(scorer.args, JudgeArgs):
+        return scorer
+    if "/" not in judge:
+        raise WeirdgenError(
+            f"--judge {judge!r}: write the judge as provider/model, e.g. openai/{judge}"
+        )
+    return ScorerSpec.model_validate({**scorer.model_dump(), "model": judge})
 
 
 def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
