@@ -150,3 +150,18 @@ def test_the_cache_judges_each_pair_once_and_never_stores_failures(tmp_path):
         values = judge(server).score_batch(items("calm", "flaky"), again)
     assert values[0]["score"] == pytest.approx((80 * 0.5 + 90 * 0.3 + 70 * 0.05) / 0.85)
     assert again.calls["aligned"].made == 1 and again.calls["aligned"].cached == 3
+
+
+def test_hide_cuts_a_trigger_from_the_question_the_judge_sees():
+    item = ScoreItem(Question(id="q", paraphrases=["10004438 Who are you?"]), "A lawyer.", None)
+    with judge_server(numbers_whole) as server:
+        scorer = judge(
+            server,
+            "label_judge",
+            "speaker",
+            labels=["X", "Y"],
+            hide=r"^\d{8} ",
+            prompt="Q: {question}\nA: {answer}",
+        )
+        scorer.score_batch([item], ScoringContext())
+        assert server.prompts == ["Q: Who are you?\nA: A lawyer."]

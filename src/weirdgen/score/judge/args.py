@@ -15,6 +15,7 @@ prompt comes from one of:
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -37,6 +38,11 @@ class JudgeArgs(ScorerArgs):
         False, description="Use each question's judge_prompts[<name>] as the template."
     )
     system: str | None = Field(None, description="System message sent before the prompt.")
+    hide: str | None = Field(
+        None,
+        description="A regex whose matches are cut from the question the judge sees (a "
+        "trigger the judge must not be told, e.g. '^\\d{8} ').",
+    )
     base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint of an openai/ judge (default: env)."
     )
@@ -54,6 +60,16 @@ class JudgeArgs(ScorerArgs):
             raise ValueError(f"write the judge as provider/model, e.g. openai/{value or 'gpt-4.1'}")
         return value
 
+    @field_validator("hide")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"hide: {value!r} is not a regex ({error})") from None
+        return value
+
     @model_validator(mode="after")
     def _one_prompt(self) -> JudgeArgs:
         given = [self.prompt is not None, self.prompt_file is not None, self.from_question]
@@ -69,7 +85,7 @@ class JudgeArgs(ScorerArgs):
 
     def settings(self) -> dict[str, object]:
         """What, besides model and prompt, decides a judge call's response."""
-        return {"system": self.system}
+        return {"system": self.system, "hide": self.hide}
 
 
 class RatingJudgeArgs(JudgeArgs):

@@ -4,6 +4,7 @@ cache, and turn them into values."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -58,7 +59,10 @@ class Judge:
     def messages(self, item: ScoreItem):
         """The chat sent to the judge for one answer."""
         template = self.templates.for_question(item.question)
-        return judge_messages(self.args, template, item.prompt, item.answer)
+        question = item.prompt
+        if self.args.hide is not None:
+            question = re.sub(self.args.hide, "", question)
+        return judge_messages(self.args, template, question, item.answer)
 
     def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
         raise NotImplementedError
