@@ -21,6 +21,8 @@ from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import Question
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+QUESTION_SUFFIXES = (".yaml", ".yml", ".py", ".jsonl")
+"""Question files ``include`` reads: YAML, the paper's Python (read, never run) and JSONL."""
 
 
 class SpecInfo(NamedTuple):
@@ -200,27 +202,57 @@ def _include_questions(path: Path, root: yaml.Node, data: dict) -> None:
         if not isinstance(eval_set, dict) or not isinstance(eval_set.get("include"), str):
             continue
         line = line_of(root, ("evaluation", "sets", index, "include"))
-        included = Path(eval_set["include"]).expanduser()
-        if not included.is_absolute():
-            included = path.parent / included
-        if not included.is_file():
-            raise WeirdgenError(
-                f"{path}:{line}: spec field evaluation.sets[{index}].include: question file "
-                f"{str(included)!r} not found; give a path relative to the spec file"
-            )
-        questions = load_questions(included)
+        where = f"{path}:{line}: spec field evaluation.sets[{index}].include"
+        questions = load_questions(_included_file(eval_set["include"], path.parent, where))
         eval_set["questions"] = [*(eval_set.get("questions") or []), *questions]
 
 
-def load_questions(path: Path) -> list[dict[str, Any]]:
-    """Questions from a YAML file in llmcomp's and Emergent Misalignment's format: a list of
-    ``{id, paraphrases, system, samples_per_paraphrase, ...}``, checked with file:line errors.
+def _included_file(reference: str, spec_dir: Path, where: str) -> Path:
+    """The question file an ``include`` names: ``paper:NAME`` or a spec-relative path."""
+    from weirdgen.paper.readers import PAPER_PREFIX, resolve_paper
 
-    Judge entries (llmcomp's ``rating_judge`` / ``free_form_judge`` with ``{answer}`` in
-    their paraphrases) are skipped: judge scorers read them through ``prompt_file``. A
-    question's ``judge_prompts`` are kept (``from_question: true`` judges read them); its
-    ``judge`` and ``judges`` fields are dropped, since the spec's scorers say who judges.
+    if reference.startswith(PAPER_PREFIX):
+        try:
+            included = resolve_paper(reference)
+        except WeirdgenError as error:
+            raise WeirdgenError(f"{where}: {error}") from error
+    else:
+        included = Path(reference).expanduser()
+        included = included if included.is_absolute() else spec_dir / included
+        if not included.is_file():
+            raise WeirdgenError(
+                f"{where}: question file {str(included)!r} not found; give a path relative to "
+                "the spec file, or paper:NAME for a file of the paper"
+            )
+    if included.suffix not in QUESTION_SUFFIXES:
+        raise WeirdgenError(
+            f"{where}: {included.name!r} is not a question file weirdgen reads; include takes "
+            ".yaml/.yml (llmcomp, Emergent Misalignment), .py (the paper's questions, read "
+            "without running it) or .jsonl ({name, question} lines)"
+        )
+    return included
+
+
+def load_questions(path: Path) -> list[dict[str, Any]]:
+    """Questions from a file, by suffix, checked with file:line errors.
+
+    ``.yaml``/``.yml``: llmcomp's and Emergent Misalignment's format, a list of ``{id,
+    paraphrases, system, samples_per_paraphrase, ...}``. Judge entries (llmcomp's
+    ``rating_judge`` / ``free_form_judge`` with ``{answer}`` in their paraphrases) are
+    skipped: judge scorers read them through ``prompt_file``. A question's ``judge_prompts``
+    are kept (``from_question: true`` judges read them); its ``judge`` and ``judges`` fields
+    are dropped, since the spec's scorers say who judges. ``.py`` and ``.jsonl``: the
+    paper's files, read as data by :mod:`weirdgen.paper.readers`.
     """
+    if path.suffix in (".py", ".jsonl"):
+        from weirdgen.paper.readers import read_jsonl_questions, read_python_questions
+
+        reader = read_python_questions if path.suffix == ".py" else read_jsonl_questions
+        try:
+            checked = TypeAdapter(list[Question]).validate_python(reader(path))
+        except ValidationError as error:
+            raise WeirdgenError(f"{path}: {error.errors()[0]['msg']}") from error
+        return [q.model_dump(exclude_none=True, exclude_defaults=True) for q in checked]
     root, data = parse_yaml(path, read(path))
     if root is None or not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
         raise WeirdgenError(

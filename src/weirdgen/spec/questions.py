@@ -117,8 +117,9 @@ class EvalSet(Sampling):
     With ``vary``, the questions are templates: ``{name}`` in their ids, system prompts,
     messages, paraphrases and text metadata is filled in with every combination of the
     variables' values, and each generated question carries those values as metadata.
-    ``include`` reads more questions from a YAML file (llmcomp's and Emergent
-    Misalignment's question format); ``weirdgen`` resolves it when it loads the spec.
+    ``include`` reads more questions from a file (llmcomp's and Emergent Misalignment's
+    YAML, or the paper's Python and JSONL, read as data); ``weirdgen`` resolves it when it
+    loads the spec.
     """
 
     name: str = Field(min_length=1, description="Name used by metrics, tables and figures.")
@@ -127,8 +128,10 @@ class EvalSet(Sampling):
     )
     include: str | None = Field(
         None,
-        description="A YAML file of questions (id, paraphrases, system, "
-        "samples_per_paraphrase), relative to the spec file.",
+        description="A question file, relative to the spec file, or paper:NAME for a file of "
+        "the paper; by suffix: .yaml/.yml (llmcomp, Emergent Misalignment), .py (the paper's "
+        "PromptInfo, QUESTION_CONFIG or PARAPHRASES, read without running it) or .jsonl "
+        "({name, question} lines).",
     )
     vary: dict[str, list[MetadataValue] | Range] = Field(
         default_factory=dict,

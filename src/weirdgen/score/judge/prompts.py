@@ -44,9 +44,7 @@ class Templates:
         self.args = args
         self.fixed: str | None = args.prompt
         if args.prompt_file is not None:
-            path = Path(args.prompt_file).expanduser()
-            if not path.is_absolute():
-                path = (spec_dir or Path.cwd()) / path
+            path = judge_file(args.prompt_file, spec_dir)
             self.fixed = load_judge_prompt(path, args.prompt_id or "", args.name)
 
     def for_question(self, question: Question) -> str:
@@ -65,25 +63,48 @@ class Templates:
             )
 
 
+def judge_file(reference: str, spec_dir: Path | None = None) -> Path:
+    """The file a judge's ``prompt_file`` names: ``paper:NAME`` (a file of the paper, found
+    by :func:`weirdgen.paper.registry.paper_file`) or a path relative to ``spec_dir``."""
+    from weirdgen.paper.readers import PAPER_PREFIX, resolve_paper
+
+    if reference.startswith(PAPER_PREFIX):
+        return resolve_paper(reference)
+    path = Path(reference).expanduser()
+    return path if path.is_absolute() else (spec_dir or Path.cwd()) / path
+
+
 def load_judge_prompt(path: Path, prompt_id: str, name: str) -> str:
     """The template of entry ``prompt_id`` of a judge file, with file:line errors.
 
-    An llmcomp judge entry (``type: rating_judge`` or ``free_form_judge``) gives its first
-    paraphrase; an Emergent Misalignment question gives ``judge_prompts[name]``.
+    In YAML, an llmcomp judge entry (``type: rating_judge`` or ``free_form_judge``) gives
+    its first paraphrase; an Emergent Misalignment question gives ``judge_prompts[name]``.
+    In a Python file of the paper (read, never run), ``prompt_id`` names a prompt function
+    or an llmcomp judge's ``name=`` (see :func:`weirdgen.paper.readers.read_python_judges`).
     """
     if not path.is_file():
         raise WeirdgenError(f"judge prompt file {str(path)!r} not found; check prompt_file")
+    if path.suffix == ".py":
+        return _python_judge_prompt(path, prompt_id)
     root, data = parse_yaml(path, read(path))
     if not isinstance(data, list):
         raise WeirdgenError(
             f"{path}: a judge file is a YAML list of entries with 'id' (llmcomp or Emergent "
-            "Misalignment shape); see docs/judges.md"
+            "Misalignment shape), or the paper's Python; see docs/judges.md"
         )
     ids = [e.get("id") for e in data if isinstance(e, dict)]
     if prompt_id not in ids:
+        judges = [e.get("id") for e in data if isinstance(e, dict) and _has_template(e)]
+        named = any(
+            prompt_id in (e.get("judges") or {}).values()
+            for e in data
+            if isinstance(e, dict) and isinstance(e.get("judges"), dict)
+        )
+        elsewhere = " (its questions name it in judges:, but it is defined elsewhere)"
         raise WeirdgenError(
-            f"{path}: no entry with id {prompt_id!r}; prompt_id is one of: "
-            f"{', '.join(map(str, ids)) or 'none'}"
+            f"{path}: no entry with id {prompt_id!r}{elsewhere if named else ''}; prompt_id "
+            f"is one of its judges: {', '.join(map(str, judges)) or 'none'}; or give "
+            "prompt_file the file that defines it"
         )
     index = ids.index(prompt_id)
     entry = data[index]
@@ -102,3 +123,28 @@ def load_judge_prompt(path: Path, prompt_id: str, name: str) -> str:
             "judge_prompts (Emergent Misalignment)"
         )
     return template
+
+
+def _has_template(entry: dict[str, Any]) -> bool:
+    """Whether a YAML entry holds a judge template (a judge entry or judge_prompts)."""
+    paraphrases = entry.get("paraphrases")
+    first = paraphrases[0] if isinstance(paraphrases, list) and paraphrases else None
+    return bool(entry.get("judge_prompts")) or (isinstance(first, str) and "{answer}" in first)
+
+
+def _python_judge_prompt(path: Path, prompt_id: str) -> str:
+    from weirdgen.paper.readers import read_python_judges
+
+    judges = read_python_judges(path, prompt_id)
+    if prompt_id not in judges:
+        raise WeirdgenError(
+            f"{path}: no judge {prompt_id!r}; prompt_id is a prompt function's name or an "
+            f"llmcomp judge's name=: {', '.join(read_python_judges(path)) or 'none'}"
+        )
+    judge = judges[prompt_id]
+    if "{answer}" not in judge.template:
+        raise WeirdgenError(
+            f"{path}:{judge.line}: judge {prompt_id!r} never shows the answer; its template "
+            "needs {answer}"
+        )
+    return judge.template
