@@ -240,8 +240,10 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     paraphrases, system, samples_per_paraphrase, ...}``. Judge entries (llmcomp's
     ``rating_judge`` / ``free_form_judge`` with ``{answer}`` in their paraphrases) are
     skipped: judge scorers read them through ``prompt_file``. A question's ``judge_prompts``
-    are kept (``from_question: true`` judges read them); its ``judge`` and ``judges`` fields
-    are dropped, since the spec's scorers say who judges. ``.py`` and ``.jsonl``: the
+    are kept (``from_question: true`` judges read them), and so is each judge its llmcomp
+    ``judges: {name: judge_id}`` names when that judge entry is in the same file (as
+    ``judge_prompts[name]``); its ``judge`` field is dropped, since the spec's scorers say
+    who judges. ``.py`` and ``.jsonl``: the
     paper's files, read as data by :mod:`weirdgen.paper.readers`.
     """
     if path.suffix in (".py", ".jsonl"):
@@ -260,6 +262,13 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
             "'paraphrases:'; see docs/extending.md"
         )
     check_duplicate_keys(path, root)
+    judges = {  # llmcomp judge entries of this file, by id: questions name them in judges:
+        item["id"]: item["paraphrases"][0]
+        for item in data
+        if isinstance(item, dict)
+        and isinstance(item.get("id"), str)
+        and _is_judge_entry(str(item.get("type", "free_form")), item)
+    }
     questions = []
     for index, (node, item) in enumerate(zip(root.value, data, strict=True)):
         line = node.start_mark.line + 1
@@ -275,7 +284,15 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
                 f"free-form questions ({', '.join(QUESTION_TYPES)}); a judge entry has type "
                 f"{' or '.join(JUDGE_ENTRY_TYPES)} and {{answer}} in its paraphrases"
             )
-        for informational in ("judge", "judges", "judge_type"):
+        named = item.pop("judges", None)
+        if isinstance(named, dict):  # llmcomp: {name: judge id}; a judge of this file becomes
+            prompts = dict(item.get("judge_prompts") or {})  # the question's judge_prompts
+            for name, judge_id in named.items():
+                if isinstance(judge_id, str) and judge_id in judges:
+                    prompts.setdefault(str(name), judges[judge_id])
+            if prompts:
+                item["judge_prompts"] = prompts
+        for informational in ("judge", "judge_type"):
             item.pop(informational, None)  # the spec's scorers say who judges what
         questions.append((index, node, item))
     try:
