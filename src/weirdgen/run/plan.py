@@ -117,12 +117,25 @@ def with_overrides(
     seeds: int | list[int] | None = None,
     judge: str | None = None,
 ) -> ExperimentSpec:
-    """The spec with a run's overrides applied: samples per paraphrase, the model, the seeds
+    """The spec with a run's overrides applied: samples per paraphrase (for every prompt,
+    over a set's or a question's own count), the model, the seeds
     (a count N means 0..N-1), the model of every LLM judge; the source file is kept."""
     if judge is not None:
         spec = spec.model_copy(update={"scorers": [_judged_by(s, judge) for s in spec.scorers]})
-    if n is not None:
-        spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"n": n})})
+    if n is not None:  # every prompt's n: the sets' and questions' own counts give way
+        sets = [
+            s.model_copy(
+                update={
+                    "n": None,
+                    "questions": [
+                        q.model_copy(update={"samples_per_paraphrase": None}) for q in s.questions
+                    ],
+                }
+            )
+            for s in spec.evaluation.sets
+        ]
+        evaluation = spec.evaluation.model_copy(update={"n": n, "sets": sets})
+        spec = spec.model_copy(update={"evaluation": evaluation})
     if model is not None:
         spec = spec.model_copy(update={"model": model})
     if seeds is not None:
@@ -181,9 +194,14 @@ def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondit
 
 
 def _load_dataset(spec: ExperimentSpec, ref: DatasetRef) -> ChatDataset:
-    """The dataset a reference names: a chat JSONL file, or an organism generator's."""
+    """The dataset a reference names: a chat JSONL file, a paper file (fetched and verified,
+    or read from $WEIRDGEN_PAPER_DIR), or an organism generator's."""
     if ref.path is not None:
         return load_chat_jsonl(resolve_spec_path(spec, ref.path))
+    if ref.paper is not None:
+        from weirdgen.paper import paper_file
+
+        return load_chat_jsonl(paper_file(ref.paper))
     records = generate_dataset(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
     examples = [ChatExample.model_validate(r) for r in records]
     return dataset_from_examples(examples, source=ref.organism)
