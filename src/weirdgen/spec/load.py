@@ -21,6 +21,9 @@ from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import Question
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+DEFAULT_GROUP = "organism"
+"""The group a bare name means when several groups have it: ``birds`` is organism/birds,
+the offline default; ``paper/birds`` names the paper's own."""
 QUESTION_SUFFIXES = (".yaml", ".yml", ".py", ".jsonl")
 """Question files ``include`` reads: YAML, the paper's Python (read, never run) and JSONL."""
 
@@ -153,6 +156,8 @@ def _find_spec(name_or_path: str | Path) -> Path:
     name = str(name_or_path).strip()
     specs = list_specs()
     matches = [s for s in specs if name in (s.name, s.qualified_name)]
+    if len(matches) > 1:  # a bare name means the offline organism experiment, if there is one
+        matches = [s for s in matches if s.group == DEFAULT_GROUP] or matches
     if len(matches) == 1:
         return matches[0].path
     if matches:
