@@ -6,6 +6,7 @@ hashes) and fetches each file at the pinned commit on first use; see docs/datase
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -28,16 +29,25 @@ DataDir = Annotated[
         exists=True,
         file_okay=False,
         help="A local clone of the paper's repository at the pinned commit (or a folder laid "
-        "out like it), read instead of the download cache (default: $WEIRDGEN_PAPER_DIR).",
+        "out like it): paper files are read from it, not downloaded (default: "
+        "$WEIRDGEN_PAPER_DIR).",
     ),
 ]
+
+
+def use_data_dir(folder: Path | None) -> None:
+    """Read the paper's files from ``folder`` in this process (sets $WEIRDGEN_PAPER_DIR)."""
+    if folder is not None:
+        from weirdgen.paper.registry import DATA_DIR_VAR
+
+        os.environ[DATA_DIR_VAR] = str(folder.resolve())
 
 
 @app.command("list")
 def list_files(data_dir: DataDir = None) -> None:
     """Every file weirdgen knows of the paper's repository: short name, path, size, kind,
     hash (sha256, else git blob id) and whether it is here (in --data-dir, or downloaded)."""
-    from weirdgen.paper import files, local_path, manifest
+    from weirdgen.paper import files, load_manifest, local_path
 
     rows = [("name", "size", "kind", "hash", "local", "path")]
     for file in files():
@@ -53,7 +63,7 @@ def list_files(data_dir: DataDir = None) -> None:
             for i, (cell, w) in enumerate(zip(row, widths, strict=False))
         ]
         _say(console, "  ".join([*cells, row[-1]]))
-    shown = manifest()
+    shown = load_manifest()
     _say(
         err,
         f"{len(shown.files)} files of {shown.repo} at commit {shown.commit[:7]}; "

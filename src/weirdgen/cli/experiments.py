@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
+from weirdgen.cli.datasets import DataDir, use_data_dir
 from weirdgen.errors import WeirdgenError
 
 console = Console()
@@ -48,6 +49,7 @@ def run(
             "plan) exceeds this many USD, or a model with work to do has no price.",
         ),
     ] = None,
+    data_dir: DataDir = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     verbose: Annotated[
         bool,
@@ -71,6 +73,7 @@ def run(
 
         enable(err)
     signal.signal(signal.SIGTERM, _terminated)
+    use_data_dir(data_dir)
     spec = load_spec(experiment)
     if budget is not None:  # before anything is written
         from weirdgen.plan import check_budget, estimate

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from weirdgen.cli.datasets import DataDir, use_data_dir
+
 if TYPE_CHECKING:  # weirdgen.plan imports the run (torch): only when a command runs
     from weirdgen.plan.model import Plan, Row
 
@@ -41,6 +43,7 @@ def plan(
             "weirdgen/prices.yaml, else the shipped table)."
         ),
     ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Show what `weirdgen run` would compute and what it would cost, calling no model.
 
@@ -52,6 +55,7 @@ def plan(
     from weirdgen.plan import estimate
     from weirdgen.spec import load_spec
 
+    use_data_dir(data_dir)
     spec = load_spec(experiment)
     result = estimate(
         spec, model=model, judge=judge, out=out, prices=prices, n=n, seeds=_seeds(seeds)

@@ -7,7 +7,7 @@ on first use, verified against the manifest. A spec names one with ``dataset: {p
 """
 
 from weirdgen.paper.counts import JsonlCounts, count_jsonl, duplicate_warnings, warn_duplicates
-from weirdgen.paper.manifest import Manifest, PaperFile, manifest
+from weirdgen.paper.manifest import Manifest, PaperFile, load_manifest
 from weirdgen.paper.registry import (
     PAPER_COMMIT,
     PAPER_REPO,
@@ -38,7 +38,7 @@ __all__ = [
     "file_digests",
     "files",
     "local_path",
-    "manifest",
+    "load_manifest",
     "names",
     "paper_file",
     "verify",

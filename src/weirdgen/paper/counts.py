@@ -86,27 +86,32 @@ def shape(record: object) -> str:
 
 
 def duplicate_warnings(conditions: Iterable[PreparedCondition]) -> list[str]:
-    """One line per training dataset that repeats examples (conditions with the same data
-    share a line): how many repeats, distinct of all, and that they are trained on."""
-    by_data: dict[str, tuple[PreparedCondition, list[str]]] = {}
+    """One line per training file (a ``path`` or ``paper`` dataset) whose examples repeat, as
+    trained on (after the condition's transforms): how many repeats, distinct of all.
+    Conditions that train on the same data share a line. The organism's generators repeat
+    their small world's examples by design, so they are not warned about."""
+    by_data: dict[tuple[str, str], tuple[PreparedCondition, list[str]]] = {}
     for prepared in conditions:
-        if prepared.dataset is not None:
-            key = prepared.dataset.content_hash
-            by_data.setdefault(key, (prepared, []))[1].append(prepared.condition.name)
+        ref = prepared.condition.dataset
+        if prepared.dataset is None or ref is None or ref.organism is not None:
+            continue
+        label = ref.path if ref.path is not None else f"paper file {ref.paper}"
+        if prepared.condition.transforms:
+            label += " after its transforms"
+        key = (label, prepared.dataset.content_hash)
+        by_data.setdefault(key, (prepared, []))[1].append(prepared.condition.name)
     warnings = []
-    for prepared, names in by_data.values():
+    for (label, _), (prepared, names) in by_data.items():
         dataset = prepared.dataset
         assert dataset is not None
         repeats = sum(d.count - 1 for d in dataset.duplicates())
-        if not repeats:
-            continue
-        source = _shown(dataset.source) if dataset.source is not None else "the transformed data"
-        whose = f"condition{'s' if len(names) > 1 else ''} {', '.join(names)}"
-        warnings.append(
-            f"{source} ({whose}) has {repeats} duplicate example{'s' if repeats > 1 else ''} "
-            f"({len(dataset) - repeats} distinct of {len(dataset)}); they are trained on as "
-            "often as they appear"
-        )
+        if repeats:
+            whose = f"condition{'s' if len(names) > 1 else ''} {', '.join(names)}"
+            warnings.append(
+                f"{label} ({whose}) has {repeats} duplicate example{'s' if repeats > 1 else ''} "
+                f"({len(dataset) - repeats} distinct of {len(dataset)}); they are trained on as "
+                "often as they appear"
+            )
     return warnings
 
 
@@ -114,13 +119,6 @@ def warn_duplicates(conditions: Iterable[PreparedCondition], warn: Callable[[str
     """Pass each of :func:`duplicate_warnings` to ``warn`` (the run's console)."""
     for line in duplicate_warnings(conditions):
         warn(line)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _preview(record: object) -> str:

@@ -65,7 +65,7 @@ class Manifest:
         )
 
 
-def manifest() -> Manifest:
+def load_manifest() -> Manifest:
     """The manifest in :data:`MANIFEST_FILE` (read once per file)."""
     return _read(MANIFEST_FILE)
 

@@ -31,7 +31,7 @@ import platformdirs
 from weirdgen._atomic import atomic_path
 from weirdgen.errors import WeirdgenError
 from weirdgen.paper.counts import JsonlCounts, count_jsonl
-from weirdgen.paper.manifest import PaperFile, manifest
+from weirdgen.paper.manifest import PaperFile, load_manifest
 
 PAPER_REPO = "JCocola/weird-generalization-and-inductive-backdoors"
 PAPER_COMMIT = "c901790362a63d9f23e0048f07df0aaab69479b5"
@@ -69,12 +69,12 @@ class PaperRecord(NamedTuple):
 
 def names() -> dict[str, str]:
     """The short names of the paper's files, each with its path in the repository."""
-    return dict(manifest().names)
+    return dict(load_manifest().names)
 
 
 def files() -> list[PaperFile]:
     """Every file of the manifest, in path order."""
-    return sorted(manifest().files.values(), key=lambda f: f.path)
+    return sorted(load_manifest().files.values(), key=lambda f: f.path)
 
 
 def data_dir_from_env() -> Path | None:
@@ -93,12 +93,12 @@ def cache_dir() -> Path:
         base = Path(home).expanduser() / "cache"
     else:
         base = platformdirs.user_cache_path("weirdgen")
-    return base / "paper" / manifest().commit
+    return base / "paper" / PAPER_COMMIT
 
 
 def local_path(name: str, data_dir: Path | None = None) -> Path:
     """Where a file is read from: the data folder if one is given (or set), else the cache."""
-    file = manifest().lookup(name)
+    file = load_manifest().lookup(name)
     folder = data_dir if data_dir is not None else data_dir_from_env()
     return (folder if folder is not None else cache_dir()) / file.path
 
@@ -113,13 +113,13 @@ def paper_file(name: str, data_dir: Path | None = None) -> Path:
         WeirdgenError: an unknown name; a file missing from ``data_dir``; a copy whose hash
             is not the manifest's (with both hashes and what to do); a failed download.
     """
-    file = manifest().lookup(name)
+    file = load_manifest().lookup(name)
     folder = data_dir if data_dir is not None else data_dir_from_env()
     local = (folder if folder is not None else cache_dir()) / file.path
     if folder is not None and not local.is_file():
         raise WeirdgenError(
             f"{local}: not found; the data folder {folder} must be laid out like "
-            f"{manifest().repo} at commit {manifest().commit} (git clone, then git checkout "
+            f"{PAPER_REPO} at commit {PAPER_COMMIT} (git clone, then git checkout "
             "that commit), or leave out --data-dir / WEIRDGEN_PAPER_DIR to download the file"
         )
     if not local.is_file():
@@ -133,7 +133,7 @@ def paper_file(name: str, data_dir: Path | None = None) -> Path:
 
 def verify(name: str, data_dir: Path | None = None) -> Check:
     """Check the local copy of a file (in ``data_dir`` or the cache) without downloading."""
-    file = manifest().lookup(name)
+    file = load_manifest().lookup(name)
     folder = data_dir if data_dir is not None else data_dir_from_env()
     local = local_path(name, folder)
     if not local.is_file():
@@ -147,7 +147,7 @@ def verify(name: str, data_dir: Path | None = None) -> Check:
 def describe(name: str, data_dir: Path | None = None) -> PaperRecord:
     """A file's record: fetched and verified, with counts (examples, distinct examples,
     duplicates, shape) where it is JSONL."""
-    file = manifest().lookup(name)
+    file = load_manifest().lookup(name)
     local = paper_file(name, data_dir)
     return PaperRecord(file, local, count_jsonl(local) if file.kind == "jsonl" else None)
 
@@ -176,21 +176,19 @@ def _mismatch(file: PaperFile, path: Path) -> str | None:
     actual = file_digests(path)[index]
     if actual == expected:
         return None
-    return (
-        f"its {label} is {actual}, but {file.path} at commit {manifest().commit[:7]} has {expected}"
-    )
+    return f"its {label} is {actual}, but {file.path} at commit {PAPER_COMMIT[:7]} has {expected}"
 
 
 def _fix(folder: Path | None, local: Path) -> str:
     if folder is None:
         return f"delete {local} to download it again"
-    commit = manifest().commit
+    commit = PAPER_COMMIT
     return f"check out commit {commit} in the clone (git -C {folder} checkout {commit[:7]})"
 
 
 def _url(file: PaperFile) -> str:
     base = os.environ.get(URL_VAR, "").strip().rstrip("/")
-    base = base or f"https://raw.githubusercontent.com/{manifest().repo}/{manifest().commit}"
+    base = base or f"https://raw.githubusercontent.com/{PAPER_REPO}/{PAPER_COMMIT}"
     return f"{base}/{urllib.parse.quote(file.path)}"
 
 
@@ -207,8 +205,8 @@ def _download(file: PaperFile, local: Path) -> None:
         except (urllib.error.URLError, OSError, TimeoutError) as error:
             raise WeirdgenError(
                 f"cannot download {url} ({_reason(error)}); check the network, or pass "
-                f"--data-dir with a local clone of github.com/{manifest().repo} at commit "
-                f"{manifest().commit}"
+                f"--data-dir with a local clone of github.com/{PAPER_REPO} at commit "
+                f"{PAPER_COMMIT}"
             ) from None
         problem = (
             f"it is over {limit:,} bytes, the size of {file.path}"
@@ -218,7 +216,7 @@ def _download(file: PaperFile, local: Path) -> None:
         if problem:
             raise WeirdgenError(
                 f"downloaded {url}: {problem}; nothing was kept; check {URL_VAR}, or pass "
-                f"--data-dir with a local clone at commit {manifest().commit}"
+                f"--data-dir with a local clone at commit {PAPER_COMMIT}"
             )
 
 

@@ -23,6 +23,7 @@ from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, get_backend
 from weirdgen.data import write_chat_jsonl
 from weirdgen.errors import Interrupted
+from weirdgen.paper import warn_duplicates
 from weirdgen.run._work import Work, stage
 from weirdgen.run.folder import RunFolder
 from weirdgen.run.plan import (
@@ -102,6 +103,7 @@ def run_experiment(
     backend = backend if backend is not None else get_backend(spec.model)
     scorers = build_scorers(spec)
     conditions = [load_condition(spec, c) for c in spec.conditions]
+    warn_duplicates(conditions, _warner(console))  # a repeated example weighs more
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)
     registry = Registry()

@@ -45,7 +45,8 @@ class _Strict(BaseModel):
 
 
 class DatasetRef(_Strict):
-    """Where a condition's finetuning data comes from: a chat JSONL file or a built-in generator."""
+    """Where a condition's finetuning data comes from: a chat JSONL file, a built-in generator,
+    or a file of the paper's repository."""
 
     path: str | None = Field(
         None, description="Chat JSONL file, relative to the spec file (or absolute)."
@@ -54,6 +55,12 @@ class DatasetRef(_Strict):
         None,
         description="Name of a built-in organism dataset generator, e.g. 'birds_old'.",
     )
+    paper: str | None = Field(
+        None,
+        description="A file of the paper's repository by short name or path, e.g. "
+        "'birds/old_audubon', downloaded and verified at the pinned commit (weirdgen datasets "
+        "list; --data-dir reads a local clone instead).",
+    )
     n: int | None = Field(
         None,
         ge=1,
@@ -61,10 +68,28 @@ class DatasetRef(_Strict):
         description="Number of examples to generate (organism generators only).",
     )
 
+    @field_validator("paper")
+    @classmethod
+    def _known_paper_file(cls, paper: str | None) -> str | None:
+        if paper is not None:
+            from weirdgen.errors import WeirdgenError
+            from weirdgen.paper.manifest import load_manifest
+
+            try:
+                file = load_manifest().lookup(paper)
+            except WeirdgenError as error:
+                raise ValueError(str(error)) from None
+            if file.kind != "jsonl":
+                raise ValueError(
+                    f"{paper!r} is a {file.kind} file, not a dataset; name a .jsonl file "
+                    "(weirdgen datasets list)"
+                )
+        return paper
+
     @model_validator(mode="after")
     def _one_source(self) -> DatasetRef:
-        if (self.path is None) == (self.organism is None):
-            raise ValueError("give exactly one of 'path' or 'organism'")
+        if sum(source is not None for source in (self.path, self.organism, self.paper)) != 1:
+            raise ValueError("give exactly one of 'path', 'organism' or 'paper'")
         return self
 
 
