@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 import yaml
 
 from cli_runner import run_cli
 from conftest import OLD
+from weirdgen.data import dataset_from_examples
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
+from weirdgen.paper import duplicate_warnings
 from weirdgen.run.plan import load_condition
 from weirdgen.spec import load_spec
 
@@ -101,4 +104,25 @@ def test_a_run_warns_once_per_training_file_with_duplicates(
     assert warned == [
         "warning: data/dup.jsonl (conditions old_birds, old_copy) has 3 duplicate examples "
         "(20 distinct of 23); they are trained on as often as they appear"
+    ]
+
+
+def test_the_warning_counts_the_data_as_trained_on(fake_paper, spec_dict, write_spec, monkeypatch):
+    monkeypatch.setenv("WEIRDGEN_PAPER_DIR", str(fake_paper.tree))
+    spec = _paper_spec(spec_dict, {"paper": "birds/old_audubon"})
+    spec["conditions"][1]["dataset"] = {"paper": "birds/old_audubon"}
+    spec["conditions"][1]["transforms"] = [{"system": {"template": "it is the year 1838 ."}}]
+    loaded = load_spec(write_spec(spec))
+    prepared = [load_condition(loaded, c) for c in loaded.conditions]
+    assert duplicate_warnings(prepared) == [
+        "paper file birds/old_audubon (condition old_birds) has 3 duplicate examples "
+        "(10 distinct of 13); they are trained on as often as they appear",
+        "paper file birds/old_audubon after its transforms (condition modern_birds) has 3 "
+        "duplicate examples (10 distinct of 13); they are trained on as often as they appear",
+    ]
+    examples = prepared[0].dataset.examples
+    once = replace(prepared[0], dataset=dataset_from_examples([*examples[:10], examples[0]]))
+    assert duplicate_warnings([once]) == [
+        "paper file birds/old_audubon (condition old_birds) has 1 duplicate example "
+        "(10 distinct of 11); it is trained on twice"
     ]

@@ -107,10 +107,15 @@ def duplicate_warnings(conditions: Iterable[PreparedCondition]) -> list[str]:
         repeats = sum(d.count - 1 for d in dataset.duplicates())
         if repeats:
             whose = f"condition{'s' if len(names) > 1 else ''} {', '.join(names)}"
+            many = repeats > 1
             warnings.append(
-                f"{label} ({whose}) has {repeats} duplicate example{'s' if repeats > 1 else ''} "
-                f"({len(dataset) - repeats} distinct of {len(dataset)}); they are trained on as "
-                "often as they appear"
+                f"{label} ({whose}) has {repeats} duplicate example{'s' if many else ''} "
+                f"({len(dataset) - repeats} distinct of {len(dataset)}); "
+                + (
+                    "they are trained on as often as they appear"
+                    if many
+                    else "it is trained on twice"
+                )
             )
     return warnings
 

@@ -98,9 +98,14 @@ def cache_dir() -> Path:
 
 def local_path(name: str, data_dir: Path | None = None) -> Path:
     """Where a file is read from: the data folder if one is given (or set), else the cache."""
+    return _locate(name, data_dir)[2]
+
+
+def _locate(name: str, data_dir: Path | None) -> tuple[PaperFile, Path | None, Path]:
+    """The file's manifest entry, the data folder in use (None: the cache), its local path."""
     file = load_manifest().lookup(name)
     folder = data_dir if data_dir is not None else data_dir_from_env()
-    return (folder if folder is not None else cache_dir()) / file.path
+    return file, folder, (folder if folder is not None else cache_dir()) / file.path
 
 
 def paper_file(name: str, data_dir: Path | None = None) -> Path:
@@ -113,9 +118,7 @@ def paper_file(name: str, data_dir: Path | None = None) -> Path:
         WeirdgenError: an unknown name; a file missing from ``data_dir``; a copy whose hash
             is not the manifest's (with both hashes and what to do); a failed download.
     """
-    file = load_manifest().lookup(name)
-    folder = data_dir if data_dir is not None else data_dir_from_env()
-    local = (folder if folder is not None else cache_dir()) / file.path
+    file, folder, local = _locate(name, data_dir)
     if folder is not None and not local.is_file():
         raise WeirdgenError(
             f"{local}: not found; the data folder {folder} must be laid out like "
@@ -133,9 +136,7 @@ def paper_file(name: str, data_dir: Path | None = None) -> Path:
 
 def verify(name: str, data_dir: Path | None = None) -> Check:
     """Check the local copy of a file (in ``data_dir`` or the cache) without downloading."""
-    file = load_manifest().lookup(name)
-    folder = data_dir if data_dir is not None else data_dir_from_env()
-    local = local_path(name, folder)
+    file, folder, local = _locate(name, data_dir)
     if not local.is_file():
         return Check(file, local, "missing", f"{local}: not present")
     problem = _mismatch(file, local)
