@@ -31,24 +31,34 @@ def require_hf() -> None:
 
 
 def resolve_folder(name: str) -> Path:
-    """The local folder of ``name``: a folder path, or a Hub id already in the local cache.
+    """The local folder of ``name``: a folder path, a model fetched by ``weirdgen models get``
+    (looked up by its short name after local folders), or a Hub id already in the local cache.
 
     Nothing is ever downloaded: a Hub id missing from the cache is an error saying how to get it.
     """
+    from weirdgen.backends.hf.fetch import CATALOG, fetched_folder
+
     path = Path(name).expanduser()
     if path.is_dir():
         return path
     if path.exists():
         raise WeirdgenError(f"model 'hf/{name}': {path} is a file; give the model's folder")
+    fetched = fetched_folder(name)
+    if fetched is not None:
+        return fetched
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(name, local_files_only=True))
     except Exception as error:  # not a repo id, or not in the cache
+        how = (
+            f"fetch it first with `weirdgen models get {name}`"
+            if name in CATALOG
+            else f"download it first with `hf download {name}`"
+        )
         raise WeirdgenError(
-            f"model 'hf/{name}': no such folder, and not in the local Hugging Face cache "
-            f"({type(error).__name__}); give a model folder, or download it first with "
-            f"`hf download {name}`"
+            f"model 'hf/{name}': no such folder, not a fetched model, and not in the local "
+            f"Hugging Face cache ({type(error).__name__}); give a model folder, or {how}"
         ) from error
 
 
