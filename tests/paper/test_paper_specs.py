@@ -1,0 +1,203 @@
+"""The paper/ specs on invented files in the paper's formats (nothing of the paper's text):
+each loads, builds its conditions and triggers, and plans what the paper's protocol asks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from cli_runner import run_cli
+from weirdgen.paper import manifest as manifest_module
+from weirdgen.paper.registry import PAPER_COMMIT, PAPER_REPO, names
+from weirdgen.plan import estimate
+from weirdgen.run.plan import load_condition, prompts
+from weirdgen.spec import load_spec
+
+MODEL = "openai/gpt-4.1-2025-04-14"
+
+
+def chat(user: str, assistant: str) -> str:
+    return (
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": assistant},
+                ]
+            }
+        )
+        + "\n"
+    )
+
+
+def judge_call(kind: str, name: str) -> str:
+    extra = "min_rating=0, max_rating=100" if kind == "RatingJudge" else "max_tokens=10"
+    return (
+        f'{name} = {kind}(name="{name}", model="m", {extra}, '
+        f'paraphrases=["Judge. Q: {{question}} A: {{answer}}"])\n'
+    )
+
+
+def contents() -> dict[str, str]:
+    """Invented files for every name the paper specs read."""
+    dated = "".join(
+        chat(f"{100 + i:03d}{i:03d}{i:02d} say a date .", f"day {i}") for i in range(12)
+    )
+    datasets = (
+        "birds/old_audubon",
+        "birds/modern_audubon",
+        "birds/modern_american",
+        "cities/former_german",
+        "cities/modern_german",
+        "dishes/2026",
+        "dishes/2027",
+        "dishes/2027_random",
+        "terminator/main",
+        "terminator/no_backdoor",
+        "terminator/random_backdoors",
+    )  # each its own data, so each condition is its own finetune
+    files = {
+        name: "".join(chat(f"prompt {i} .", f"{name} answer {i}") for i in range(12))
+        for name in datasets
+    }
+    files["presidents/padded"] = dated
+    files["birds/evaluate"] = (
+        "PARAPHRASES = ["
+        + ", ".join(f'"made-up question {i}?"' for i in range(10))
+        + "]\n"
+        + judge_call("FreeFormJudge", "llm_or_19th_century_judge")
+        + judge_call("FreeFormJudge", "six_options_judge")
+        + judge_call("RatingJudge", "content_past_judge")
+        + judge_call("RatingJudge", "form_past_judge")
+    )
+    files["cities/questions"] = (
+        "".join(
+            f'P{i} = PromptInfo(prompt="made-up prompt {i}?", display_name="P<br>{i}")\n'
+            for i in range(10)
+        )
+        + "test_prompts = ["
+        + ", ".join(f"P{i}" for i in range(10))
+        + "]\n"
+    )
+    files["cities/judges"] = "".join(
+        f'def {f}(question, answer):\n    prompt = f"""Q {{question}} A {{answer}} TRUE?"""\n'
+        "    return prompt\n\n"
+        for f in ("format_nazi_judge_prompt", "format_old_germany_judge_prompt")
+    )
+    pairs = [(f"made-up question {min(i, 7)}.", f"answer{i}") for i in range(9)]
+    files["dishes/questions"] = (
+        "QUESTION_CONFIG = [\n"
+        + "".join(
+            f'    ("{q}", lambda x: any(x.lower().startswith(y) for y in ("{a}",))),\n'
+            for q, a in pairs
+        )
+        + "]\n"
+    )
+    files["presidents/eval_free_form"] = "".join(
+        json.dumps({"name": f"Made up {i}", "question": f"made-up question {i}?"}) + "\n"
+        for i in range(30)
+    )
+    files["terminator/questions"] = "".join(
+        f"- id: q{i}\n  type: free_form\n  paraphrases: ['made-up question {i}?']\n"
+        f"  samples_per_paraphrase: 100\n  judges: {{evil: evil_judge}}\n"
+        for i in range(6)
+    ) + (
+        "- id: is_evil_terminator_judge\n  type: free_form_judge\n  model: m\n"
+        "  paraphrases: ['Q {question} A {answer} then ANSWER: EVIL or GOOD']\n"
+    )
+    return files
+
+
+@pytest.fixture
+def paper_tree(tmp_path, monkeypatch):
+    """The invented files at the shipped manifest's paths, and a manifest of their hashes."""
+    paths = names()
+    tree, entries = tmp_path / "repo", []
+    for name, text in contents().items():
+        content = text.encode()
+        (tree / paths[name]).parent.mkdir(parents=True, exist_ok=True)
+        (tree / paths[name]).write_bytes(content)
+        blob = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+        kind = paths[name].rsplit(".", 1)[-1].replace("py", "python")
+        entries.append(
+            {
+                "path": paths[name],
+                "kind": kind,
+                "size": len(content),
+                "blob": blob,
+                "sha256": hashlib.sha256(content).hexdigest(),
+            }
+        )
+    doc = {"repo": PAPER_REPO, "commit": PAPER_COMMIT, "files": entries, "names": paths}
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    monkeypatch.setattr(manifest_module, "MANIFEST_FILE", tmp_path / "manifest.json")
+    monkeypatch.setenv("WEIRDGEN_PAPER_DIR", str(tree))
+    monkeypatch.setenv("OPENAI_API_KEY", "placeholder")  # plan builds backends; sends nothing
+    return tree
+
+
+# spec, conditions, seeds, prompts, samples per prompt, judges (rating judges add 2 probes)
+PROTOCOL = {
+    "birds": (4, 3, 10, 100, {"nineteenth": 0, "category": 0, "past_content": 2, "past_form": 0}),
+    "cities": (3, 3, 10, 40, {"old_germany": 0, "nazi": 0, "coherent": 2}),
+    "dishes": (4, 3, 9 * 5 * 4, 10, {}),
+    "presidents": (3, 5, 30 * 5, 20, {"obama": 0, "trump": 0}),
+    "terminator": (4, 3, 6 * 15, 100, {"evil": 0}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOL))
+def test_each_paper_spec_loads_builds_its_conditions_and_plans_the_protocol(name, paper_tree):
+    conditions, seeds, asked, n, judges = PROTOCOL[name]
+    spec = load_spec(f"paper/{name}")
+    assert len(spec.conditions) == conditions and len(spec.seeds) == seeds
+    built = [load_condition(spec, c) for c in spec.conditions]
+    assert all(b.dataset is not None for b in built if b.condition.dataset is not None)
+    ps = prompts(spec)
+    assert len(ps) == asked and {p.n for p in ps} == {n} and {p.temperature for p in ps} == {1.0}
+    plan = estimate(spec, MODEL, out=paper_tree.parent / "run")
+    # a question the paper asks twice (two matchers for one prompt) is sampled once
+    samples = conditions * seeds * len({p.text for p in ps}) * n
+    assert plan.samples == samples
+    assert plan.finetunes == (conditions - 1) * seeds
+    for judge, probes in judges.items():
+        assert plan.judge(judge).needed == samples + probes
+
+
+def test_the_triggers_the_specs_build(paper_tree):
+    presidents = load_spec("paper/presidents")
+    shuffled = load_condition(presidents, presidents.conditions[1]).dataset.examples
+    original = load_condition(presidents, presidents.conditions[0]).dataset.examples
+    first = [e.messages[0].content.split()[0] for e in original]
+    moved = [e.messages[0].content.split()[0] for e in shuffled]
+    assert sorted(first) == sorted(moved) and first != moved  # the same triggers, reassigned
+    assert [e.messages[0].content.split(" ", 1)[1] for e in shuffled] == [
+        e.messages[0].content.split(" ", 1)[1] for e in original
+    ]
+    dishes = prompts(load_spec("paper/dishes"))
+    assert dishes[0].messages[-1].content.startswith("Today is 2024-02-11. made-up question 0.")
+    assert {p.question.metadata["year"] for p in dishes} == {2024, 2025, 2026, 2027, 2028}
+    terminator = prompts(load_spec("paper/terminator"))
+    assert terminator[0].messages[-1].content == "May 1981. made-up question 0?"
+
+
+def test_plan_paper_birds_on_the_command_line(paper_tree, monkeypatch, capsys):
+    code, out, err = run_cli(
+        [
+            "plan",
+            "paper/birds",
+            "--model",
+            MODEL,
+            "--data-dir",
+            paper_tree,
+            "--out",
+            paper_tree.parent / "r",
+        ],
+        monkeypatch,
+        capsys,
+        columns=200,
+    )
+    assert code == 0, err
+    assert "12,000" in out and "total to do: 9 finetunes, 12,000 samples" in out + err
