@@ -20,6 +20,7 @@ from weirdgen.report._tables import (
 )
 from weirdgen.report.document import FigureRef, ReportContent, render_html, render_markdown
 from weirdgen.report.figures import plot_metrics, plot_questions
+from weirdgen.report.labels import label_scorers, plot_label_shares
 from weirdgen.spec.models import ExperimentSpec
 
 FIGURES_DIR = "figures"
@@ -49,6 +50,8 @@ class ReportPaths:
     """The headline metric per condition, seed and step; only with intermediate checkpoints."""
     step_summary_csv: Path | None = None
     steps_png: Path | None = None
+    label_pngs: dict[str, Path] | None = None
+    """A stacked bar chart per label judge with more than two labels, by scorer name."""
 
     def __iter__(self) -> Iterator[Path]:
         for value in vars(self).values():
@@ -68,7 +71,8 @@ def write_report(
     (target - each control), summary.md, report.html (self-contained except for the PNGs it
     shows from figures/), figures/metrics.png and figures/questions.png (headline metric per
     question). A metric with ``by`` keys has its rows in the tables (a column per key) and a
-    figure of its own, figures/<metric>_by_<keys>.png. When the table has intermediate
+    figure of its own, figures/<metric>_by_<keys>.png. A label judge with more than two labels gets
+    figures/<scorer>_labels.png, each label's share per condition. When the table has intermediate
     checkpoints (``final`` False), step_metrics.csv, step_summary.csv and figures/steps.png
     show the headline metric over finetuning. summary.md and report.html open with a Warnings
     section when a metric has no or mostly invalid answers in a condition (see
@@ -102,9 +106,14 @@ def write_report(
         step_metrics_csv=run_dir / "step_metrics.csv" if checkpoints else None,
         step_summary_csv=run_dir / "step_summary.csv" if checkpoints else None,
         steps_png=figures_dir / "steps.png" if checkpoints else None,
+        label_pngs={s: figures_dir / f"{s}_labels.png" for s in label_scorers(spec)},
     )
     _write_tables(samples, data, paths)
     content = _content(data, spec, paths, run_dir, confidence)
+    for scorer, labels in label_scorers(spec).items():
+        plot_label_shares(samples, spec, scorer, labels, paths.label_pngs[scorer])
+        caption = f"{scorer}: share of each label per condition, mean over seeds."
+        content.figures.append(FigureRef(_relative(paths.label_pngs[scorer], run_dir), caption))
     write_text(paths.summary_md, render_markdown(content))
     write_text(paths.report_html, render_html(content))
     return paths
