@@ -201,3 +201,9 @@ def test_plan_paper_birds_on_the_command_line(paper_tree, monkeypatch, capsys):
     )
     assert code == 0, err
     assert "12,000" in out and "total to do: 9 finetunes, 12,000 samples" in out + err
+
+
+def test_show_prints_a_paper_spec_offline(monkeypatch, capsys):
+    code, out, err = run_cli(["show", "paper/terminator"], monkeypatch, capsys)
+    assert code == 0, err  # the download address refuses connections in this folder
+    assert "include: paper:terminator/questions" in out

@@ -146,14 +146,15 @@ def list_experiments() -> None:
 def show(
     experiment: Annotated[str, typer.Argument(help="Built-in experiment name or spec YAML path.")],
 ) -> None:
-    """Print an experiment's spec as YAML (conditions, seeds, recipe, questions, metrics)."""
-    from weirdgen.spec import load_spec
+    """Print an experiment's spec file as YAML (conditions, seeds, recipe, questions,
+    metrics), as written: files it includes are not read, so it works offline."""
+    from weirdgen.spec.load import find_spec
 
-    spec = load_spec(experiment)
+    path = find_spec(experiment).absolute()
     # Plain text, not rich: rich wraps long lines at the terminal's (or 80) columns, which
     # breaks YAML written to a file with `weirdgen show NAME > spec.yaml`.
-    sys.stdout.write(f"# {spec.source}\n")
-    sys.stdout.write(spec.source.read_text() if spec.source else "")
+    sys.stdout.write(f"# {path}\n")
+    sys.stdout.write(path.read_text())
 
 
 def report(

@@ -141,6 +141,12 @@ def resolve_spec_path(spec: ExperimentSpec, relative: str | Path) -> Path:
     return base / path
 
 
+def find_spec(name_or_path: str | Path) -> Path:
+    """The file of a built-in experiment name or a spec path, without loading it (no
+    included file or paper download is read)."""
+    return _find_spec(name_or_path)
+
+
 def _find_spec(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
     if isinstance(name_or_path, Path) or candidate.suffix in SPEC_SUFFIXES:
