@@ -13,7 +13,6 @@ from weirdgen.plan.tokens import TokenCounter
 from weirdgen.run.plan import Prompt
 from weirdgen.score import ScoreItem
 from weirdgen.score.judge.calls import Call
-from weirdgen.score.judge.rating import RatingJudge, split_number
 from weirdgen.store import Store
 from weirdgen.store.judgments import JudgmentCache
 
@@ -120,10 +119,6 @@ def judge_rows(
 
 
 def _probes(judge: Any) -> list[Call]:
-    """The calls a judge asks before its first answer: a rating judge whose backend has no
-    tokenizer here asks its model to repeat two numbers (see ``RatingJudge.sampled``)."""
-    if not isinstance(judge, RatingJudge):
-        return []
-    if split_number(judge.backend, judge.args.min_rating, judge.args.max_rating) is not None:
-        return []  # its own tokenizer says whether numbers are single tokens: no call
-    return judge.probe_calls()
+    """The calls a judge asks before its first answer (a rating judge's number probe)."""
+    planned = getattr(judge, "planned_probes", None)
+    return planned() if planned is not None else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import cached_property
 
 from weirdgen.backends.protocol import as_chat
 from weirdgen.score.judge.args import RatingJudgeArgs
@@ -60,6 +61,17 @@ def split_number(backend: object, lo: int, hi: int) -> str | None:
     return ""
 
 
+def _unsaid(tops: Sequence[Sequence[Sequence]]) -> list[tuple[str, list[str]]]:
+    """The probe numbers (with the first tokens the judge gave instead) whose reply's top
+    first tokens, one list per number of PROBE_NUMBERS, do not hold the number itself."""
+    out = []
+    for number, top in zip(PROBE_NUMBERS, tops, strict=True):
+        firsts = [str(t[0]).strip() for t in top]
+        if number not in firsts:
+            out.append((number, firsts))
+    return out
+
+
 def sampled_rating(texts: Sequence[str], lo: int, hi: int) -> tuple[float | None, float]:
     """(mean rating, share of replies without one) over sampled replies."""
     ratings = []
@@ -82,6 +94,13 @@ class RatingJudge(Judge):
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
         self._sampled: bool | None = None
+        self._planned: tuple[object, bool, bool] | None = None  # (cache, sampled, assumed)
+
+    @cached_property
+    def split(self) -> str | None:
+        """The first number of the range the judge's own tokenizer splits ("" when none
+        does), or None when its backend has no tokenizer here (the judge is asked)."""
+        return split_number(self.backend, self.args.min_rating, self.args.max_rating)
 
     def probe_calls(self) -> list[Call]:
         """The calls that ask the judge to repeat 100 and 57 (see :meth:`sampled`)."""
@@ -97,23 +116,27 @@ class RatingJudge(Judge):
             for n in PROBE_NUMBERS
         ]
 
+    def planned_probes(self) -> list[Call]:
+        """The probe calls this judge makes before its first answer: none where its own
+        tokenizer decides."""
+        return [] if self.split is not None else self.probe_calls()
+
     def planned_calls(self, item: ScoreItem, cache) -> tuple[list[Call], bool]:
         """The calls scoring ``item`` will need, without calling the judge: (calls, assumed),
         ``assumed`` True when the number probe is not in ``cache`` yet and single-token
         numbers (one logprob call per answer) are assumed."""
-        split = split_number(self.backend, self.args.min_rating, self.args.max_rating)
-        if split is not None:
-            return self._calls(item, bool(split)), False
-        probes = self.probe_calls()
-        stored = cache.get([c.key for c in probes]) if cache is not None else {}
-        if len(stored) < len(probes):
-            sampled, assumed = False, True
-        else:
-            tops = [
-                [str(t).strip() for t, _ in stored[c.key].response.get("top") or ()] for c in probes
-            ]
-            sampled = any(n not in top for n, top in zip(PROBE_NUMBERS, tops, strict=True))
-            assumed = False
+        if self._planned is None or self._planned[0] is not cache:
+            if self.split is not None:
+                self._planned = (cache, bool(self.split), False)
+            else:
+                probes = self.probe_calls()
+                stored = cache.get([c.key for c in probes]) if cache is not None else {}
+                if len(stored) < len(probes):
+                    self._planned = (cache, False, True)
+                else:
+                    tops = [stored[c.key].response.get("top") or () for c in probes]
+                    self._planned = (cache, bool(_unsaid(tops)), False)
+        _, sampled, assumed = self._planned
         return self._calls(item, sampled), assumed
 
     def sampled(self, context: ScoringContext) -> bool:
@@ -121,32 +144,27 @@ class RatingJudge(Judge):
         here, does not hold every whole number of the range as one token; for an API judge,
         it does not say 100 and 57 as one token each (asked once, through the judge cache).
         Warns when ratings must be sampled."""
-        if self._sampled is None:
-            split = split_number(self.backend, self.args.min_rating, self.args.max_rating)
-            if split is not None:
-                self._sampled = bool(split)
-                if split:
-                    context.warn(
-                        f"judge {self.args.name!r} ({self.args.model}): the number {split} is "
-                        f"not one token of its tokenizer; rating by the mean of "
-                        f"{self.args.samples} sampled ratings instead of logprobs"
-                    )
-                return self._sampled
+        if self._sampled is not None:
+            return self._sampled
+        if self.split is not None:
+            self._sampled = bool(self.split)
+            reason = f"the number {self.split} is not one token of its tokenizer"
+        else:
             calls = self.probe_calls()
             replies = self.caller.fetch(calls, context)
-            firsts = {
-                n: [t.strip() for t, _ in replies[c.key].top] if c.key in replies else []
-                for n, c in zip(PROBE_NUMBERS, calls, strict=True)
-            }
-            broken = [n for n, tokens in firsts.items() if n not in tokens]
-            self._sampled = bool(broken)
-            if broken:
-                said = firsts[broken[0]][:3]
-                context.warn(
-                    f"judge {self.args.name!r} ({self.args.model}): the number {broken[0]} is "
-                    f"not one token of this model (its likeliest first tokens: {said}); rating "
-                    f"by the mean of {self.args.samples} sampled ratings instead of logprobs"
+            unsaid = _unsaid([replies[c.key].top if c.key in replies else () for c in calls])
+            self._sampled = bool(unsaid)
+            if unsaid:
+                number, firsts = unsaid[0]
+                reason = (
+                    f"the number {number} is not one token of this model (its likeliest "
+                    f"first tokens: {firsts[:3]})"
                 )
+        if self._sampled:
+            context.warn(
+                f"judge {self.args.name!r} ({self.args.model}): {reason}; rating by the mean "
+                f"of {self.args.samples} sampled ratings instead of logprobs"
+            )
         return self._sampled
 
     def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
