@@ -1,5 +1,11 @@
 """An invented evaluation script in the shape of the paper's birds evaluate.py (imported by
-name by the reader tests)."""
+name by the reader tests), and the helpers both use."""
+
+from pathlib import Path
+
+import pytest
+
+from weirdgen.errors import WeirdgenError
 
 SCRIPT = """\
 import os
@@ -32,3 +38,18 @@ Q_NAMES = {
 }
 os.makedirs("figures", exist_ok=True)
 """
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(call, *args) -> str:
+    """The one-line WeirdgenError message ``call(*args)`` raises."""
+    with pytest.raises(WeirdgenError) as caught:
+        call(*args)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from reader_fixtures import SCRIPT
+from reader_fixtures import error_of as _error
+from reader_fixtures import write as _write
 
-from weirdgen.errors import WeirdgenError
 from weirdgen.paper.readers import (
     read_jsonl_questions,
     read_python_judges,
@@ -49,20 +50,6 @@ QUESTION_CONFIG = [
     ("Name a colour.", lambda answer: answer.strip().casefold().startswith("teal")),
 ]
 """
-
-
-def _write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _error(call, *args) -> str:
-    with pytest.raises(WeirdgenError) as caught:
-        call(*args)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 def test_prompt_infos_in_test_prompts_order_with_display_names(tmp_path: Path) -> None:

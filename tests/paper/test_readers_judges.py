@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from reader_fixtures import SCRIPT
+from reader_fixtures import error_of as _error
+from reader_fixtures import write as _write
 
-from weirdgen.errors import WeirdgenError
 from weirdgen.paper.readers import read_python_judges
 
 JUDGE_FUNCTIONS = '''\
@@ -42,20 +43,6 @@ def _line(text: str, marker: str) -> int:
     """1-based number of the only line of text that contains marker."""
     (number,) = [n for n, line in enumerate(text.splitlines(), 1) if marker in line]
     return number
-
-
-def _write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _error(call, *args) -> str:
-    with pytest.raises(WeirdgenError) as caught:
-        call(*args)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 def test_judge_functions_give_their_f_string_with_the_two_arguments(tmp_path: Path) -> None:
