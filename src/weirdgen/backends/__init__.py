@@ -9,9 +9,7 @@ a provider with :func:`register_backend`, or with an entry point in the
 
 from __future__ import annotations
 
-import importlib
-from importlib import metadata
-
+from weirdgen._plugins import load_target, plugin_names, plugin_target
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.errors import WeirdgenError
 
@@ -36,26 +34,19 @@ def register_backend(provider: str, target: str) -> None:
 
 def providers() -> list[str]:
     """Every provider name: the built-in ones, registered ones and entry points."""
-    return sorted({*_PROVIDERS, *(e.name for e in metadata.entry_points(group=ENTRY_POINTS))})
+    return plugin_names(_PROVIDERS, ENTRY_POINTS)
 
 
 def get_backend(model: str) -> Backend:
     """The backend for ``provider/name``; the name is the provider's model (or a path)."""
     provider, _, name = model.partition("/")
-    target = _PROVIDERS.get(provider) or _entry_point(provider)
+    target = plugin_target(_PROVIDERS, ENTRY_POINTS, provider)
     if target is None:
         raise WeirdgenError(
             f"model {model!r}: unknown provider {provider!r}; write provider/name with provider "
             f"one of: {', '.join(providers())}"
         )
-    module, _, attribute = target.partition(":")
-    backend_class = getattr(importlib.import_module(module), attribute)
-    return backend_class(name)
-
-
-def _entry_point(provider: str) -> str | None:
-    found = [e for e in metadata.entry_points(group=ENTRY_POINTS) if e.name == provider]
-    return found[0].value if found else None
+    return load_target(target)(name)
 
 
 __all__ = [

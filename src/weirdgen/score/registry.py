@@ -12,9 +12,9 @@ validates the entry with the YAML line of any error and names the columns the sc
 from __future__ import annotations
 
 import difflib
-import importlib
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+from weirdgen._plugins import load_target, plugin_names, plugin_target
 
 if TYPE_CHECKING:
     from weirdgen.spec.models import ScorerSpec
@@ -41,21 +41,17 @@ def register_scorer(kind: str, target: str | type) -> None:
 
 def kinds() -> list[str]:
     """Every scorer kind: built in, registered and from entry points."""
-    return sorted({*_KINDS, *(e.name for e in metadata.entry_points(group=ENTRY_POINTS))})
+    return plugin_names(_KINDS, ENTRY_POINTS)
 
 
 def scorer_class(kind: str) -> Any:
     """The class implementing ``kind``; ValueError (a spec error) for an unknown kind."""
-    target = _KINDS.get(kind)
-    if target is None:
-        found = [e for e in metadata.entry_points(group=ENTRY_POINTS) if e.name == kind]
-        target = found[0].value if found else None
+    target = plugin_target(_KINDS, ENTRY_POINTS, kind)
     if target is None:
         close = difflib.get_close_matches(kind, kinds(), n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
         raise ValueError(f"unknown scorer kind {kind!r}; {guess}kinds: {', '.join(kinds())}")
-    module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return load_target(target)
 
 
 def args_model(kind: str) -> type[ScorerSpec]:
