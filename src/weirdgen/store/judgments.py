@@ -17,15 +17,6 @@ from typing import Any
 
 from weirdgen.store.registry import Registry
 
-TABLE = """
-CREATE TABLE IF NOT EXISTS judgments (
-    key TEXT PRIMARY KEY, judge_model TEXT NOT NULL, judge_id TEXT NOT NULL,
-    response_json TEXT NOT NULL, prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0, created TEXT DEFAULT CURRENT_TIMESTAMP
-);
-CREATE INDEX IF NOT EXISTS judgments_by_judge ON judgments (judge_id);
-"""
-
 
 def judgment_key(
     judge_model: str, messages: Sequence[tuple[str, str]], settings: dict[str, Any]
@@ -54,15 +45,9 @@ class JudgmentCache:
 
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry or Registry()
-        self._ready = False
 
     def _db(self):
-        db = self.registry._db()
-        if not self._ready:
-            with self.registry._db() as conn:
-                conn.executescript(TABLE)
-            self._ready = True
-        return db
+        return self.registry._db()  # the registry creates the judgments table
 
     def get(self, keys: Sequence[str]) -> dict[str, Judgment]:
         """The stored judgments among ``keys``, by key."""

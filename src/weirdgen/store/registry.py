@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS remote_files (
     endpoint TEXT NOT NULL, dataset_hash TEXT NOT NULL, file_id TEXT NOT NULL,
     created TEXT DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (endpoint, dataset_hash)
 );
+CREATE TABLE IF NOT EXISTS judgments (
+    key TEXT PRIMARY KEY, judge_model TEXT NOT NULL, judge_id TEXT NOT NULL,
+    response_json TEXT NOT NULL, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, created TEXT DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS judgments_by_judge ON judgments (judge_id);
 CREATE TABLE IF NOT EXISTS remote_jobs (
     key TEXT PRIMARY KEY, endpoint TEXT NOT NULL, job_id TEXT, status TEXT NOT NULL,
     model_id TEXT, error TEXT, updated TEXT DEFAULT CURRENT_TIMESTAMP
