@@ -87,7 +87,3 @@ class JudgmentCache:
                 rows,
             )
             db.execute("COMMIT")
-
-    def count(self, keys: Sequence[str]) -> int:
-        """How many of ``keys`` are stored."""
-        return len(self.get(keys))
