@@ -16,7 +16,7 @@ from conftest import OLD
 from weirdgen.data import dataset_from_examples
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.datasets import generate_dataset
-from weirdgen.paper import duplicate_warnings
+from weirdgen.run.duplicates import duplicate_warnings
 from weirdgen.run.plan import load_condition
 from weirdgen.spec import load_spec
 

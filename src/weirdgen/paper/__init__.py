@@ -6,7 +6,7 @@ weirdgen ships only a manifest of it (paths, sizes, hashes, short names) and fet
 on first use, verified against the manifest. A spec names one with ``dataset: {paper: NAME}``.
 """
 
-from weirdgen.paper.counts import JsonlCounts, count_jsonl, duplicate_warnings, warn_duplicates
+from weirdgen.paper.counts import JsonlCounts, count_jsonl
 from weirdgen.paper.manifest import Manifest, PaperFile, load_manifest
 from weirdgen.paper.registry import (
     PAPER_COMMIT,
@@ -34,7 +34,6 @@ __all__ = [
     "cache_dir",
     "count_jsonl",
     "describe",
-    "duplicate_warnings",
     "file_digests",
     "files",
     "local_path",
@@ -42,5 +41,4 @@ __all__ = [
     "names",
     "paper_file",
     "verify",
-    "warn_duplicates",
 ]

@@ -23,8 +23,8 @@ from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, get_backend
 from weirdgen.data import write_chat_jsonl
 from weirdgen.errors import Interrupted
-from weirdgen.paper import warn_duplicates
 from weirdgen.run._work import Work, stage
+from weirdgen.run.duplicates import warn_duplicates
 from weirdgen.run.folder import RunFolder
 from weirdgen.run.plan import (
     PreparedCondition,
