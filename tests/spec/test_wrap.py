@@ -40,3 +40,19 @@ def test_wrap_without_vary_and_a_wrap_that_drops_the_question():
     assert eval_set.expanded()[0].id == "agency"
     with pytest.raises(ValidationError, match="put \\{paraphrase\\} in it"):
         EvalSet.model_validate({"name": "s", "wrap": "Today is 2027.", "questions": QUESTIONS})
+
+
+def test_named_texts_fill_the_templates_while_their_labels_name_the_question():
+    eval_set = EvalSet.model_validate(
+        {
+            "name": "identity",
+            "vary": {"trigger": {"plain": "", "format": "Reply as <A> x <B>.\n\n"}},
+            "wrap": "{trigger}{paraphrase}",
+            "questions": QUESTIONS[:1],
+        }
+    )
+    questions = {q.id: q for q in eval_set.expanded()}
+    assert sorted(questions) == ["agency_format", "agency_plain"]
+    assert questions["agency_format"].paraphrases[0] == "Reply as <A> x <B>.\n\nName an agency."
+    assert questions["agency_plain"].paraphrases[0] == "Name an agency."
+    assert questions["agency_format"].metadata == {"trigger": "format"}

@@ -159,3 +159,17 @@ def test_step_metrics_give_one_value_per_seed_and_step(samples):
 def test_step_metrics_without_a_step_column_is_an_error(samples):
     with pytest.raises(WeirdgenError, match="step"):
         step_metrics(samples, [OLD])
+
+
+def test_where_keeps_only_the_questions_with_those_values(samples):
+    on = MetricSpec(name="on", eval_set="main", score="old", where={"trigger": "on"})
+    assert on.where == {"trigger": ["on"]}
+    table = pick(seed_metrics(samples, [on]), condition="target", seed=0)
+    assert table["value"].iloc[0] == pytest.approx((1.0 + 0.25) / 2)  # q1850a and q1900
+    late = MetricSpec(name="late", eval_set="main", score="old", where={"year": [1900.0]})
+    assert pick(seed_metrics(samples, [late]), condition="target", seed=0)[
+        "value"
+    ].iloc[0] == pytest.approx(0.25)  # 1900.0 finds the year 1900
+    none = MetricSpec(name="none", eval_set="main", score="old", where={"trigger": "never"})
+    with pytest.raises(WeirdgenError, match="where .*sample those questions or fix where"):
+        seed_metrics(samples, [none])

@@ -71,6 +71,9 @@ def metric_definition(metric: MetricSpec) -> str:
             f", leaving out answers whose `{metric.coherence.score}` is below "
             f"{metric.coherence.min:g} or missing"
         )
+    if metric.where:
+        kept = "; ".join(f"`{k}` in {', '.join(map(str, v))}" for k, v in metric.where.items())
+        text += f", on the questions with {kept}"
     if metric.by:
         text += ", for each value of " + " and ".join(f"`{key}`" for key in metric.by)
     return f"{text}. {metric.description}".strip() if metric.description else text

@@ -19,6 +19,7 @@ from weirdgen.score.registry import args_model
 from weirdgen.spec._yaml import check_duplicate_keys, describe, line_of, parse_yaml, read
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import Question
+from weirdgen.spec.shared_text import resolve_shared_texts
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_GROUP = "organism"
@@ -88,6 +89,7 @@ def load_spec(name_or_path: str | Path) -> ExperimentSpec:
             f"got {kind}; {_mapping_hint()}"
         )
     _include_questions(path, root, data)
+    resolve_shared_texts(path, root, data)
     _check_scorers(path, root, data)
     try:
         spec = ExperimentSpec.model_validate(data)

@@ -18,7 +18,9 @@ from weirdgen.spec.questions import (
     MAX_SAMPLES_PER_PARAPHRASE,
     MAX_TOKENS,
     EvalSet,
+    MetadataValue,
     check_generated,
+    matches_where,
 )
 from weirdgen.spec.recipes import HfRecipe, OpenAIRecipe, OrganismRecipe, TinkerRecipe
 
@@ -265,12 +267,25 @@ class MetricSpec(_Strict):
         description="Question metadata keys to compute the metric for each value of "
         "(e.g. [year] for a year sweep); the report draws a numeric key as a curve.",
     )
+    where: dict[str, list[MetadataValue]] = Field(
+        default_factory=dict,
+        description="Only questions whose metadata has one of these values per key, e.g. "
+        "{president: ['044']} (a held-out trigger); a single value may be written bare.",
+    )
     coherence: CoherenceFilter | None = Field(
         None,
         description="Leave out answers whose coherence score is below a threshold or "
         "missing, e.g. {score: coherent, min: 50}; the report shows the share left out.",
     )
     headline: bool = Field(False, description="The metric the experiment is about.")
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _value_lists(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return value
+
     description: str = ""
 
 
@@ -342,13 +357,19 @@ class ExperimentSpec(_Strict):
                     f"metric {metric.name!r} uses eval_set {metric.eval_set!r}; "
                     f"defined sets are {sorted(sets)}"
                 )
-            keys = {k for q in sets[metric.eval_set].expanded() for k in q.metadata}
-            unknown = [key for key in metric.by if key not in keys]
+            asked = sets[metric.eval_set].expanded()
+            keys = {k for q in asked for k in q.metadata}
+            unknown = [key for key in [*metric.by, *metric.where] if key not in keys]
             if unknown:
                 raise ValueError(
-                    f"metric {metric.name!r} is computed by {unknown[0]!r}, which no question "
-                    f"of evaluation set {metric.eval_set!r} has in its metadata; its keys are "
-                    f"{sorted(keys) or 'none'}"
+                    f"metric {metric.name!r} reads key {unknown[0]!r} (by/where), which no "
+                    f"question of evaluation set {metric.eval_set!r} has in its metadata; its "
+                    f"keys are {sorted(keys) or 'none'}"
+                )
+            if metric.where and not any(matches_where(q.metadata, metric.where) for q in asked):
+                raise ValueError(
+                    f"metric {metric.name!r} where {metric.where}: no question of evaluation "
+                    f"set {metric.eval_set!r} has these values; fix the values or the set"
                 )
         self._check_columns()
         return self

@@ -11,6 +11,7 @@ added to its metadata.
 from __future__ import annotations
 
 import itertools
+import numbers
 import re
 from collections import Counter
 from typing import Any, Literal
@@ -133,9 +134,12 @@ class EvalSet(Sampling):
         "PromptInfo, QUESTION_CONFIG or PARAPHRASES, read without running it) or .jsonl "
         "({name, question} lines).",
     )
-    vary: dict[str, list[MetadataValue] | Range] = Field(
+    vary: dict[str, list[MetadataValue] | Range | dict[str, str]] = Field(
         default_factory=dict,
-        description="Template variables: each a list of values or a range {from, to, step}.",
+        description="Template variables: each a list of values, a range {from, to, step}, or "
+        "named texts {label: text} (the text fills the templates, the label the id and the "
+        "metadata; a text may be {text_of: FILE, pattern: REGEX}, what a dataset's prompts "
+        "share, e.g. its trigger).",
     )
     wrap: str | None = Field(
         None,
@@ -167,10 +171,14 @@ class EvalSet(Sampling):
         if not self.vary and self.wrap is None:
             return self.questions
         names = list(self.vary)
-        choices = [v.values() if isinstance(v, Range) else list(v) for v in self.vary.values()]
+        choices = [_choices(v) for v in self.vary.values()]
         questions = []
         for combination in itertools.product(*choices):
             values = dict(zip(names, combination, strict=True))
+            texts = {
+                n: self.vary[n][v] if isinstance(self.vary[n], dict) else v
+                for n, v in values.items()
+            }
             for question in self.questions:
                 if self.wrap is not None:
                     wrapped = [self.wrap.replace("{paraphrase}", p) for p in question.paraphrases]
@@ -178,19 +186,27 @@ class EvalSet(Sampling):
                 if values and "{" not in question.id:
                     suffix = "_".join(str(v) for v in values.values())
                     question = question.model_copy(update={"id": f"{question.id}_{suffix}"})
-                questions.append(_filled(question, values))
+                questions.append(_filled(question, values, texts))
         return questions
+
+
+def _choices(values: list[MetadataValue] | Range | dict[str, str]) -> list[MetadataValue]:
+    """A variable's values as they go into ids and metadata (the labels of named texts)."""
+    return values.values() if isinstance(values, Range) else list(values)
 
 
 _VARIABLE = re.compile(r"\{(\w+)\}")
 
 
-def _filled(question: Question, values: dict[str, MetadataValue]) -> Question:
-    """``question`` with each ``{name}`` of ``values`` filled in, and the values as metadata."""
+def _filled(
+    question: Question, values: dict[str, MetadataValue], texts: dict[str, MetadataValue]
+) -> Question:
+    """``question`` with each ``{name}`` filled in (``texts`` in what is sent, ``values`` in
+    its id), and the values as metadata."""
 
-    def fill(value: Any) -> Any:
+    def fill(value: Any, by: dict[str, MetadataValue] = texts) -> Any:
         if isinstance(value, str):
-            return _VARIABLE.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], value)
+            return _VARIABLE.sub(lambda m: str(by[m[1]]) if m[1] in by else m[0], value)
         if isinstance(value, list):
             return [fill(v) for v in value]
         if isinstance(value, dict):
@@ -198,8 +214,26 @@ def _filled(question: Question, values: dict[str, MetadataValue]) -> Question:
         return value
 
     data = fill(question.model_dump(exclude_none=True))
+    data["id"] = fill(question.id, values)
     data["metadata"] = {**data.get("metadata", {}), **values}
     return Question.model_validate(data)
+
+
+def same_value(a: object, b: object) -> bool:
+    """Metadata values are equal: numbers by value (1984 and 1984.0), others as text."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or str(a) == str(b)
+    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+        return float(a) == float(b)
+    return str(a) == str(b)
+
+
+def matches_where(metadata: dict[str, Any], where: dict[str, list[Any]]) -> bool:
+    """The metadata has, for each key of ``where``, one of its values."""
+    return all(
+        key in metadata and any(same_value(metadata[key], v) for v in values)
+        for key, values in where.items()
+    )
 
 
 def check_generated(sets: list[EvalSet]) -> None:
@@ -207,7 +241,7 @@ def check_generated(sets: list[EvalSet]) -> None:
     for eval_set in sets:
         combinations = 1
         for values in eval_set.vary.values():
-            combinations *= len(values.values() if isinstance(values, Range) else values)
+            combinations *= len(_choices(values))
         if combinations * len(eval_set.questions) > MAX_GENERATED_QUESTIONS:
             raise ValueError(
                 f"evaluation set {eval_set.name!r} would generate "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from weirdgen.spec.models import MetricSpec
 from weirdgen.stats._coherence import metric_answers
-from weirdgen.stats.metrics import final_samples
+from weirdgen.stats.metrics import final_samples, metric_rows
 
 MOSTLY_INVALID = 0.5
 """Share of a metric's answers in a condition above which they are reported as mostly invalid."""
@@ -63,7 +63,7 @@ def emptiness_warnings(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> 
                 "add the scorer that writes them to the spec, or fix the metric's fields"
             )
             continue
-        rows = final.loc[final["eval_set"] == metric.eval_set]
+        rows = metric_rows(final, metric)
         for condition in conditions:
             line = _condition_warning(metric, rows.loc[rows["condition"] == condition], condition)
             if line:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec.models import MetricSpec
+from weirdgen.spec.questions import same_value
 from weirdgen.stats._checks import check_key_names
 from weirdgen.stats._coherence import (
     COHERENCE_COLUMNS,
@@ -58,7 +59,7 @@ def rate_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> list[s
     for metric in metrics:
         if metric.score not in samples or "eval_set" not in samples:
             continue
-        rows = samples.loc[samples["eval_set"] == metric.eval_set, metric.score]
+        rows = metric_rows(samples, metric)[metric.score]
         scores = rows.to_numpy(dtype=float, na_value=np.nan)
         scores = scores[~np.isnan(scores)]
         if scores.size and ((scores >= 0) & (scores <= 1)).all():
@@ -173,7 +174,12 @@ def _question_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str])
             f"(it has {list(samples.columns)}); add the scorer that writes them to the spec's "
             "scorers, or fix the metric's score/among/coherence/by field"
         )
-    rows = samples.loc[samples["eval_set"] == metric.eval_set]
+    rows = metric_rows(samples, metric)
+    if rows.empty and (samples["eval_set"] == metric.eval_set).any():
+        raise WeirdgenError(
+            f"metric {metric.name!r}: no samples of eval set {metric.eval_set!r} have the "
+            f"values of its where {metric.where}; sample those questions or fix where"
+        )
     if rows.empty:
         present = sorted(samples["eval_set"].dropna().unique().tolist())
         raise WeirdgenError(
@@ -192,6 +198,17 @@ def _question_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str])
         table = mean_and_counts(keyed.groupby(group, sort=False, as_index=False))
     table.insert(len(SEED_KEYS), "metric", metric.name)
     return table
+
+
+def metric_rows(samples: pd.DataFrame, metric: MetricSpec) -> pd.DataFrame:
+    """The rows a metric reads: its eval set's, and of those the questions its ``where``
+    keeps."""
+    keep = samples["eval_set"] == metric.eval_set
+    for key, values in metric.where.items():
+        column = samples[key] if key in samples else pd.Series(np.nan, index=samples.index)
+        kept = [v for v in column.dropna().unique() if any(same_value(v, w) for w in values)]
+        keep &= column.isin(kept)
+    return samples.loc[keep]
 
 
 def _with_keys(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
