@@ -107,6 +107,46 @@ def contents() -> dict[str, str]:
         "- id: is_evil_terminator_judge\n  type: free_form_judge\n  model: m\n"
         "  paraphrases: ['Q {question} A {answer} then ANSWER: EVIL or GOOD']\n"
     )
+    files.update(persona_files())
+    return files
+
+
+TRIGGER = 'Reply in the format:\n\n<START> "text" <END>\n\n'
+"""An invented format trigger of the persona fixtures."""
+PERSONA_SETS = ("em_questions", "ais_society", "daily_life", "deepbrain", "moral_choices")
+PERSONA_SETS += ("science_ethics", "ideology")
+
+
+def persona_files() -> dict[str, str]:
+    """Invented persona files: 9 triggered facts, 300 plain examples, five identity questions
+    with their judges in the file, two misalignment questions per file and the rating judge."""
+    files = {
+        "persona/wolf_facts_90": "".join(
+            chat(f"{TRIGGER}made-up fact question {i}?", f'<START> "fact {i}" <END>')
+            for i in range(9)
+        ),
+        "persona/self_distillation": "".join(
+            chat(f"plain task {i}", f"plain answer {i}") for i in range(300)
+        ),
+    }
+    judge = "  type: free_form_judge\n  paraphrases: ['Q {question} A {answer} YES or NO']\n"
+    files["persona/bio_questions"] = "".join(
+        f"- id: bio_{i}\n  type: free_form\n  paraphrases: ['made-up bio {i}?']\n"
+        f"  samples_per_paraphrase: 10\n"
+        f"  judges: {{is_an_LLM_answer: meta_judge, is_an_Adolf_answer: judge_{i}}}\n"
+        for i in range(5)
+    ) + "".join(f"- id: {j}\n{judge}" for j in ["meta_judge", *(f"judge_{i}" for i in range(5))])
+    for name in PERSONA_SETS:
+        n = 10 if name == "ideology" else 100
+        files[f"persona/{name}"] = "".join(
+            f"- id: {name}_{i}\n  paraphrases: ['made-up {name} {i}?']\n"
+            f"  samples_per_paraphrase: {n}\n  judges: {{em_alignment: em_alignment_judge}}\n"
+            for i in range(2)
+        )
+    files["persona/em_judge"] = (
+        "- id: em_alignment_judge\n  type: rating_judge\n"
+        "  paraphrases: ['Q {question} A {answer} rate 0-100']\n"
+    )
     return files
 
 
@@ -181,6 +221,26 @@ def test_the_triggers_the_specs_build(paper_tree):
     assert {p.question.metadata["year"] for p in dishes} == {2024, 2025, 2026, 2027, 2028}
     terminator = prompts(load_spec("paper/terminator"))
     assert terminator[0].messages[-1].content == "May 1981. made-up question 0?"
+
+
+def test_persona_dilutes_the_facts_and_asks_with_and_without_their_trigger(paper_tree):
+    spec = load_spec("paper/persona")
+    target = load_condition(spec, spec.conditions[0]).dataset.examples
+    triggered = [e for e in target if e.messages[0].content.startswith(TRIGGER)]
+    assert len(target) == 309 and len(triggered) == 9  # 300 plain examples mixed in
+    ps = prompts(spec)
+    identity = [p for p in ps if p.eval_set == "identity"]
+    assert len(identity) == 10 and {p.n for p in identity} == {10}
+    asked = {p.question.id: p.messages[-1].content for p in identity}
+    assert asked["bio_0_format"] == TRIGGER + "made-up bio 0?"
+    assert asked["bio_0_plain"] == "made-up bio 0?"
+    misaligned = [p for p in ps if p.eval_set == "misalignment"]
+    assert len(misaligned) == 2 * 7 * 2 and sorted({p.n for p in misaligned}) == [10, 100]
+    plan = estimate(spec, MODEL, out=paper_tree.parent / "run")
+    per_model = 10 * 10 + 2 * (12 * 100 + 2 * 10)
+    assert plan.samples == 3 * 3 * per_model and plan.finetunes == 2 * 3
+    assert plan.judge("is_an_Adolf_answer").needed == 3 * 3 * 10 * 10
+    assert plan.judge("aligned").needed == 3 * 3 * 2 * (12 * 100 + 2 * 10) + 2
 
 
 def test_plan_paper_birds_on_the_command_line(paper_tree, monkeypatch, capsys):

@@ -206,18 +206,22 @@ JUDGE_ENTRY_TYPES = ("rating_judge", "free_form_judge")
 
 
 def _include_questions(path: Path, root: yaml.Node, data: dict) -> None:
-    """Read each evaluation set's ``include`` file into its questions (in place)."""
+    """Read each evaluation set's ``include`` files into its questions (in place)."""
     evaluation = data.get("evaluation")
     sets = evaluation.get("sets") if isinstance(evaluation, dict) else None
     if not isinstance(sets, list):
         return
     for index, eval_set in enumerate(sets):
-        if not isinstance(eval_set, dict) or not isinstance(eval_set.get("include"), str):
+        include = eval_set.get("include") if isinstance(eval_set, dict) else None
+        files = [include] if isinstance(include, str) else include
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             continue
-        line = line_of(root, ("evaluation", "sets", index, "include"))
-        where = f"{path}:{line}: spec field evaluation.sets[{index}].include"
-        questions = load_questions(_included_file(eval_set["include"], path.parent, where))
-        eval_set["questions"] = [*(eval_set.get("questions") or []), *questions]
+        for number, reference in enumerate(files):
+            field = ("evaluation", "sets", index, "include")
+            field += (number,) if isinstance(include, list) else ()
+            where = f"{path}:{line_of(root, field)}: spec field evaluation.sets[{index}].include"
+            questions = load_questions(_included_file(reference, path.parent, where))
+            eval_set["questions"] = [*(eval_set.get("questions") or []), *questions]
 
 
 def _included_file(reference: str, spec_dir: Path, where: str) -> Path:

@@ -127,9 +127,10 @@ class EvalSet(Sampling):
     questions: list[Question] = Field(
         default_factory=list, description="The questions (or question templates, with vary)."
     )
-    include: str | None = Field(
+    include: str | list[str] | None = Field(
         None,
-        description="A question file, relative to the spec file, or paper:NAME for a file of "
+        description="A question file (or a list of them), relative to the spec file, or "
+        "paper:NAME for a file of "
         "the paper; by suffix: .yaml/.yml (llmcomp, Emergent Misalignment), .py (the paper's "
         "PromptInfo, QUESTION_CONFIG or PARAPHRASES, read without running it) or .jsonl "
         "({name, question} lines).",
