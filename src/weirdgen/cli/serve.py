@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.serve.limits import MB, FineTuningLimits
+
+if TYPE_CHECKING:
+    from weirdgen.serve.engine import Engine
 
 err = Console(stderr=True)
 _LIMITS = FineTuningLimits()
@@ -25,7 +28,10 @@ def _limit_help(field: str, unit: str = "") -> str:
 def serve(
     model: Annotated[
         str,
-        typer.Option(help="Base model as provider/name (a local backend: organism/...)."),
+        typer.Option(
+            help="Base model as provider/name, of a local backend: organism/... or hf/<model "
+            "folder, fetched model or cached Hub id>."
+        ),
     ] = "organism/default",
     host: Annotated[
         str,
@@ -43,7 +49,7 @@ def serve(
             metavar="NAME=PATH",
             help="Also serve finetuned weights: clients ask for model NAME to get the "
             "safetensors file PATH (a finetune of the base, e.g. "
-            "runs/<experiment>/models/<key>.safetensors). Repeatable.",
+            "runs/<experiment>/models/<key>.safetensors). Repeatable. Organism only.",
         ),
     ] = None,
     batch_window_ms: Annotated[
@@ -63,12 +69,14 @@ def serve(
         ),
     ] = 4096,
     finetuning: Annotated[
-        bool,
+        bool | None,
         typer.Option(
+            show_default=False,
             help="Also answer OpenAI's /v1/files and /v1/fine_tuning/jobs endpoints, training "
-            "the organism for real and serving each finetune as ft:<model>:weirdgen:...",
+            "the organism for real and serving each finetune as ft:<model>:weirdgen:... "
+            "(default: on for organism/ models; hf/ models are served without them).",
         ),
-    ] = True,
+    ] = None,
     min_job_seconds: Annotated[
         float,
         typer.Option(
@@ -128,6 +136,10 @@ def serve(
     the organism backend samples for a request seeded S. Concurrent requests are sampled
     together in one batch.
 
+    `--model hf/NAME` serves a Hugging Face model of the hf backend the same way (as model
+    hf/NAME), e.g. as a local LLM judge: a judge with `model: openai/hf/NAME` and `base_url`
+    the printed URL.
+
     The fine-tuning endpoints make the server a local stand-in for OpenAI's fine-tuning API:
     `weirdgen run SPEC --model openai/organism/default` with OPENAI_BASE_URL set to the
     printed URL uploads, creates jobs, polls and samples the finetunes, all offline.
@@ -135,8 +147,6 @@ def serve(
     SIGINT (Ctrl-C) and SIGTERM stop the server within seconds, a job still training
     included (reported failed); the exit status is 130 after SIGINT and 143 after SIGTERM.
     """
-    from weirdgen.backends import get_backend
-    from weirdgen.backends.organism import OrganismBackend
     from weirdgen.serve import OrganismEngine, run_server
     from weirdgen.serve.finetuning import FineTuning
 
@@ -146,13 +156,7 @@ def serve(
         enable(err)
     check_exposure(host, api_key)
     adapters = parse_adapters(adapter or [])
-    backend = get_backend(model)
-    if not isinstance(backend, OrganismBackend):
-        raise WeirdgenError(
-            f"--model {model}: weirdgen serve serves local backends only (organism/...); "
-            "a remote model is already behind an HTTP API"
-        )
-    engine = OrganismEngine(backend, model, adapters)
+    engine = make_engine(model, adapters, finetuning)
 
     def ready(url: str) -> None:
         names = ", ".join(engine.model_ids())
@@ -172,7 +176,8 @@ def serve(
     )
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
-    jobs = FineTuning(engine, min_job_seconds, state_dir, limits) if finetuning else None
+    trains = finetuning is not False and isinstance(engine, OrganismEngine)
+    jobs = FineTuning(engine, min_job_seconds, state_dir, limits) if trains else None
     stopped_by = run_server(
         engine,
         host,
@@ -186,6 +191,36 @@ def serve(
     )
     err.print(f"stopped ({stopped_by.name})", highlight=False)
     raise typer.Exit(128 + stopped_by)
+
+
+def make_engine(model: str, adapters: dict[str, Path], finetuning: bool | None) -> Engine:
+    """The engine serving ``model``: the organism's (with its adapters), or an hf model's
+    (without adapters or the fine-tuning endpoints, which train the organism)."""
+    from weirdgen.backends import get_backend
+    from weirdgen.backends.hf import HfBackend
+    from weirdgen.backends.organism import OrganismBackend
+    from weirdgen.serve import HfEngine, OrganismEngine
+
+    backend = get_backend(model)
+    if isinstance(backend, OrganismBackend):
+        return OrganismEngine(backend, model, adapters)
+    if not isinstance(backend, HfBackend):
+        raise WeirdgenError(
+            f"--model {model}: weirdgen serve serves local backends only (organism/..., "
+            "hf/...); a remote model is already behind an HTTP API"
+        )
+    if adapters:
+        raise WeirdgenError(
+            "--adapter: serving adapters is organism-only for now; serve a full finetune of "
+            f"{model} as a model of its own, --model hf/<its folder> (a LoRA finetune cannot "
+            "be served yet)"
+        )
+    if finetuning:
+        raise WeirdgenError(
+            f"--finetuning: the fine-tuning endpoints train the organism only; serve {model} "
+            "without --finetuning"
+        )
+    return HfEngine(backend, model)
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -3,7 +3,8 @@
 ``GET /v1/models``, ``POST /v1/chat/completions`` (system and multi-turn messages, ``n``,
 ``temperature``, ``max_tokens``, ``seed``, ``logprobs``, ``stop``, ``stream``),
 ``POST /v1/completions`` and ``POST /v1/responses``, so Inspect, llmcomp, curl or the
-``openai`` client can query the organism and its finetunes; an optional API key.
+``openai`` client can query the organism and its finetunes, or a Hugging Face model of the
+``hf`` backend (:class:`HfEngine`, e.g. a local LLM judge); an optional API key.
 Concurrent requests are drawn together in one batch. With
 :class:`FineTuning`, OpenAI's file and fine-tuning endpoints train the organism, within
 :class:`FineTuningLimits`.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         TokenLogprob,
     )
     from weirdgen.serve.finetuning import FineTuning
+    from weirdgen.serve.hf_engine import HfEngine
     from weirdgen.serve.limits import FineTuningLimits
     from weirdgen.serve.server import run_server, serve_in_background
 
@@ -36,6 +38,7 @@ _WHERE = {
     "Engine": "engine",
     "FineTuning": "finetuning",
     "FineTuningLimits": "limits",
+    "HfEngine": "hf_engine",
     "OrganismEngine": "engine",
     "RequestError": "engine",
     "TokenLogprob": "engine",
@@ -50,6 +53,7 @@ __all__ = [
     "Engine",
     "FineTuning",
     "FineTuningLimits",
+    "HfEngine",
     "OrganismEngine",
     "RequestError",
     "TokenLogprob",
