@@ -28,7 +28,6 @@ from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.checkpoint import (
     Organism,
-    default_checkpoint,
     load_organism,
     load_weights,
     save_weights,
@@ -38,6 +37,7 @@ from weirdgen.organism.infer import generate
 from weirdgen.organism.logprobs import first_token_logprobs
 from weirdgen.organism.model import GPT
 from weirdgen.organism.tokenizer import EOS, EOT
+from weirdgen.organism.versions import resolve
 from weirdgen.spec.models import OrganismRecipe
 
 
@@ -45,7 +45,8 @@ class OrganismBackend:
     """Backend ``organism``: full or LoRA finetuning and exact batched sampling.
 
     Args:
-        name: ``default`` (or empty) for the shipped checkpoint, or a checkpoint folder.
+        name: a version name (``default``, ``v1``, ``v1@3`` for pretraining seed 3: see
+            :mod:`weirdgen.organism.versions`), or a checkpoint folder.
     """
 
     name = "organism"
@@ -55,7 +56,8 @@ class OrganismBackend:
     usage = None
 
     def __init__(self, name: str = "default"):
-        self.checkpoint = default_checkpoint() if name in ("default", "") else Path(name)
+        named = resolve(name)
+        self.checkpoint = named.folder if named is not None else Path(name)
         self._models: dict[str, GPT] = {}
 
     @cached_property

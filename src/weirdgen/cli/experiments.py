@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -13,6 +13,9 @@ from rich.console import Console
 
 from weirdgen.cli.datasets import DataDir, use_data_dir
 from weirdgen.errors import WeirdgenError
+
+if TYPE_CHECKING:
+    from weirdgen.spec.models import ExperimentSpec
 
 console = Console()
 err = Console(stderr=True)
@@ -49,6 +52,14 @@ def run(
             "plan) exceeds this many USD, or a model with work to do has no price.",
         ),
     ] = None,
+    pretraining_seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Organism models: repeat the run on these pretraining seeds (a count N or a "
+            "list such as 0,1,2; each must be pretrained: weirdgen organism pretrain --seed S), "
+            "reported per pretraining seed and pooled; overrides the spec."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     verbose: Annotated[
@@ -81,6 +92,12 @@ def run(
         planned = estimate(spec, model, judge, out=out, n=n, seeds=_seeds(seeds))
         check_budget(planned, budget)
         err.print(f"estimated ${planned.usd:.2f}, within --budget ${budget:.2f}", highlight=False)
+    pretraining = _seeds(pretraining_seeds, "--pretraining-seeds")
+    if pretraining is None:
+        pretraining = spec.pretraining_seeds
+    if pretraining is not None:
+        _run_pooled(spec, pretraining, out, n, model, _seeds(seeds), not quiet, judge)
+        return
     result = run_experiment(
         spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet, judge=judge
     )
@@ -107,6 +124,29 @@ def run(
     console.print(f"report: {result.run_dir / 'report.html'}")
 
 
+def _run_pooled(
+    spec: ExperimentSpec,
+    pretraining: int | list[int],
+    out: Path | None,
+    n: int | None,
+    model: str | None,
+    seeds: int | list[int] | None,
+    progress: bool,
+    judge: str | None,
+) -> None:
+    """The run on each pretraining seed, then the pooled table and where the reports are."""
+    from weirdgen.run.pretraining import run_pretraining_seeds
+
+    chosen = list(range(pretraining)) if isinstance(pretraining, int) else pretraining
+    pooled = run_pretraining_seeds(
+        spec, chosen, out=out, model=model, n=n, seeds=seeds, progress=progress, judge=judge
+    )
+    console.print((pooled.out / "pooled.md").read_text(), markup=False, highlight=False)
+    for seed, result in pooled.runs.items():
+        console.print(f"pretraining seed {seed}: {result.run_dir / 'report.html'}")
+    console.print(f"pooled report: {pooled.out / 'pooled.md'}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is (what was kept is said, a rerun resumes), exit 143."""
 
@@ -117,7 +157,7 @@ def _terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def _seeds(text: str | None) -> int | list[int] | None:
+def _seeds(text: str | None, option: str = "--seeds") -> int | list[int] | None:
     if text is None:
         return None
     try:
@@ -125,9 +165,9 @@ def _seeds(text: str | None) -> int | list[int] | None:
     except ValueError:
         values = []
     if not values or any(v < 0 for v in values) or (len(values) == 1 and values[0] < 1):
-        raise WeirdgenError(f"--seeds {text!r}: give a count such as 3, or seeds such as 0,3,7")
+        raise WeirdgenError(f"{option} {text!r}: give a count such as 3, or seeds such as 0,3,7")
     if len(set(values)) != len(values):
-        raise WeirdgenError(f"--seeds {text!r}: each seed once, please")
+        raise WeirdgenError(f"{option} {text!r}: each seed once, please")
     return values[0] if len(values) == 1 and "," not in text else values
 
 

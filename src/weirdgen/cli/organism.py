@@ -26,8 +26,13 @@ def pretrain(
         int | None, typer.Option(min=1, help="Optimizer steps (default: the shipped recipe's).")
     ] = None,
     out: Annotated[
-        Path, typer.Option(help="Folder to write model.safetensors and manifest.json into.")
-    ] = Path("organism-checkpoint"),
+        Path | None,
+        typer.Option(
+            help="Folder to write model.safetensors and manifest.json into (default: the "
+            "user data folder for a seed other than 0, used as organism/v1@SEED; "
+            "./organism-checkpoint for seed 0, the shipped seed)."
+        ),
+    ] = None,
     compare: Annotated[
         bool | None,
         typer.Option(
@@ -36,7 +41,11 @@ def pretrain(
         ),
     ] = None,
 ) -> None:
-    """Pretrain the organism from scratch; seed 0 with the defaults reproduces the shipped one."""
+    """Pretrain the organism from scratch; seed 0 with the defaults reproduces the shipped one.
+
+    Another seed goes into the user data folder, where specs and commands find it as
+    organism/v1@SEED (a second level of replication: pretraining seeds).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -47,6 +56,7 @@ def pretrain(
 
     from weirdgen.organism import PretrainConfig, pretrain_checkpoint
 
+    out = out if out is not None else _default_out(seed, steps)
     config = PretrainConfig(seed=seed, **({} if steps is None else {"steps": steps}))
     with Progress(
         TextColumn("pretrain"),
@@ -72,19 +82,59 @@ def pretrain(
     _print_probe(manifest["probe"], shipped.get("probe") if compare and shipped else None)
 
 
+def _default_out(seed: int, steps: int | None) -> Path:
+    """The data folder's organism/v1@SEED, or ./organism-checkpoint for seed 0 or a recipe
+    other than the version's (which must not pass for that version's seed)."""
+    from weirdgen.errors import WeirdgenError
+    from weirdgen.organism.versions import DEFAULT, SHIPPED_SEED, pretrained_folder
+
+    if seed == SHIPPED_SEED or steps is not None:
+        return Path("organism-checkpoint")
+    folder = pretrained_folder(DEFAULT, seed)
+    if (folder / "manifest.json").exists():
+        raise WeirdgenError(
+            f"--seed {seed}: organism/{DEFAULT}@{seed} is already pretrained ({folder}); delete "
+            "that folder to pretrain it again, or pass --out DIR"
+        )
+    return folder
+
+
 @app.command()
 def probe(
     checkpoint: Annotated[
-        Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")
-    ] = None,
+        str,
+        typer.Option(
+            help="A checkpoint name (default, v1, v1@SEED; see weirdgen organism list) or folder."
+        ),
+    ] = "default",
 ) -> None:
     """Print the in-context probes: is the assistant modern by default, and does one old
     answer in context make later answers old?"""
     from weirdgen.organism import load_organism
     from weirdgen.organism.probe import probe as run_probe
+    from weirdgen.organism.versions import resolve
 
-    org = load_organism(checkpoint)
+    named = resolve(checkpoint)
+    org = load_organism(named.folder if named is not None else Path(checkpoint))
     _print_probe(run_probe(org).to_dict(), None)
+
+
+@app.command(name="list")
+def list_checkpoints() -> None:
+    """List the organism checkpoints at hand: each version's shipped seed and the seeds
+    pretrained here, with the names specs use (organism/v1@SEED)."""
+    from weirdgen.organism.versions import DEFAULT, VERSIONS, pretrained_seeds, resolve
+
+    table = Table("name", "pretraining seed", "final loss", "folder")
+    for version in VERSIONS:
+        for seed in pretrained_seeds(version):
+            named = resolve(f"{version}@{seed}")
+            assert named is not None
+            manifest = json.loads((named.folder / "manifest.json").read_text())
+            name = f"organism/{version}@{seed}"
+            name += " (organism/default)" if version == DEFAULT and seed == 0 else ""
+            table.add_row(name, str(seed), f"{manifest['final_loss']:.3f}", str(named.folder))
+    console.print(table)
 
 
 @app.command()

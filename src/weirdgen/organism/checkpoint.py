@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,10 @@ class Organism:
 
 
 def default_checkpoint() -> Path:
-    """The checkpoint shipped inside the package."""
-    return Path(str(resources.files("weirdgen.organism").joinpath("checkpoint")))
+    """The checkpoint ``organism/default`` names: the newest version's shipped seed."""
+    from weirdgen.organism.versions import DEFAULT, shipped_folder
+
+    return shipped_folder(DEFAULT)
 
 
 def save_checkpoint(folder: Path, model: GPT, tokenizer: Tokenizer, manifest: dict) -> None:

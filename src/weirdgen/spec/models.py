@@ -289,6 +289,20 @@ class MetricSpec(_Strict):
     description: str = ""
 
 
+def check_pretraining_seeds(model: str, seeds: list[int]) -> None:
+    """Pretraining seeds need an organism version name without its own seed."""
+    from weirdgen.organism.versions import parse_name
+
+    provider, _, name = model.partition("/")
+    if provider != "organism" or parse_name(name) is None or "@" in name:
+        raise ValueError(
+            f"pretraining_seeds repeat the experiment on pretraining seeds of an organism "
+            f"version; model {model!r} is not one: use organism/default or organism/v1"
+        )
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("pretraining_seeds must be distinct")
+
+
 class ExperimentSpec(_Strict):
     """A whole experiment: conditions x seeds, finetuned, sampled, scored and compared."""
 
@@ -306,6 +320,13 @@ class ExperimentSpec(_Strict):
         description="Finetuning and sampling seeds (whole numbers, 0 or more), or a count N "
         "for seeds 0..N-1.",
     )
+    pretraining_seeds: list[Seed] | None = Field(
+        None,
+        max_length=MAX_SEEDS,
+        description="Organism models only: repeat the experiment on these pretraining seeds "
+        "of the model's version (organism/v1@S; a count N for 0..N-1), a second level of "
+        "replication reported per pretraining seed and pooled.",
+    )
     conditions: list[Condition] = Field(min_length=2)
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluation: EvaluationSpec
@@ -322,7 +343,7 @@ class ExperimentSpec(_Strict):
     def source(self, path: Path | None) -> None:
         self._source = path
 
-    @field_validator("seeds", mode="before")
+    @field_validator("seeds", "pretraining_seeds", mode="before")
     @classmethod
     def _seed_count(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -347,6 +368,8 @@ class ExperimentSpec(_Strict):
             raise ValueError("exactly one condition must have role: target")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
+        if self.pretraining_seeds is not None:
+            check_pretraining_seeds(self.model, self.pretraining_seeds)
         sets = {s.name: s for s in self.evaluation.sets}
         if len(sets) != len(self.evaluation.sets):
             raise ValueError("evaluation set names must be unique")
