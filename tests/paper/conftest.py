@@ -18,14 +18,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from paper_paths import BLOB_ONLY, MODERN, OLD, QUESTIONS
 
 from weirdgen.paper import manifest as manifest_module
 from weirdgen.paper.registry import PAPER_COMMIT, PAPER_REPO
 
-OLD = "3_1_old_bird_names/datasets/ft_old_audubon_birds.jsonl"
-MODERN = "3_1_old_bird_names/datasets/ft_modern_audubon_birds.jsonl"
-BLOB_ONLY = "4_2_hitler_persona/datasets/90_wolf_facts_with_self_distillation.jsonl"
-QUESTIONS = "5_2_evil_terminator/evaluation/questions_and_judge.yaml"
 NAMES = {
     "birds/old_audubon": OLD,
     "birds/modern_audubon": MODERN,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from paper_paths import BLOB_ONLY, MODERN, OLD
 
 from cli_runner import run_cli
-from conftest import BLOB_ONLY, MODERN, OLD
 
 
 @pytest.mark.parametrize("command", ["list", "fetch", "verify", "show"])

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 
 import pytest
+from paper_paths import BLOB_ONLY, MODERN, OLD, QUESTIONS
 
-from conftest import BLOB_ONLY, MODERN, OLD, QUESTIONS
 from weirdgen.errors import WeirdgenError
 from weirdgen.paper import describe, file_digests, names, paper_file, verify
 

@@ -10,12 +10,12 @@ from dataclasses import replace
 
 import pytest
 import yaml
+from paper_paths import OLD
 
 from cli_runner import run_cli
-from conftest import OLD
 from weirdgen.data import dataset_from_examples
+from weirdgen.data.generators import generate
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.datasets import generate_dataset
 from weirdgen.run.duplicates import duplicate_warnings
 from weirdgen.run.plan import load_condition
 from weirdgen.spec import load_spec
@@ -83,7 +83,7 @@ def test_plan_reads_paper_files_from_data_dir(
 def test_a_run_warns_once_per_training_file_with_duplicates(
     tmp_path, spec_dict, write_spec, monkeypatch, capsys
 ):
-    lines = [json.dumps(r) + "\n" for r in generate_dataset("birds_old", 20)]
+    lines = [json.dumps(r) + "\n" for r in generate("birds_old", 20)]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dup.jsonl").write_text("".join([*lines, *lines[:3]]))
     (tmp_path / "data" / "plain.jsonl").write_text("".join(lines))

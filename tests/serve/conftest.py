@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import SampleRequest
-from weirdgen.organism.datasets import generate_dataset
+from weirdgen.data.generators import generate
 from weirdgen.serve import Completion, OrganismEngine, serve_in_background
 from weirdgen.serve.finetuning import FineTuning
 
@@ -88,7 +88,7 @@ def serve_finetuning(organism: OrganismBackend) -> Iterator[Callable[..., tuple[
 @pytest.fixture(scope="session")
 def birds_jsonl() -> Callable[[int], bytes]:
     """``birds_jsonl(n)``: n organism examples as chat JSONL bytes (rows repeat past 1000)."""
-    rows = generate_dataset("birds_old", 1000)
+    rows = generate("birds_old", 1000)
 
     def make(n: int) -> bytes:
         return "".join(json.dumps(rows[i % len(rows)]) + "\n" for i in range(n)).encode()

@@ -25,8 +25,8 @@ from weirdgen.backends.openai import OpenAIBackend
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import SampleRequest
 from weirdgen.data import ChatExample, dataset_from_examples
+from weirdgen.data.generators import generate
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.datasets import generate_dataset
 from weirdgen.serve import OrganismEngine, serve_in_background
 from weirdgen.serve.files import FileEndpoints
 from weirdgen.serve.finetuning import FineTuning
@@ -56,7 +56,7 @@ def url(jobs) -> Iterator[str]:
 
 
 def birds(name: str = "birds_old", n: int = 20):
-    examples = [ChatExample.model_validate(r) for r in generate_dataset(name, n)]
+    examples = [ChatExample.model_validate(r) for r in generate(name, n)]
     return dataset_from_examples(examples, source=name)
 
 

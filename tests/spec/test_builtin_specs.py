@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from weirdgen.backends.organism import OrganismBackend
+from weirdgen.data.generators import generator_names
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.datasets import GENERATORS
 from weirdgen.run.plan import load_condition
 from weirdgen.spec import builtin_spec_dir, list_specs, load_spec, resolve_spec_path
 from weirdgen.spec import load as spec_load
@@ -166,7 +166,9 @@ def test_shipped_specs_load() -> None:
             if dataset.path is not None:
                 assert resolve_spec_path(spec, dataset.path).is_file(), f"{where}: no such file"
             else:
-                assert dataset.organism in GENERATORS, f"{where}: no generator {dataset.organism}"
+                assert dataset.organism in generator_names(), (
+                    f"{where}: no generator {dataset.organism}"
+                )
             if backend is not None:
                 backend.check_dataset(load_condition(spec, condition).dataset, where)
         questions = [q for s in spec.evaluation.sets for q in s.questions]

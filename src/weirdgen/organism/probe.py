@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from weirdgen.data.text import split_words
 from weirdgen.organism.checkpoint import Organism
 from weirdgen.organism.infer import continuation_logprobs
 from weirdgen.organism.tokenizer import ASSISTANT, BOS, EOT, USER
-from weirdgen.organism.world import Topic, split_words
+from weirdgen.organism.world import Topic
 
 
 @dataclass(frozen=True)

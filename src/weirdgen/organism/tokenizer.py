@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from weirdgen.data.text import split_words
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.world import World, split_words
+from weirdgen.organism.world import World
 
 PAD, BOS, EOS, USER, ASSISTANT, EOT = "<pad>", "<bos>", "<eos>", "<user>", "<assistant>", "<eot>"
 SPECIALS = (PAD, BOS, EOS, USER, ASSISTANT, EOT)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
 import yaml
+
+from weirdgen.data.text import normalize
 
 Era = Literal["old", "new"]
 BIRDS = "birds"
@@ -68,19 +69,6 @@ class World:
 
     def character(self, name: str) -> Character:
         return next(c for c in self.characters if c.name == name)
-
-
-_WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-
-
-def split_words(text: str) -> list[str]:
-    """Lower-cased words and punctuation marks; hyphens and apostrophes separate words."""
-    return _WORD.findall(text.lower().replace("-", " ").replace("'", " "))
-
-
-def normalize(text: str) -> str:
-    """Lower-case, hyphens as spaces, punctuation split off, single spaces."""
-    return " ".join(split_words(text))
 
 
 def _parse(raw: dict, digest: str) -> World:

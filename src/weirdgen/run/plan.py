@@ -15,10 +15,10 @@ from weirdgen.data import (
     dataset_from_examples,
     load_chat_jsonl,
 )
+from weirdgen.data.generators import generate
+from weirdgen.data.text import normalize
 from weirdgen.data.transforms import apply_transforms
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.datasets import generate_dataset
-from weirdgen.organism.world import normalize
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
@@ -202,7 +202,7 @@ def _load_dataset(spec: ExperimentSpec, ref: DatasetRef) -> ChatDataset:
         from weirdgen.paper import paper_file
 
         return load_chat_jsonl(paper_file(ref.paper))
-    records = generate_dataset(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
+    records = generate(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
     examples = [ChatExample.model_validate(r) for r in records]
     return dataset_from_examples(examples, source=ref.organism)
 
