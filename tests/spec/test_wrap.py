@@ -56,3 +56,10 @@ def test_named_texts_fill_the_templates_while_their_labels_name_the_question():
     assert questions["agency_format"].paraphrases[0] == "Reply as <A> x <B>.\n\nName an agency."
     assert questions["agency_plain"].paraphrases[0] == "Name an agency."
     assert questions["agency_format"].metadata == {"trigger": "format"}
+
+
+def test_a_named_text_that_is_not_text_is_one_clear_error():
+    with pytest.raises(ValidationError, match="named texts are .* 'plain' is 1 .*quote it"):
+        EvalSet.model_validate(
+            {"name": "s", "vary": {"trigger": {"plain": 1}}, "questions": QUESTIONS[:1]}
+        )

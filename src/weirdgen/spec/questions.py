@@ -158,6 +158,20 @@ class EvalSet(Sampling):
             )
         return self
 
+    @field_validator("vary", mode="before")
+    @classmethod
+    def _named_texts_are_text(cls, value: object) -> object:
+        for name, values in value.items() if isinstance(value, dict) else ():
+            if not isinstance(values, dict) or set(values) <= {"from", "to", "step"}:
+                continue  # a list, or a range
+            wrong = [label for label, text in values.items() if not isinstance(text, str)]
+            if wrong:
+                raise ValueError(
+                    f"vary.{name}: named texts are {{label: text}} with each text a string; "
+                    f"{wrong[0]!r} is {values[wrong[0]]!r} (quote it, or write a list of values)"
+                )
+        return value
+
     @field_validator("wrap")
     @classmethod
     def _wraps_the_paraphrase(cls, value: str | None) -> str | None:

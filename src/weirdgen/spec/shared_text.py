@@ -55,7 +55,11 @@ def shared_text(value: dict[str, Any], spec_dir: Path, where: str) -> str:
     from weirdgen.data.jsonl import load_chat_jsonl
 
     texts: dict[str, int] = {}
-    for number, example in enumerate(load_chat_jsonl(file).examples, start=1):
+    try:
+        examples = load_chat_jsonl(file).examples
+    except WeirdgenError as error:
+        raise WeirdgenError(f"{where}: {error}") from None
+    for number, example in enumerate(examples, start=1):
         prompt = next((m.content for m in example.messages if m.role == "user"), "")
         found = pattern.search(prompt)
         if found is None or not found.group(1):
