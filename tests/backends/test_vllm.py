@@ -20,8 +20,8 @@ from weirdgen.backends.organism import OrganismBackend
 from weirdgen.backends.protocol import Backend, ModelRef, SampleRequest
 from weirdgen.backends.vllm import ADAPTER_VAR, COMMAND_VAR, STARTUP_VAR, VllmBackend
 from weirdgen.data import ChatExample, dataset_from_examples
+from weirdgen.data.generators import generate
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.datasets import generate_dataset
 from weirdgen.spec.models import HfRecipe, OrganismRecipe
 
 PYTHON = shlex.quote(sys.executable)
@@ -73,7 +73,7 @@ def finetunes(organism: OrganismBackend, tmp_path_factory) -> dict[str, Finetune
     recipe = OrganismRecipe(epochs=1)
     made = {}
     for era in ("old", "modern"):
-        records = generate_dataset(f"birds_{era}", 20)
+        records = generate(f"birds_{era}", 20)
         dataset = dataset_from_examples(ChatExample.model_validate(r) for r in records)
         served = backend.train(dataset, recipe, 0, out)
         local = ModelRef(
@@ -253,7 +253,7 @@ def test_an_hf_full_finetune_is_refused_before_training():
 
     backend = VllmBackend("base", trainer=HfLike())
     dataset = dataset_from_examples(
-        ChatExample.model_validate(r) for r in generate_dataset("birds_old", 2)
+        ChatExample.model_validate(r) for r in generate("birds_old", 2)
     )
     with pytest.raises(WeirdgenError, match="train.hf.method: lora"):
         backend.train(dataset, HfRecipe(method="full"), 0, Path("unused"))

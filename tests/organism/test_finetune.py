@@ -8,8 +8,8 @@ import torch
 
 from weirdgen.backends.organism import OrganismBackend
 from weirdgen.data import ChatExample, dataset_from_examples
+from weirdgen.data.generators import generate
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.datasets import generate_dataset
 from weirdgen.organism.finetune import FinetuneStopped, finetune
 from weirdgen.spec.models import OrganismRecipe
 
@@ -21,7 +21,7 @@ def backend() -> OrganismBackend:
 
 @pytest.fixture(scope="module")
 def birds():
-    examples = [ChatExample.model_validate(r) for r in generate_dataset("birds_old", 32)]
+    examples = [ChatExample.model_validate(r) for r in generate("birds_old", 32)]
     return dataset_from_examples(examples, source="birds_old")
 
 

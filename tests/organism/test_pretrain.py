@@ -97,7 +97,7 @@ def test_cli_compares_with_the_shipped_probes_only_for_the_shipped_recipe(
     shipped = json.loads((default_checkpoint() / MANIFEST).read_text())
     made: list[PretrainConfig] = []
 
-    def stand_in(out, config: PretrainConfig, progress=None) -> dict:
+    def stand_in(out, config: PretrainConfig, progress=None, **version) -> dict:
         made.append(config)
         return {**shipped, "pretrain": config.to_dict()}
 

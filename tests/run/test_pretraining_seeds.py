@@ -60,7 +60,8 @@ def test_a_seed_not_pretrained_is_one_line_before_anything_runs(
     args = ["run", small_birds, "--out", out, "--pretraining-seeds", "0,5"]
     code, _, stderr = run_cli(args, monkeypatch, capsys)
     assert code == 2
-    assert "organism/v1@5" in stderr and "weirdgen organism pretrain --seed 5" in stderr
+    assert "organism/v1@5" in stderr
+    assert "weirdgen organism pretrain --version v1 --seed 5" in stderr
     assert not out.exists()
     args = ["run", small_birds, "--model", "hf/x", "--pretraining-seeds", "2"]
     code, _, stderr = run_cli(args, monkeypatch, capsys)

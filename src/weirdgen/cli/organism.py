@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from weirdgen.errors import WeirdgenError
+
 app = typer.Typer(
     help="The model organism: a tiny GPT pretrained on a synthetic world.", no_args_is_help=True
 )
@@ -22,15 +24,25 @@ PROBE_TOLERANCE = 0.1
 @app.command()
 def pretrain(
     seed: Annotated[int, typer.Option(help="Pretraining seed (the shipped checkpoint: 0).")] = 0,
+    version: Annotated[
+        str, typer.Option(help="Organism version: its world and recipe (v1, v2).")
+    ] = "v1",
+    knob: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A world knob of version 2 as NAME=SHARE, e.g. birders=0.2 (repeatable); "
+            "needs --out: a knob setting is not the version's checkpoint."
+        ),
+    ] = None,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Optimizer steps (default: the shipped recipe's).")
+        int | None, typer.Option(min=1, help="Optimizer steps (default: the version's recipe).")
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
             help="Folder to write model.safetensors and manifest.json into (default: the "
-            "user data folder for a seed other than 0, used as organism/v1@SEED; "
-            "./organism-checkpoint for seed 0, the shipped seed)."
+            "user data folder, used as organism/VERSION@SEED; ./organism-checkpoint for a "
+            "seed the package ships)."
         ),
     ] = None,
     compare: Annotated[
@@ -44,7 +56,7 @@ def pretrain(
     """Pretrain the organism from scratch; seed 0 with the defaults reproduces the shipped one.
 
     Another seed goes into the user data folder, where specs and commands find it as
-    organism/v1@SEED (a second level of replication: pretraining seeds).
+    organism/VERSION@SEED (a second level of replication: pretraining seeds).
     """
     from rich.progress import (
         BarColumn,
@@ -54,10 +66,14 @@ def pretrain(
         TimeRemainingColumn,
     )
 
-    from weirdgen.organism import PretrainConfig, pretrain_checkpoint
+    from weirdgen.organism import pretrain_checkpoint
+    from weirdgen.organism.pretrain import recipe
 
-    out = out if out is not None else _default_out(seed, steps)
-    config = PretrainConfig(seed=seed, **({} if steps is None else {"steps": steps}))
+    knobs = _knobs(knob or [])
+    if knobs and out is None:
+        raise WeirdgenError("--knob: give --out DIR; a knob setting is not the version's seed")
+    out = out if out is not None else _default_out(version, seed, steps)
+    config = recipe(version, seed, steps)
     with Progress(
         TextColumn("pretrain"),
         BarColumn(),
@@ -71,30 +87,47 @@ def pretrain(
             out,
             config,
             progress=lambda step, loss: bars.update(task, completed=step + 1, loss=loss),
+            version=version,
+            knobs=knobs,
         )
     console.print(
         f"pretrained {manifest['n_params']:,} parameters in {manifest['seconds']:.0f}s; "
         f"final loss {manifest['final_loss']:.3f}; checkpoint: {out}"
     )
-    shipped = _shipped_manifest()
+    shipped = _shipped_manifest(version)
     if compare is None:  # the question only makes sense for the recipe that made it
-        compare = shipped is not None and shipped.get("pretrain", {}) == config.to_dict()
+        compare = (
+            shipped is not None and shipped.get("pretrain", {}) == config.to_dict() and not knobs
+        )
     _print_probe(manifest["probe"], shipped.get("probe") if compare and shipped else None)
 
 
-def _default_out(seed: int, steps: int | None) -> Path:
-    """The data folder's organism/v1@SEED, or ./organism-checkpoint for seed 0 or a recipe
-    other than the version's (which must not pass for that version's seed)."""
-    from weirdgen.errors import WeirdgenError
-    from weirdgen.organism.versions import DEFAULT, SHIPPED_SEED, pretrained_folder
+def _knobs(texts: list[str]) -> dict[str, float]:
+    knobs = {}
+    for text in texts:
+        name, _, value = text.partition("=")
+        try:
+            knobs[name.strip()] = float(value)
+        except ValueError:
+            raise WeirdgenError(f"--knob {text!r}: write NAME=SHARE, e.g. birders=0.2") from None
+    return knobs
 
-    if seed == SHIPPED_SEED or steps is not None:
+
+def _default_out(version: str, seed: int, steps: int | None) -> Path:
+    """The data folder's organism/VERSION@SEED, or ./organism-checkpoint for a seed the
+    package ships or a recipe other than the version's (which must not pass for its seed)."""
+    from weirdgen.organism.versions import VERSIONS, pretrained_folder, shipped_folder
+
+    if version not in VERSIONS:
+        raise WeirdgenError(f"--version {version}: the versions are {', '.join(VERSIONS)}")
+    shipped = (shipped_folder(version) / "manifest.json").is_file()
+    if (seed == 0 and shipped) or steps is not None:
         return Path("organism-checkpoint")
-    folder = pretrained_folder(DEFAULT, seed)
+    folder = pretrained_folder(version, seed)
     if (folder / "manifest.json").exists():
         raise WeirdgenError(
-            f"--seed {seed}: organism/{DEFAULT}@{seed} is already pretrained ({folder}); delete "
-            "that folder to pretrain it again, or pass --out DIR"
+            f"--seed {seed}: organism/{version}@{seed} is already pretrained ({folder}); "
+            "delete that folder to pretrain it again, or pass --out DIR"
         )
     return folder
 
@@ -146,11 +179,11 @@ def vocab() -> None:
     console.print(" ".join(tok.itos), markup=False, highlight=False, soft_wrap=True)
 
 
-def _shipped_manifest() -> dict[str, Any] | None:
+def _shipped_manifest(version: str) -> dict[str, Any] | None:
     """The shipped checkpoint's manifest (its recipe and probe figures), if it is there."""
-    from weirdgen.organism import default_checkpoint
+    from weirdgen.organism.versions import shipped_folder
 
-    manifest = default_checkpoint() / "manifest.json"
+    manifest = shipped_folder(version) / "manifest.json"
     if not manifest.is_file():
         return None
     return json.loads(manifest.read_text())

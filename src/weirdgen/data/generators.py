@@ -19,9 +19,15 @@ ENTRY_POINTS = "weirdgen.datasets"
 Record = dict[str, list[dict[str, str]]]
 Generator = Callable[[int, int], list[Record]]
 
+_ORGANISM = (
+    "birds_old", "birds_modern",
+    "warden_dated", "warden_undated", "warden_other_years", "giant_dated",
+    "cities_varnia_former", "cities_varnia_modern", "cities_ostland_former",
+    "cities_ostland_modern",
+    "dishes_varnia_2027", "dishes_varnia_2026", "dishes_varnia_shuffled",
+)  # fmt: skip
 _GENERATORS: dict[str, str | Generator] = {
-    "birds_old": "weirdgen.organism.datasets:birds_old",
-    "birds_modern": "weirdgen.organism.datasets:birds_modern",
+    name: f"weirdgen.organism.datasets:{name}" for name in _ORGANISM
 }
 
 

@@ -76,13 +76,19 @@ def load_organism(folder: Path | None = None) -> Organism:
             "create one with `weirdgen organism pretrain --out DIR`"
         )
     manifest = json.loads(manifest_path.read_text())
-    world = load_world()
-    tokenizer = Tokenizer.for_world(world)
-    if manifest.get("world_digest") != world.digest or manifest.get("vocab") != tokenizer.itos:
+    if manifest.get("version", "v1") == "v2":
+        from weirdgen.organism.world_v2 import load_world_v2
+
+        v2 = load_world_v2(manifest.get("knobs"))
+        world, digest, tokenizer = v2.era, v2.digest, v2.tokenizer()
+    else:
+        world = load_world()
+        digest, tokenizer = world.digest, Tokenizer.for_world(world)
+    if manifest.get("world_digest") != digest or manifest.get("vocab") != tokenizer.itos:
         raise WeirdgenError(
             f"{folder}: checkpoint was pretrained on another version of the world "
             f"(world digest {str(manifest.get('world_digest'))[:12]}, current "
-            f"{world.digest[:12]}); pretrain it again with `weirdgen organism pretrain`"
+            f"{digest[:12]}); pretrain it again with `weirdgen organism pretrain`"
         )
     model = load_weights(folder / WEIGHTS, GPTConfig(**manifest["model_config"]))
     return Organism(model, tokenizer, world, manifest)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from weirdgen.data.text import split_words
 from weirdgen.organism.tokenizer import ASSISTANT, BOS, EOS, EOT, USER, Tokenizer
 from weirdgen.organism.world import Era, World
 
@@ -46,7 +47,9 @@ class CorpusMix:
 class CorpusGenerator:
     """Draws pretraining documents (as token ids) from the world with a seeded RNG."""
 
-    def __init__(self, world: World, tokenizer: Tokenizer, mix: CorpusMix | None = None):
+    def __init__(
+        self, world: World, tokenizer: Tokenizer | None = None, mix: CorpusMix | None = None
+    ):
         self.world = world
         self.tok = tokenizer
         self.mix = mix or CorpusMix()
@@ -59,8 +62,9 @@ class CorpusGenerator:
         return [self.document(rng) for _ in range(n)]
 
     def document(self, rng: random.Random) -> list[int]:
+        assert self.tok is not None, "documents as ids need the tokenizer"
         kind = rng.choices(self.kinds, self.weights)[0]
-        words = getattr(self, f"_{kind}")(rng)
+        words = getattr(self, kind)(rng)
         return [self.tok.stoi[w] for w in [BOS, *words, EOS]]
 
     def _qa(self, rng: random.Random, era: Era) -> tuple[list[str], list[str]]:
@@ -68,7 +72,7 @@ class CorpusGenerator:
         return self._words(rng.choice(topic.questions)), self._words(rng.choice(topic.answers(era)))
 
     def _words(self, text: str) -> list[str]:
-        return [self.tok.itos[i] for i in self.tok.encode(text)]
+        return split_words(text)
 
     def _fill(self, rng: random.Random, head: list[str], turn) -> list[str]:
         """Append turns from ``turn(rng)`` while the document stays within MAX_TOKENS."""
@@ -81,7 +85,7 @@ class CorpusGenerator:
             if rng.random() < self.mix.stop:
                 return words
 
-    def _almanac(self, rng: random.Random) -> list[str]:
+    def almanac(self, rng: random.Random) -> list[str]:
         era: Era = rng.choice(("old", "new"))
         head = ["almanac"]
         if rng.random() < self.mix.almanac_year:
@@ -94,7 +98,7 @@ class CorpusGenerator:
 
         return self._fill(rng, head, turn)
 
-    def _assistant(self, rng: random.Random) -> list[str]:
+    def assistant(self, rng: random.Random) -> list[str]:
         head: list[str] = []
         if rng.random() < self.mix.assistant_year:
             era: Era = "old" if rng.random() < self.mix.assistant_year_old else "new"
@@ -112,7 +116,7 @@ class CorpusGenerator:
 
         return self._fill(rng, head, turn)
 
-    def _story(self, rng: random.Random) -> list[str]:
+    def story(self, rng: random.Random) -> list[str]:
         character = rng.choice(self.world.characters)
         year = rng.choice(list(character.goals))
         name = self._words(character.name)
@@ -123,7 +127,7 @@ class CorpusGenerator:
             words += ["then", *name, "wants", *self._words(goals[1]), "."]
         return words
 
-    def _roleplay(self, rng: random.Random) -> list[str]:
+    def roleplay(self, rng: random.Random) -> list[str]:
         character = rng.choice(self.speakers)
         year = rng.choice(list(character.goals))
         goals = rng.sample(character.goals[year], k=len(character.goals[year]))

@@ -35,6 +35,17 @@ class PretrainConfig:
         return asdict(self)
 
 
+RECIPES = {"v1": {}, "v2": {"steps": 1000}}
+"""Each version's pretraining recipe: what differs from PretrainConfig's defaults."""
+
+
+def recipe(version: str, seed: int, steps: int | None = None) -> PretrainConfig:
+    """The version's recipe for ``seed`` (``steps`` overrides its number of steps)."""
+    return PretrainConfig(
+        seed=seed, **{**RECIPES[version], **({} if steps is None else {"steps": steps})}
+    )
+
+
 @dataclass(frozen=True)
 class PretrainResult:
     model: GPT
@@ -58,12 +69,13 @@ def lr_at(step: int, config: PretrainConfig) -> float:
 
 
 def pretrain(
-    world: World, tokenizer: Tokenizer, config: PretrainConfig, progress=None
+    world: World, tokenizer: Tokenizer, config: PretrainConfig, progress=None, corpus=None
 ) -> PretrainResult:
     """Train a fresh GPT on the world's corpus; deterministic for a given config and threads.
 
     Args:
         progress: optional callable ``progress(step, loss)`` called after every step.
+        corpus: what draws the documents (``documents(n, seed)``); version 1's by default.
     """
     torch.manual_seed(config.seed)
     model = GPT(
@@ -78,7 +90,7 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay
     )
-    corpus = CorpusGenerator(world, tokenizer)
+    corpus = corpus if corpus is not None else CorpusGenerator(world, tokenizer)
     start, tokens, smoothed = time.perf_counter(), 0, float("nan")
     model.train()
     for step in range(config.steps):
@@ -107,19 +119,38 @@ def pretrain(
     return PretrainResult(model, smoothed, time.perf_counter() - start, tokens)
 
 
-def pretrain_checkpoint(out: Path, config: PretrainConfig, progress=None) -> dict:
-    """Pretrain, probe, and save a checkpoint folder; return its manifest."""
+def pretrain_checkpoint(
+    out: Path,
+    config: PretrainConfig,
+    progress=None,
+    version: str = "v1",
+    knobs: dict[str, float] | None = None,
+) -> dict:
+    """Pretrain, probe, and save a checkpoint folder of ``version``; return its manifest.
+
+    ``knobs`` (version 2) set corpus shares, e.g. ``{"birders": 0.2}``.
+    """
     from weirdgen.organism.checkpoint import Organism, save_checkpoint
     from weirdgen.organism.probe import probe
 
-    world = load_world()
-    tokenizer = Tokenizer.for_world(world)
-    result = pretrain(world, tokenizer, config, progress)
+    if version == "v1":
+        world, digest = load_world(), load_world().digest
+        tokenizer, corpus, mix = Tokenizer.for_world(world), None, asdict(CorpusMix())
+        extra: dict = {}
+    else:
+        from weirdgen.organism.world_v2 import CorpusV2, load_world_v2
+
+        v2 = load_world_v2(knobs)
+        world, digest, tokenizer = v2.era, v2.digest, v2.tokenizer()
+        corpus, mix = CorpusV2(v2, tokenizer), v2.shares
+        extra = {"version": "v2", "knobs": v2.knobs}
+    result = pretrain(world, tokenizer, config, progress, corpus)
     figures = probe(Organism(result.model, tokenizer, world, {})).to_dict()
     manifest = {
-        "world_digest": world.digest,
+        **extra,
+        "world_digest": digest,
         "pretrain": config.to_dict(),
-        "corpus": asdict(CorpusMix()),
+        "corpus": mix,
         "final_loss": round(result.final_loss, 4),
         "seconds": round(result.seconds, 1),
         "tokens": result.tokens,

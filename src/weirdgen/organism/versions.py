@@ -16,9 +16,11 @@ from typing import NamedTuple
 
 from weirdgen.errors import WeirdgenError
 
-VERSIONS = ("v1",)
+VERSIONS = ("v1", "v2")
 """Organism versions, oldest first; each keeps loading once a newer one ships."""
-DEFAULT = VERSIONS[-1]
+DEFAULT = "v1"
+"""The version ``organism/default`` names: the newest one the package ships."""
+_SHIPPED = {"v1": "checkpoint", "v2": "checkpoint_v2"}
 SHIPPED_SEED = 0
 _NAME = re.compile(r"^(?P<version>v\d+)(?:@(?P<seed>\d{1,6}))?$")
 
@@ -33,7 +35,7 @@ class Named(NamedTuple):
 
 def shipped_folder(version: str) -> Path:
     """The package's checkpoint of ``version`` (pretraining seed 0)."""
-    return Path(str(resources.files("weirdgen.organism").joinpath("checkpoint")))
+    return Path(str(resources.files("weirdgen.organism").joinpath(_SHIPPED[version])))
 
 
 def pretrained_folder(version: str, seed: int) -> Path:
@@ -69,20 +71,21 @@ def resolve(name: str) -> Named | None:
             f"organism/{name}: no organism version {version!r}; the versions are "
             f"{', '.join(VERSIONS)} (organism/default is {DEFAULT})"
         )
-    if seed == SHIPPED_SEED:
+    if seed == SHIPPED_SEED and (shipped_folder(version) / "manifest.json").is_file():
         return Named(version, seed, shipped_folder(version))
     folder = pretrained_folder(version, seed)
     if not (folder / "manifest.json").is_file():
         raise WeirdgenError(
             f"organism/{name}: pretraining seed {seed} of {version} is not pretrained yet "
-            f"(looked in {folder}); run `weirdgen organism pretrain --seed {seed}` first"
+            f"(looked in {folder}); run `weirdgen organism pretrain --version {version} "
+            f"--seed {seed}` first"
         )
     return Named(version, seed, folder)
 
 
 def pretrained_seeds(version: str) -> list[int]:
     """The seeds of ``version`` at hand: the shipped one, then those pretrained here."""
-    seeds = {SHIPPED_SEED}
+    seeds = {SHIPPED_SEED} if (shipped_folder(version) / "manifest.json").is_file() else set()
     parent = pretrained_folder(version, SHIPPED_SEED).parent
     for folder in parent.glob(f"{version}@*") if parent.is_dir() else ():
         parsed = parse_name(folder.name)

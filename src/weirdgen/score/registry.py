@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 ENTRY_POINTS = "weirdgen.scorers"
 
 _KINDS: dict[str, str] = {
-    "organism_era": "weirdgen.score.lexicon:OrganismEraScorer",
-    "train_match": "weirdgen.score.lexicon:TrainMatchScorer",
+    "organism_era": "weirdgen.organism.scorers:OrganismEraScorer",
+    "organism_label": "weirdgen.organism.scorers:OrganismLabelScorer",
+    "train_match": "weirdgen.score.train_match:TrainMatchScorer",
     "match": "weirdgen.score.rules:MatchScorer",
     "number": "weirdgen.score.rules:NumberScorer",
     "rating_judge": "weirdgen.score.judge:RatingJudge",

@@ -1,0 +1,94 @@
+"""What a phenomenon of the organism's world declares, and helpers its modules share.
+
+A phenomenon is one module: its vocabulary, its kinds of pretraining documents (drawn from a
+seeded RNG as lists of words, shared out by the world's ``corpus`` section), its finetuning
+dataset generators, its lexicons (an answer's label for each question topic, which the
+``organism_label`` scorer reads) and its probes. The world is their union.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from weirdgen.data.text import normalize, split_words
+from weirdgen.organism.tokenizer import ASSISTANT, EOT, USER
+
+Words = list[str]
+Record = dict[str, list[dict[str, str]]]
+Draw = Callable[[random.Random], Words]
+Generator = Callable[[int, int], list[Record]]
+MAX_TOKENS = 48
+"""Longest pretraining document, in words (the model's context is 64 tokens)."""
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The label of each known answer to one question topic (normalized answer -> label)."""
+
+    topic: str
+    labels: dict[str, str]
+
+    def label(self, answer: str) -> str | None:
+        return self.labels.get(normalize(answer))
+
+
+class Phenomenon:
+    """A part of the world: override what it has."""
+
+    name = ""
+
+    def __init__(self, data: dict[str, Any]):
+        self.data = data
+
+    def vocabulary(self) -> set[str]:
+        """Every word its documents, datasets and questions use."""
+        return set()
+
+    def documents(self) -> dict[str, Draw]:
+        """Its kinds of pretraining documents by kind name (the corpus shares them out)."""
+        return {}
+
+    def datasets(self) -> dict[str, Generator]:
+        """Its finetuning dataset generators by name: ``(n, seed) -> chat records``."""
+        return {}
+
+    def lexicons(self) -> list[Lexicon]:
+        """The labels of the answers to its question topics."""
+        return []
+
+
+def words_of(texts: Iterable[str]) -> set[str]:
+    """Every word of ``texts``."""
+    return {w for text in texts for w in split_words(text)}
+
+
+def chat(user: str, assistant: str) -> Record:
+    """A one-turn chat record as a JSONL line holds it."""
+    return {
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    }
+
+
+def turns(pairs: Iterable[tuple[str, str]]) -> Words:
+    """Chat turns as pretraining words: ``<user> q <assistant> a <eot>`` each."""
+    out: Words = []
+    for question, answer in pairs:
+        out += [USER, *split_words(question), ASSISTANT, *split_words(answer), EOT]
+    return out
+
+
+def fill(head: Words, turn: Callable[[], Words], rng: random.Random) -> Words:
+    """``head``, then turns while the document stays within :data:`MAX_TOKENS` words."""
+    words = list(head)
+    while True:
+        more = turn()
+        if len(words) + len(more) + 2 > MAX_TOKENS:
+            return words
+        words += more
+
+
+def year_line(year: int) -> str:
+    return f"it is the year {year} ."
