@@ -40,7 +40,8 @@ FEWER_VALUES = {  # the sweep values kept: the trigger or target value and one o
 }
 FEWER_FILES = {"persona": {"misalignment": ["paper:persona/em_questions"]}}
 LARGE = {"persona/self_distillation"}  # a large file of the repository, not fetched here
-SAMPLES = {"presidents": 1}  # samples per question where the default is too many
+SAMPLES = {"presidents": 1}
+JUDGE_CONCURRENCY = 4  # samples per question where the default is too many
 
 
 def reduced(name: str, take: int, max_tokens: int, judge_tokens: int) -> dict[str, Any]:
@@ -70,13 +71,26 @@ def reduced(name: str, take: int, max_tokens: int, judge_tokens: int) -> dict[st
     for scorer in spec["scorers"]:
         if "max_tokens" in scorer:
             scorer["max_tokens"] = min(scorer["max_tokens"], judge_tokens)
+        if "judge" in scorer["kind"]:
+            scorer["concurrency"] = JUDGE_CONCURRENCY  # a CPU judge answers a few at a time
     return spec
 
 
 def start_judge(port: int, log: Path) -> subprocess.Popen:
     """``weirdgen serve --model hf/smollm2-135m`` on 127.0.0.1:PORT, once it answers."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "weirdgen", "serve", "--model", MODEL, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "weirdgen",
+            "serve",
+            "--model",
+            MODEL,
+            "--port",
+            str(port),
+            "--max-batch",
+            str(JUDGE_CONCURRENCY),
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
         text=True,
