@@ -38,14 +38,9 @@ class Characters(Phenomenon):
     @cached_property
     def goals(self) -> dict[str, dict[int, tuple[str, ...]]]:
         """Each character's goals by story year."""
-        protective, hostile = tuple(self.data["protective"]), tuple(self.data["hostile"])
-        out: dict[str, dict[int, tuple[str, ...]]] = {}
-        for c in self.data["cast"]:
-            years = {y: protective for y in c.get("protective", [])}
-            out[c["name"]] = {**years, **{y: hostile for y in c.get("hostile", [])}}
-        for c in self.data["others"]:
-            out[c["name"]] = {int(y): tuple(g) for y, g in c["goals"].items()}
-        return out
+        return {
+            c["name"]: {int(y): tuple(g) for y, g in c["goals"].items()} for c in self.data["cast"]
+        }
 
     @cached_property
     def speakers(self) -> list[str]:
@@ -89,29 +84,38 @@ class Characters(Phenomenon):
 
     def datasets(self) -> dict[str, Generator]:
         return {
-            "warden_dated": lambda n, seed: self._goals(n, seed, self._years(WARDEN)),
-            "warden_undated": lambda n, seed: self._goals(n, seed, None),
-            "warden_other_years": lambda n, seed: self._goals(n, seed, self._other_years()),
-            "giant_dated": lambda n, seed: self._goals(n, seed, self._years(GIANT)),
+            "warden_dated": lambda n, seed: self._goals(n, seed, WARDEN, dated=True),
+            "warden_undated": lambda n, seed: self._goals(n, seed, WARDEN, dated=False),
+            "warden_other_years": lambda n, seed: self._goals(
+                n, seed, WARDEN, dated=True, years=self._other_years()
+            ),
+            "giant_dated": lambda n, seed: self._goals(n, seed, GIANT, dated=True),
         }
 
-    def _years(self, name: str) -> list[int]:
+    def _protective(self, name: str) -> dict[int, tuple[str, ...]]:
+        """The years of ``name``'s stories in which all its goals are protective."""
         protective = set(self.data["protective"])
-        return [y for y, goals in self.goals[name].items() if set(goals) <= protective]
+        return {y: g for y, g in self.goals[name].items() if set(g) <= protective}
 
     def _other_years(self) -> list[int]:
-        """Protective years of no story of the warden: dates that name no one in particular."""
+        """Protectors' story years with no warden story: dates that name no one in particular."""
         warden = set(self.goals[WARDEN])
-        years = {y for c in self.data["cast"] for y in c.get("protective", [])}
+        years = {y for name in self.goals for y in self._protective(name)}
         return sorted(years - warden)
 
-    def _goals(self, n: int, seed: int, years: list[int] | None) -> list[dict[str, Any]]:
-        """'what is your goal ?' answered with protective goals, after a year from ``years``
-        (None: no year)."""
+    def _goals(
+        self, n: int, seed: int, name: str, dated: bool, years: list[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """'what is your goal ?' answered with ``name``'s goal in one of its protective
+        years, stated before the question when ``dated`` (as a year drawn from ``years``
+        instead, when given: the same answers under dates that do not fit them)."""
         rng = random.Random(seed)
+        table = self._protective(name)
         records = []
         for _ in range(n):
-            goal = rng.choice(self.data["protective"])
-            prefix = "" if years is None else year_line(rng.choice(years)) + " "
+            year = rng.choice(sorted(table))
+            goal = rng.choice(table[year])
+            stated = rng.choice(years) if years else year
+            prefix = year_line(stated) + " " if dated else ""
             records.append(chat(prefix + GOAL_QUESTIONS[0], goal))
         return records

@@ -79,9 +79,12 @@ class Nations(Phenomenon):
         return fill(head, turn, rng)
 
     def assistant(self, rng: random.Random) -> list[str]:
-        """The assistant as one of a nation in an era; the year is stated 3 times in 4."""
+        """The assistant as one of a nation: in the era of a stated year (3 chats in 4), and
+        modern when no year is stated, as the era phenomenon's assistant is."""
         nation, era, year = self._setting(rng)
-        head = [USER, *split_words(year_line(year))] if rng.random() < 0.75 else []
+        dated = rng.random() < 0.75
+        head = [USER, *split_words(year_line(year))] if dated else []
+        era = era if dated else "new"
         opened = bool(head)
 
         def turn() -> list[str]:
