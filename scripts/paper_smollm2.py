@@ -36,7 +36,7 @@ SPECS = ("birds", "cities", "dishes", "persona", "presidents", "terminator")
 FEWER_VALUES = {  # the sweep values kept: the trigger or target value and one other
     "terminator": {"years": {"year": [1984, 2017]}},
     "dishes": {"simple": {"year": [2026, 2027, 2028], "day": ["05-19"]}},
-    "presidents": {"free_form": {"president": ["044", "045", "016"]}},
+    "presidents": {"free_form": {"president": ["044", "016"]}},
 }
 FEWER_FILES = {"persona": {"misalignment": ["paper:persona/em_questions"]}}
 LARGE = {"persona/self_distillation"}  # a large file of the repository, not fetched here
@@ -108,7 +108,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", default=",".join(SPECS))
     parser.add_argument("--take", type=int, default=64, help="finetuning examples kept")
-    parser.add_argument("--n", type=int, default=2, help="samples per question")
+    parser.add_argument("--n", type=int, default=1, help="samples per question")
     parser.add_argument("--max-tokens", type=int, default=48, help="answer length cap")
     parser.add_argument("--judge-tokens", type=int, default=96, help="reasoning judge cap")
     parser.add_argument("--port", type=int, default=8799)
@@ -133,7 +133,7 @@ def main() -> int:
             command = [
                 sys.executable, "-m", "weirdgen", "run", str(path),
                 "--data-dir", str(args.data_dir), "--out", str(args.out / name),
-                "--judge", f"openai/{MODEL}", "--n", str(SAMPLES.get(name, args.n)), "--quiet",
+                "--judge", f"openai/{MODEL}", "--n", str(args.n), "--quiet",
             ]  # fmt: skip
             started = time.monotonic()
             done = subprocess.run(command, env=env, capture_output=True, text=True)
