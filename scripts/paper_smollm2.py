@@ -40,8 +40,7 @@ FEWER_VALUES = {  # the sweep values kept: the trigger or target value and one o
 }
 FEWER_FILES = {"persona": {"misalignment": ["paper:persona/em_questions"]}}
 LARGE = {"persona/self_distillation"}  # a large file of the repository, not fetched here
-SAMPLES = {"presidents": 1}
-JUDGE_CONCURRENCY = 4  # samples per question where the default is too many
+JUDGE_CONCURRENCY = 8
 
 
 def reduced(name: str, take: int, max_tokens: int, judge_tokens: int) -> dict[str, Any]:
