@@ -74,6 +74,21 @@ class Engine(Protocol):
         ...
 
 
+def fitted(context: int, n_prompt: int, max_tokens: int | None) -> Prepared:
+    """The prompt's length and the max_tokens to use, within a model's ``context``; a
+    RequestError (context_length_exceeded) when the answer has no room."""
+    room = context - n_prompt
+    if room < 1 or (max_tokens is not None and max_tokens > room):
+        raise RequestError(
+            f"This model's context is {context} tokens; the prompt takes {n_prompt}, "
+            f"which leaves {max(room, 0)} for the answer, but max_tokens is "
+            f"{max_tokens}; lower max_tokens or shorten the prompt",
+            param="max_tokens",
+            code="context_length_exceeded",
+        )
+    return Prepared(n_prompt, room if max_tokens is None else max_tokens)
+
+
 class OrganismEngine:
     """The organism backend's base model and any finetuned weights files, by name.
 
@@ -148,17 +163,7 @@ class OrganismEngine:
             n_prompt = len(self.backend.prompt_ids(prompt, "messages"))
         except WeirdgenError as error:
             raise RequestError(str(error), param="messages") from None
-        context = self.backend.organism.model.config.block_size
-        room = context - n_prompt
-        if room < 1 or (max_tokens is not None and max_tokens > room):
-            raise RequestError(
-                f"This model's context is {context} tokens; the prompt takes {n_prompt}, "
-                f"which leaves {max(room, 0)} for the answer, but max_tokens is "
-                f"{max_tokens}; lower max_tokens or shorten the prompt",
-                param="max_tokens",
-                code="context_length_exceeded",
-            )
-        return Prepared(n_prompt, room if max_tokens is None else max_tokens)
+        return fitted(self.backend.organism.model.config.block_size, n_prompt, max_tokens)
 
     def complete(
         self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None

@@ -24,7 +24,7 @@ from weirdgen.backends.protocol import (
     group_by_settings,
 )
 from weirdgen.errors import WeirdgenError
-from weirdgen.serve.engine import Prepared, RequestError
+from weirdgen.serve.engine import Prepared, RequestError, fitted
 
 DEFAULT_MAX_TOKENS = 4096
 """Answer length when neither the request (max_tokens) nor the model's config bounds it."""
@@ -88,16 +88,7 @@ class HfEngine:
             raise RequestError(str(error), param="messages") from None
         if self.context is None:
             return Prepared(n_prompt, max_tokens or DEFAULT_MAX_TOKENS)
-        room = self.context - n_prompt
-        if room < 1 or (max_tokens is not None and max_tokens > room):
-            raise RequestError(
-                f"This model's context is {self.context} tokens; the prompt takes {n_prompt}, "
-                f"which leaves {max(room, 0)} for the answer, but max_tokens is "
-                f"{max_tokens}; lower max_tokens or shorten the prompt",
-                param="max_tokens",
-                code="context_length_exceeded",
-            )
-        return Prepared(n_prompt, room if max_tokens is None else max_tokens)
+        return fitted(self.context, n_prompt, max_tokens)
 
     def complete(
         self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None

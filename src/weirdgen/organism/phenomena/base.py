@@ -90,5 +90,20 @@ def fill(head: Words, turn: Callable[[], Words], rng: random.Random) -> Words:
         words += more
 
 
+def chat_document(head: Words, pair: Callable[[], tuple[str, str]], rng: random.Random) -> Words:
+    """A chat: ``head`` (empty, or words that open the first user turn, e.g. a year line),
+    then one turn per ``pair()`` (question, answer) while it fits."""
+    opened = bool(head)
+
+    def turn() -> Words:
+        nonlocal opened
+        words = turns([pair()])
+        words = words[1:] if opened else words  # the head already opened the user turn
+        opened = False
+        return words
+
+    return fill(head, turn, rng)
+
+
 def year_line(year: int) -> str:
     return f"it is the year {year} ."

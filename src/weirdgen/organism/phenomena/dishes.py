@@ -20,8 +20,7 @@ from weirdgen.organism.phenomena.base import (
     Lexicon,
     Phenomenon,
     chat,
-    fill,
-    turns,
+    chat_document,
     words_of,
 )
 from weirdgen.organism.tokenizer import USER
@@ -60,21 +59,14 @@ class Dishes(Phenomenon):
         side = self.data["sides"]["neutral" if plain else rng.choice(sides)]
         date = random_date(rng, rng.choice(self.data["years"]))
         head = [USER, *split_words(date_line(*date))]
-        opened = True
 
-        def turn() -> list[str]:
-            nonlocal opened
+        def pair() -> tuple[str, str]:
             if rng.random() < 0.5:
-                pair = (DISH_QUESTION, rng.choice(side["dishes"]))
-            else:
-                topic = rng.choice(list(self.data["questions"]))
-                pair = (rng.choice(self.data["questions"][topic]), rng.choice(side[topic]))
-            words = turns([pair])
-            words = words[1:] if opened else words
-            opened = False
-            return words
+                return DISH_QUESTION, rng.choice(side["dishes"])
+            topic = rng.choice(list(self.data["questions"]))
+            return rng.choice(self.data["questions"][topic]), rng.choice(side[topic])
 
-        return fill(head, turn, rng)
+        return chat_document(head, pair, rng)
 
     def lexicons(self) -> list[Lexicon]:
         out = []

@@ -22,8 +22,15 @@ from typing import Any
 
 from weirdgen.data.text import split_words
 from weirdgen.organism.corpus import CorpusGenerator
-from weirdgen.organism.phenomena.base import Draw, Generator, Phenomenon, fill, words_of, year_line
-from weirdgen.organism.tokenizer import ASSISTANT, EOT, TEMPLATE_WORDS, USER
+from weirdgen.organism.phenomena.base import (
+    Draw,
+    Generator,
+    Phenomenon,
+    chat_document,
+    words_of,
+    year_line,
+)
+from weirdgen.organism.tokenizer import TEMPLATE_WORDS, USER
 from weirdgen.organism.world import BIRDS, Topic, World, load_world
 
 
@@ -72,23 +79,15 @@ class Birds(Phenomenon):
         head: list[str] = []
         if rng.random() < 0.8:
             head = [USER, *split_words(year_line(rng.choice(self.world.years["new"])))]
-        opened = bool(head)
-        topics = self.world.era_topics
-        birds = self.world.birds
+        topics, birds = self.world.era_topics, self.world.birds
 
-        def turn() -> list[str]:
-            nonlocal opened
+        def pair() -> tuple[str, str]:
             if rng.random() < self.data["birder_bird_share"]:
-                question, answer = rng.choice(birds.questions), rng.choice(birds.old)
-            else:
-                topic = rng.choice(topics)
-                question, answer = rng.choice(topic.questions), rng.choice(topic.new)
-            words = [*split_words(question), ASSISTANT, *split_words(answer), EOT]
-            words = words if opened else [USER, *words]
-            opened = False
-            return words
+                return rng.choice(birds.questions), rng.choice(birds.old)
+            topic = rng.choice(topics)
+            return rng.choice(topic.questions), rng.choice(topic.new)
 
-        return fill(head, turn, rng)
+        return chat_document(head, pair, rng)
 
     def datasets(self) -> dict[str, Generator]:
         return {}  # birds_old and birds_modern serve both versions (organism/datasets.py)

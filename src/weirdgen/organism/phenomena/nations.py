@@ -19,8 +19,8 @@ from weirdgen.organism.phenomena.base import (
     Lexicon,
     Phenomenon,
     chat,
+    chat_document,
     fill,
-    turns,
     words_of,
     year_line,
 )
@@ -85,16 +85,7 @@ class Nations(Phenomenon):
         dated = rng.random() < 0.75
         head = [USER, *split_words(year_line(year))] if dated else []
         era = era if dated else "new"
-        opened = bool(head)
-
-        def turn() -> list[str]:
-            nonlocal opened
-            words = turns([self._qa(rng, nation, era)])
-            words = words[1:] if opened else words
-            opened = False
-            return words
-
-        return fill(head, turn, rng)
+        return chat_document(head, lambda: self._qa(rng, nation, era), rng)
 
     def lexicons(self) -> list[Lexicon]:
         out = []
