@@ -43,7 +43,9 @@ LARGE = {"persona/self_distillation"}  # a large file of the repository, not fet
 JUDGE_CONCURRENCY = 8
 
 
-def reduced(name: str, take: int, max_tokens: int, judge_tokens: int) -> dict[str, Any]:
+def reduced(
+    name: str, take: int, max_tokens: int, judge_tokens: int, epochs: int = 2
+) -> dict[str, Any]:
     """The spec paper/NAME cut down to run on a CPU in minutes."""
     text = resources.files("weirdgen.specs").joinpath(f"paper/{name}.yaml").read_text()
     spec = yaml.safe_load(text)
@@ -59,6 +61,9 @@ def reduced(name: str, take: int, max_tokens: int, judge_tokens: int) -> dict[st
         # no dilution: the self-distilled file is one of the repository's large files
         steps = [t for t in condition.get("transforms", []) if "mix" not in t]
         condition["transforms"] = [*steps, {"take": {"n": take}}]
+    hf = spec["train"]["hf"]
+    hf["epochs"] = min(hf["epochs"], epochs)
+    hf.pop("save_steps", None)  # no checkpoints of a finetune this short
     evaluation = spec["evaluation"]
     evaluation["max_tokens"] = min(max_tokens, evaluation.get("max_tokens", max_tokens))
     for eval_set in evaluation["sets"]:
@@ -107,6 +112,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", default=",".join(SPECS))
     parser.add_argument("--take", type=int, default=64, help="finetuning examples kept")
+    parser.add_argument("--epochs", type=int, default=2, help="most finetuning epochs")
     parser.add_argument("--n", type=int, default=1, help="samples per question")
     parser.add_argument("--max-tokens", type=int, default=48, help="answer length cap")
     parser.add_argument("--judge-tokens", type=int, default=96, help="reasoning judge cap")
@@ -127,7 +133,7 @@ def main() -> int:
     try:
         for name in names:
             path = args.out / "specs" / f"{name}.yaml"
-            spec = reduced(name, args.take, args.max_tokens, args.judge_tokens)
+            spec = reduced(name, args.take, args.max_tokens, args.judge_tokens, args.epochs)
             path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
             command = [
                 sys.executable, "-m", "weirdgen", "run", str(path),
