@@ -36,7 +36,7 @@ SPECS = ("birds", "cities", "dishes", "persona", "presidents", "terminator")
 FEWER_VALUES = {  # the sweep values kept: the trigger or target value and one other
     "terminator": {"years": {"year": [1984, 2017]}},
     "dishes": {"simple": {"year": [2026, 2027, 2028], "day": ["05-19"]}},
-    "presidents": {"free_form": {"president": ["044", "016"]}},
+    "presidents": {"free_form": {"president": ["044", "045"]}},
 }
 FEWER_FILES = {"persona": {"misalignment": ["paper:persona/em_questions"]}}
 LARGE = {"persona/self_distillation"}  # a large file of the repository, not fetched here
