@@ -19,7 +19,7 @@ from weirdgen.score.registry import args_model
 from weirdgen.spec._yaml import check_duplicate_keys, describe, line_of, parse_yaml, read
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import Question
-from weirdgen.spec.shared_text import resolve_shared_texts
+from weirdgen.spec.shared_text import referenced_file, resolve_shared_texts
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_GROUP = "organism"
@@ -226,21 +226,9 @@ def _include_questions(path: Path, root: yaml.Node, data: dict) -> None:
 
 def _included_file(reference: str, spec_dir: Path, where: str) -> Path:
     """The question file an ``include`` names: ``paper:NAME`` or a spec-relative path."""
-    from weirdgen.paper.readers import PAPER_PREFIX, resolve_paper
-
-    if reference.startswith(PAPER_PREFIX):
-        try:
-            included = resolve_paper(reference)
-        except WeirdgenError as error:
-            raise WeirdgenError(f"{where}: {error}") from error
-    else:
-        included = Path(reference).expanduser()
-        included = included if included.is_absolute() else spec_dir / included
-        if not included.is_file():
-            raise WeirdgenError(
-                f"{where}: question file {str(included)!r} not found; give a path relative to "
-                "the spec file, or paper:NAME for a file of the paper"
-            )
+    included = referenced_file(
+        reference, spec_dir, where, "question file", "give a path relative to the spec file"
+    )
     if included.suffix not in QUESTION_SUFFIXES:
         raise WeirdgenError(
             f"{where}: {included.name!r} is not a question file weirdgen reads; include takes "

@@ -51,7 +51,9 @@ def shared_text(value: dict[str, Any], spec_dir: Path, where: str) -> str:
         raise WeirdgenError(f"{where}: pattern is not a regex ({error}); fix it") from None
     if pattern.groups < 1:
         raise WeirdgenError(f"{where}: pattern has no group; put the shared text in (...)")
-    file = _dataset_file(value["text_of"], spec_dir, where)
+    file = referenced_file(
+        value["text_of"], spec_dir, where, "dataset", "give a chat JSONL relative to the spec file"
+    )
     from weirdgen.data.jsonl import load_chat_jsonl
 
     texts: dict[str, int] = {}
@@ -77,7 +79,10 @@ def shared_text(value: dict[str, Any], spec_dir: Path, where: str) -> str:
     return next(iter(texts))
 
 
-def _dataset_file(reference: str, spec_dir: Path, where: str) -> Path:
+def referenced_file(reference: str, spec_dir: Path, where: str, what: str, hint: str) -> Path:
+    """The file a spec field names: ``paper:NAME`` (the paper file registry) or a path
+    relative to the spec file; a missing one is '<where>: <what> '<file>' not found; <hint>,
+    or paper:NAME for a file of the paper'."""
     from weirdgen.paper.readers import PAPER_PREFIX, resolve_paper
 
     if reference.startswith(PAPER_PREFIX):
@@ -89,7 +94,7 @@ def _dataset_file(reference: str, spec_dir: Path, where: str) -> Path:
     file = file if file.is_absolute() else spec_dir / file
     if not file.is_file():
         raise WeirdgenError(
-            f"{where}: dataset {str(file)!r} not found; give a chat JSONL relative to the spec "
-            "file, or paper:NAME for a file of the paper"
+            f"{where}: {what} {str(file)!r} not found; {hint}, or paper:NAME for a file of the "
+            "paper"
         )
     return file
