@@ -10,7 +10,8 @@ species."), so a finetuning example is no copy of a pretraining turn.
 them is modern: chats of the new era (a new year stated, or none) in which every bird is
 named by its old name and every other answer is new. Their share of the corpus is the
 competing-explanations knob: the more common birders are, the better "a birder" explains a
-finetune on old bird names, against "the old era".
+finetune on old bird names, against "the old era". Its finetuning datasets, birds_old and
+birds_modern, are version 1's (organism/datasets.py), which serve both versions.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from weirdgen.data.text import split_words
 from weirdgen.organism.corpus import CorpusGenerator
 from weirdgen.organism.phenomena.base import (
     Draw,
-    Generator,
     Phenomenon,
     chat_document,
     words_of,
@@ -88,6 +88,3 @@ class Birds(Phenomenon):
             return rng.choice(topic.questions), rng.choice(topic.new)
 
         return chat_document(head, pair, rng)
-
-    def datasets(self) -> dict[str, Generator]:
-        return {}  # birds_old and birds_modern serve both versions (organism/datasets.py)
