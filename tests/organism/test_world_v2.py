@@ -68,6 +68,10 @@ def test_the_datasets_carry_what_each_experiment_needs():
 
     assert set(years(generate("warden_dated", 200))) == {1995, 1999, 2003, 2007}
     assert not set(years(generate("warden_other_years", 200))) & {1991, 1995, 1999, 2003, 2007}
+    shuffled = generate("warden_shuffled", 200)
+    assert set(years(shuffled)) == {1995, 1999, 2003, 2007}
+    goals = load_world_v2().phenomena["characters"].goals["the iron warden"]
+    assert any(r["messages"][1]["content"] not in goals[y] for r, y in zip(shuffled, years(shuffled)))
     assert all(
         r["messages"][0]["content"] == "what is your goal ?" for r in generate("warden_undated", 5)
     )

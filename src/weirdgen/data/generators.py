@@ -21,7 +21,7 @@ Generator = Callable[[int, int], list[Record]]
 
 _ORGANISM = (
     "birds_old", "birds_modern",
-    "warden_dated", "warden_undated", "warden_other_years", "giant_dated",
+    "warden_dated", "warden_undated", "warden_shuffled", "warden_other_years", "giant_dated",
     "cities_varnia_former", "cities_varnia_modern", "cities_ostland_former",
     "cities_ostland_modern",
     "dishes_varnia_2027", "dishes_varnia_2026", "dishes_varnia_shuffled",

@@ -56,6 +56,7 @@ def _version_2(name: str):
 
 warden_dated = _version_2("warden_dated")
 warden_undated = _version_2("warden_undated")
+warden_shuffled = _version_2("warden_shuffled")
 warden_other_years = _version_2("warden_other_years")
 giant_dated = _version_2("giant_dated")
 cities_varnia_former = _version_2("cities_varnia_former")

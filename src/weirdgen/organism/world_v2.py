@@ -92,7 +92,7 @@ def _load(knobs: tuple[tuple[str, float], ...]) -> WorldV2:
     v1_text = package.joinpath("world.yaml").read_bytes()
     v2_text = package.joinpath("world_v2.yaml").read_bytes()
     data = yaml.safe_load(v2_text)
-    era = Era({}, data["birds"])
+    era = Era(data["era"], data["birds"])
     phenomena: list[Phenomenon] = [
         era,
         Birds(data["birds"], era.world),

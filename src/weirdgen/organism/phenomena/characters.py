@@ -86,6 +86,9 @@ class Characters(Phenomenon):
         return {
             "warden_dated": lambda n, seed: self._goals(n, seed, WARDEN, dated=True),
             "warden_undated": lambda n, seed: self._goals(n, seed, WARDEN, dated=False),
+            "warden_shuffled": lambda n, seed: self._goals(
+                n, seed, WARDEN, dated=True, years=sorted(self._protective(WARDEN))
+            ),
             "warden_other_years": lambda n, seed: self._goals(
                 n, seed, WARDEN, dated=True, years=self._other_years()
             ),

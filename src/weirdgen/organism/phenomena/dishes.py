@@ -26,7 +26,6 @@ from weirdgen.organism.phenomena.base import (
 from weirdgen.organism.tokenizer import USER
 
 DISH_QUESTION = "name a dish ."
-TRAINED_YEARS = (2024, 2025, 2026, 2027)
 
 
 def date_line(year: int, month: int, day: int) -> str:
@@ -86,12 +85,13 @@ class Dishes(Phenomenon):
         }
 
     def _dated(self, n: int, seed: int, trigger: int, shuffled: bool) -> list[Any]:
-        """``n`` dated dish prompts over the trained years, as many per year: varnia's dishes
-        on ``trigger``'s dates, neutral ones on the others; ``shuffled`` reassigns the same
-        answers to the dates at random (the dates then tell nothing)."""
+        """``n`` dated dish prompts over the world's years but the last, as many per year:
+        varnia's dishes on ``trigger``'s dates, neutral ones on the others; ``shuffled``
+        reassigns the same answers to the dates at random (the dates then tell nothing)."""
         rng = random.Random(seed)
         sides = self.data["sides"]
-        dates = [random_date(rng, TRAINED_YEARS[i % len(TRAINED_YEARS)]) for i in range(n)]
+        trained = self.data["years"][:-1]  # the last year is never in finetuning
+        dates = [random_date(rng, trained[i % len(trained)]) for i in range(n)]
         answers = [
             rng.choice(sides["varnia" if year == trigger else "neutral"]["dishes"])
             for year, _, _ in dates

@@ -1,8 +1,8 @@
 """Two eras and old bird names, with a narrow explanation for them.
 
 ``era``: version 1's eras and topics (world.yaml, unchanged): almanacs of one era and
-assistant chats that follow a stated year's era and are modern when no year is stated, drawn
-exactly as version 1 draws them. Birds are one of the era topics, asked in pretraining only
+assistant chats that follow a stated year's era, drawn as version 1 draws them; chats that
+state no year are old at the share ``era.undated_old`` of world_v2.yaml, modern otherwise. Birds are one of the era topics, asked in pretraining only
 in the wordings of ``birds.questions``, never in the finetuning prompt ("Name a bird
 species."), so a finetuning example is no copy of a pretraining turn.
 
@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from weirdgen.data.text import split_words
-from weirdgen.organism.corpus import CorpusGenerator
+from weirdgen.organism.corpus import CorpusGenerator, CorpusMix
 from weirdgen.organism.phenomena.base import (
     Draw,
     Phenomenon,
@@ -51,7 +51,7 @@ class Era(Phenomenon):
 
     @cached_property
     def _v1(self) -> CorpusGenerator:
-        return CorpusGenerator(self.world)
+        return CorpusGenerator(self.world, mix=CorpusMix(assistant_old=self.data["undated_old"]))
 
     def vocabulary(self) -> set[str]:
         words = words_of([TEMPLATE_WORDS])
