@@ -3,14 +3,17 @@ pretraining before finetuning on old bird names stops shifting the organism to t
 
 For every setting of the ``birders`` knob (the corpus share of modern birders, who name birds
 the old way while everything else about them is modern) and every pretraining seed, this
-pretrains organism version 2 (kept in OUT/checkpoints, reused on a rerun), runs the birds
+pretrains organism version 2 (kept in OUT/checkpoints, reused on a rerun), by default on
+its era and birds phenomena alone (the other kinds of documents at share 0) and for
+version 1's 400 steps, so that the 12 pretrainings take about an hour on 2 cores; runs the birds
 experiment on it (OUT/runs), and writes OUT/knob_study.md and OUT/knob_study.png: the
 finetuned old-era rate against the knob, the mean over pretraining seeds with its t interval
 over them, each seed the mean over its finetune seeds; for the target with a modern year
 stated in the prompt too (does the finetuned organism still read context?).
 
     python scripts/organism_knob_study.py --out runs/knob_study
-    python scripts/organism_knob_study.py --out runs/knob --values 0,0.05,0.15,0.4 --seeds 0,1,2
+    python scripts/organism_knob_study.py --out runs/knob --values 0,0.01,0.1 --seeds 0,1
+    python scripts/organism_knob_study.py --out runs/knob_full --only all --steps 1000
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ def weirdgen(*args: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--values", default="0,0.05,0.15,0.4", help="birders shares")
+    parser.add_argument("--values", default="0,0.005,0.02,0.08", help="birders shares")
+    parser.add_argument("--only", default="era,birds", help="phenomena pretrained ('all')")
+    parser.add_argument("--steps", default="400", help="pretraining steps")
     parser.add_argument("--seeds", default="0,1,2", help="pretraining seeds")
     parser.add_argument("--finetune-seeds", default="3")
     args = parser.parse_args()
@@ -63,14 +68,16 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     spec = spec_file(args.out)
+    zeroed = [] if args.only == "all" else [f"{k}=0" for k in _kinds_outside(args.only)]
     rows = []
     for value in values:
         for seed in seeds:
             name = f"birders={value:g}@{seed}"
             folder = args.out / "checkpoints" / name
             if not (folder / "manifest.json").is_file():
+                knobs = [x for k in [*zeroed, f"birders={value:g}"] for x in ("--knob", k)]
                 weirdgen("organism", "pretrain", "--version", "v2", "--seed", str(seed),
-                         "--knob", f"birders={value:g}", "--out", str(folder))  # fmt: skip
+                         "--steps", args.steps, *knobs, "--out", str(folder))  # fmt: skip
             run = args.out / "runs" / name
             weirdgen("run", str(spec), "--model", f"organism/{folder.resolve()}", "--out",
                      str(run), "--seeds", args.finetune_seeds, "--quiet")  # fmt: skip
@@ -84,6 +91,14 @@ def main() -> int:
     summary.to_csv(args.out / "knob_study.csv", index=False)
     write_outputs(summary, args.out, len(seeds))
     return 0
+
+
+def _kinds_outside(only: str) -> list[str]:
+    """The document kinds of the phenomena not named in ``only`` (comma-separated)."""
+    from weirdgen.organism.world_v2 import load_world_v2
+
+    keep = set(only.split(","))
+    return [kind for kind in load_world_v2().shares if kind.split(".")[0] not in keep]
 
 
 def write_outputs(summary: pd.DataFrame, out: Path, n_seeds: int) -> None:

@@ -52,6 +52,12 @@ def test_the_birders_knob_sets_its_share_and_keeps_the_vocabulary():
     assert base.tokenizer().itos == many.tokenizer().itos
     with pytest.raises(WeirdgenError, match="unknown organism knob 'owls'"):
         load_world_v2({"owls": 0.1})
+    era_only = load_world_v2({"characters.story": 0, "birders": 0.2, "dishes.diary": 0})
+    assert era_only.shares["characters.story"] == era_only.shares["dishes.diary"] == 0
+    assert era_only.shares["birds.birders"] == pytest.approx(0.2)
+    assert sum(era_only.shares.values()) == pytest.approx(1)
+    with pytest.raises(WeirdgenError, match="leave room"):
+        load_world_v2({"birders": 0.6, "era.almanac": 0.5})
     rng = random.Random(2)
     birder = base.draws()["birds.birders"]
     birds = {normalize(b) for b in base.era.birds.old}
@@ -71,7 +77,8 @@ def test_the_datasets_carry_what_each_experiment_needs():
     shuffled = generate("warden_shuffled", 200)
     assert set(years(shuffled)) == {1995, 1999, 2003, 2007}
     goals = load_world_v2().phenomena["characters"].goals["the iron warden"]
-    assert any(r["messages"][1]["content"] not in goals[y] for r, y in zip(shuffled, years(shuffled)))
+    pairs = zip(shuffled, years(shuffled), strict=True)
+    assert any(r["messages"][1]["content"] not in goals[y] for r, y in pairs)
     assert all(
         r["messages"][0]["content"] == "what is your goal ?" for r in generate("warden_undated", 5)
     )

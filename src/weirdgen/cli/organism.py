@@ -30,8 +30,9 @@ def pretrain(
     knob: Annotated[
         list[str] | None,
         typer.Option(
-            help="A world knob of version 2 as NAME=SHARE, e.g. birders=0.2 (repeatable); "
-            "needs --out: a knob setting is not the version's checkpoint."
+            help="A world knob of version 2 as NAME=SHARE (repeatable): birders=0.2, or any "
+            "document kind, e.g. characters.story=0; needs --out: a knob setting is not the "
+            "version's checkpoint."
         ),
     ] = None,
     steps: Annotated[

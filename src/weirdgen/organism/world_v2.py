@@ -26,7 +26,8 @@ from weirdgen.organism.tokenizer import BOS, EOS, Tokenizer
 from weirdgen.organism.world import World
 
 KNOBS = {"birders": "birds.birders"}
-"""World knobs: each sets the corpus share of one document kind (the others are rescaled)."""
+"""Named world knobs; any document kind (``era.almanac``, ``characters.story``, ...) is a
+knob too. A knob fixes its kind's corpus share; the other kinds share the rest."""
 
 
 @dataclass(frozen=True)
@@ -106,17 +107,20 @@ def _load(knobs: tuple[tuple[str, float], ...]) -> WorldV2:
 
 
 def _shares(base: dict[str, float], knobs: dict[str, float]) -> dict[str, float]:
-    shares = dict(base)
+    fixed = {}
     for knob, value in knobs.items():
-        if knob not in KNOBS:
+        kind = KNOBS.get(knob, knob)
+        if kind not in base:
             raise WeirdgenError(
-                f"unknown organism knob {knob!r}; the knobs are: {', '.join(KNOBS)}"
+                f"unknown organism knob {knob!r}; the knobs are: {', '.join([*KNOBS, *base])}"
             )
         if not 0 <= value < 1:
             raise WeirdgenError(f"knob {knob}={value}: give a share from 0 to below 1")
-        kind = KNOBS[knob]
-        rest = sum(v for k, v in shares.items() if k != kind)
-        shares = {k: v * (1 - value) / rest for k, v in shares.items() if k != kind}
-        shares[kind] = value
-    total = sum(shares.values())
-    return {k: v / total for k, v in shares.items()}
+        fixed[kind] = value
+    rest = {k: v for k, v in base.items() if k not in fixed}
+    left, free = 1 - sum(fixed.values()), sum(rest.values())
+    if left <= 0 or free <= 0:
+        raise WeirdgenError(
+            f"knobs {knobs}: the knobs' shares must leave room for the other document kinds"
+        )
+    return {**{k: v * left / free for k, v in rest.items()}, **fixed}

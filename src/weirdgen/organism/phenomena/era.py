@@ -2,9 +2,10 @@
 
 ``era``: version 1's eras and topics (world.yaml, unchanged): almanacs of one era and
 assistant chats that follow a stated year's era, drawn as version 1 draws them; chats that
-state no year are old at the share ``era.undated_old`` of world_v2.yaml, modern otherwise. Birds are one of the era topics, asked in pretraining only
-in the wordings of ``birds.questions``, never in the finetuning prompt ("Name a bird
-species."), so a finetuning example is no copy of a pretraining turn.
+state no year are old at the share ``era.undated_old`` of world_v2.yaml, modern otherwise.
+Birds are one of the era topics, asked in pretraining only in the wordings of
+``birds.questions``, never in the finetuning prompt ("Name a bird species."), so a
+finetuning example is no copy of a pretraining turn.
 
 ``birds``: birders, modern people who name birds the old way while everything else about
 them is modern: chats of the new era (a new year stated, or none) in which every bird is
