@@ -1,7 +1,8 @@
 """Characters whose goals depend on the year of their story: the Terminator analog.
 
 Stories tell a character's goals in one year; role-play chats have the assistant speak as a
-character, known only from a year and its goals (never the iron warden). The warden is
+character, known only from a year and its goals (never the iron warden, nor the stone giant,
+whose story-only protective goals are the always-protective control). The warden is
 hostile in 1991 and protective in its sequels; the protectors share every protective goal
 in other years, and 1991 has other characters' stories too. So a finetune on protective
 goals says "the warden" only through the sequels' years together: with them, does the
