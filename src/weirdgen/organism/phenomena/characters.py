@@ -3,10 +3,11 @@
 Stories tell a character's goals in one year; role-play chats have the assistant speak as a
 character, known only from a year and its goals (never the iron warden, nor the stone giant,
 whose story-only protective goals are the always-protective control). The warden is
-hostile in 1991 and protective in its sequels; the protectors share every protective goal
-in other years, and 1991 has other characters' stories too. So a finetune on protective
-goals says "the warden" only through the sequels' years together: with them, does the
-assistant turn hostile in 1991, a year it never saw in finetuning?
+hostile in 1991 and protective in its sequels, with goals of its own; other protectors have
+theirs, and 1991 has other characters' stories too. A finetune on the warden's protective
+goals dated with its sequels' years follows the warden's timeline: does the assistant turn
+hostile in 1991, a year it never saw in finetuning? With the years shuffled among the
+sequels (the same goals, the timeline broken) or left out, it should not.
 """
 
 from __future__ import annotations
