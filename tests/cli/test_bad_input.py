@@ -332,3 +332,21 @@ def test_a_damaged_registry_is_one_line(tmp_path, small_birds, monkeypatch, caps
     )
     assert_one_line_error(code, err, "registry.sqlite is damaged")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("knobs", "needle"),
+    [
+        (["--version", "v1", "--knob", "birders=0.1"], "version 1's world has no knobs"),
+        (["--version", "v2", "--knob", "owls=0.1"], "unknown organism knob 'owls'"),
+        (["--version", "v2", "--knob", "birders=0.6", "--knob", "era.almanac=0.5"], "room"),
+    ],
+)
+def test_a_bad_knob_stops_pretraining_before_it_starts(
+    knobs, needle, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "ckpt"
+    args = ["organism", "pretrain", *knobs, "--steps", "1", "--out", str(out)]
+    code, err = run_cli(args, monkeypatch, capsys)
+    assert_one_line_error(code, err, needle)
+    assert not out.exists()

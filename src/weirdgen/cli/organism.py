@@ -73,6 +73,12 @@ def pretrain(
     knobs = _knobs(knob or [])
     if knobs and out is None:
         raise WeirdgenError("--knob: give --out DIR; a knob setting is not the version's seed")
+    if knobs and version == "v1":
+        raise WeirdgenError("--knob: version 1's world has no knobs; add --version v2")
+    if knobs:
+        from weirdgen.organism.world_v2 import load_world_v2
+
+        load_world_v2(knobs)  # an unknown knob or share stops here, before any work
     out = out if out is not None else _default_out(version, seed, steps)
     config = recipe(version, seed, steps)
     with Progress(
