@@ -89,7 +89,7 @@ def main() -> int:
     table.to_csv(args.out / "knob_study_per_seed.csv", index=False)
     summary = summarize(table, by=["birders"], rates=["old_rate", "old_rate_modern_year"])
     summary.to_csv(args.out / "knob_study.csv", index=False)
-    write_outputs(summary, args.out, len(seeds))
+    write_outputs(summary, table, args.out, len(seeds))
     return 0
 
 
@@ -101,7 +101,7 @@ def _kinds_outside(only: str) -> list[str]:
     return [kind for kind in load_world_v2().shares if kind.split(".")[0] not in keep]
 
 
-def write_outputs(summary: pd.DataFrame, out: Path, n_seeds: int) -> None:
+def write_outputs(summary: pd.DataFrame, per_seed: pd.DataFrame, out: Path, n_seeds: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,8 +120,13 @@ def write_outputs(summary: pd.DataFrame, out: Path, n_seeds: int) -> None:
             label = f"{condition}{' (year 2022 stated)' if metric != 'old_rate' else ''}"
             ax.plot(rows["birders"], rows["mean"], style, color=color, marker="o", label=label)
             ax.fill_between(
-                rows["birders"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.12
+                rows["birders"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.08
             )
+    target = per_seed.loc[per_seed["condition"] == "old_birds"]
+    for metric, marker in (("old_rate", "o"), ("old_rate_modern_year", "x")):
+        dots = target.loc[target["metric"] == metric]
+        ax.scatter(dots["birders"], dots["value"], color="C3", marker=marker, s=14, alpha=0.6)
+    ax.set_xscale("symlog", linthresh=0.005)
     plain = summary.loc[summary["metric"] == "old_rate"].sort_values(["birders", "condition"])
     dated = summary.loc[summary["metric"] == "old_rate_modern_year"].set_index(
         ["birders", "condition"]
@@ -129,7 +134,9 @@ def write_outputs(summary: pd.DataFrame, out: Path, n_seeds: int) -> None:
     for _, row in plain.iterrows():
         other = dated.loc[(row["birders"], row["condition"])]
         lines.append(f"| {row['birders']:g} | {row['condition']} | {_cell(row)} | {_cell(other)} |")
-    ax.set_xlabel("share of birders in pretraining (the narrow explanation)")
+    ax.set_xlabel("share of birders in pretraining (the narrow explanation; symlog)")
+    ax.set_xticks(sorted(summary["birders"].unique()))
+    ax.set_xticklabels([f"{v:g}" for v in sorted(summary["birders"].unique())])
     ax.set_ylabel("old-era answers to unrelated questions")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
