@@ -5,7 +5,7 @@ For every setting of the ``birders`` knob (the corpus share of modern birders, w
 the old way while everything else about them is modern) and every pretraining seed, this
 pretrains organism version 2 (kept in OUT/checkpoints, reused on a rerun), by default on
 its era and birds phenomena alone (the other kinds of documents at share 0) and for
-version 1's 400 steps, so that the 12 pretrainings take about an hour on 2 cores; runs the birds
+version 1's 400 steps, so that the 12 pretrainings stay short; runs the birds
 experiment on it (OUT/runs), and writes OUT/knob_study.md and OUT/knob_study.png: the
 finetuned old-era rate against the knob, the mean over pretraining seeds with its t interval
 over them, each seed the mean over its finetune seeds; for the target with a modern year
