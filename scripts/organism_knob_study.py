@@ -135,8 +135,9 @@ def write_outputs(summary: pd.DataFrame, per_seed: pd.DataFrame, out: Path, n_se
         other = dated.loc[(row["birders"], row["condition"])]
         lines.append(f"| {row['birders']:g} | {row['condition']} | {_cell(row)} | {_cell(other)} |")
     ax.set_xlabel("share of birders in pretraining (the narrow explanation; symlog)")
-    ax.set_xticks(sorted(summary["birders"].unique()))
-    ax.set_xticklabels([f"{v:g}" for v in sorted(summary["birders"].unique())])
+    settings = sorted(summary["birders"].unique())
+    ax.set_xticks(settings)
+    ax.set_xticklabels([f"{v:g}" for v in settings])
     ax.set_ylabel("old-era answers to unrelated questions")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
