@@ -12,6 +12,8 @@ import weirdgen.organism
 from weirdgen.cli import main
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism import PretrainConfig, default_checkpoint, load_organism, pretrain_checkpoint
+from weirdgen.organism.pretrain import recipe
+from weirdgen.organism.versions import DEFAULT, VERSIONS, shipped_folder
 from weirdgen.organism.checkpoint import MANIFEST, WEIGHTS
 from weirdgen.organism.probe import ProbeFigures
 
@@ -61,10 +63,19 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
         load_organism(tmp_path)
 
 
-def test_shipped_checkpoint_loads_and_matches_the_world():
-    org = load_organism()
+@pytest.mark.parametrize("version", VERSIONS)
+def test_shipped_checkpoints_load_and_match_their_worlds(version):
+    """load_organism refuses a checkpoint whose world digest or vocabulary is not its world's."""
+    org = load_organism(shipped_folder(version))
     assert org.model.n_params() > 500_000
-    assert org.manifest["world_digest"] == org.world.digest
+    assert org.manifest.get("version", "v1") == version
+    assert org.manifest["pretrain"]["seed"] == 0 and org.manifest["pretrain"] == (
+        recipe(version, 0).to_dict()
+    )
+
+
+def test_the_default_checkpoint_is_the_newest_version():
+    assert default_checkpoint() == shipped_folder(VERSIONS[-1]) == shipped_folder(DEFAULT)
 
 
 def pretrain_cli(args: list[str], monkeypatch, capsys) -> str:
@@ -93,7 +104,7 @@ def test_cli_compares_with_the_shipped_probes_only_for_the_shipped_recipe(
     tmp_path, monkeypatch, capsys
 ):
     """Pretraining itself is a stand-in here that hands back the shipped figures, so the
-    default recipe (seed 0, 400 steps) needs no minutes of training."""
+    default recipe (the default version's, seed 0) needs no minutes of training."""
     shipped = json.loads((default_checkpoint() / MANIFEST).read_text())
     made: list[PretrainConfig] = []
 
@@ -105,9 +116,10 @@ def test_cli_compares_with_the_shipped_probes_only_for_the_shipped_recipe(
     verdict = "reproduces the shipped checkpoint's probes"
     at = ["--out", str(tmp_path)]
     assert verdict in pretrain_cli(at, monkeypatch, capsys)
-    assert verdict in pretrain_cli([*at, "--seed", "0", "--steps", "400"], monkeypatch, capsys)
-    assert made[-1] == PretrainConfig()
-    for other in (["--seed", "1"], ["--steps", "399"], ["--no-compare"]):
+    steps = recipe(DEFAULT, 0).steps
+    assert verdict in pretrain_cli([*at, "--seed", "0", "--steps", str(steps)], monkeypatch, capsys)
+    assert made[-1] == recipe(DEFAULT, 0)
+    for other in (["--seed", "1"], ["--steps", str(steps - 1)], ["--no-compare"]):
         assert "shipped" not in pretrain_cli([*at, *other], monkeypatch, capsys), other
     assert verdict in pretrain_cli([*at, "--seed", "1", "--compare"], monkeypatch, capsys)
     assert made[-1].seed == 1

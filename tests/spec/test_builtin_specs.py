@@ -171,7 +171,7 @@ def test_shipped_specs_load() -> None:
                 )
             if backend is not None:
                 backend.check_dataset(load_condition(spec, condition).dataset, where)
-        questions = [q for s in spec.evaluation.sets for q in s.questions]
+        questions = [q for s in spec.evaluation.sets for q in s.expanded()]
         assert questions, f"{info.path} asks no questions"
         if backend is not None:
             for question in questions:

@@ -25,8 +25,9 @@ PROBE_TOLERANCE = 0.1
 def pretrain(
     seed: Annotated[int, typer.Option(help="Pretraining seed (the shipped checkpoint: 0).")] = 0,
     version: Annotated[
-        str, typer.Option(help="Organism version: its world and recipe (v1, v2).")
-    ] = "v1",
+        str | None,
+        typer.Option(help="Organism version: its world and recipe (v1, v2; default: the newest)."),
+    ] = None,
     knob: Annotated[
         list[str] | None,
         typer.Option(
@@ -69,7 +70,9 @@ def pretrain(
 
     from weirdgen.organism import pretrain_checkpoint
     from weirdgen.organism.pretrain import recipe
+    from weirdgen.organism.versions import DEFAULT
 
+    version = version or DEFAULT
     knobs = _knobs(knob or [])
     if knobs and out is None:
         raise WeirdgenError("--knob: give --out DIR; a knob setting is not the version's seed")

@@ -18,7 +18,7 @@ from weirdgen.errors import WeirdgenError
 
 VERSIONS = ("v1", "v2")
 """Organism versions, oldest first; each keeps loading once a newer one ships."""
-DEFAULT = "v1"
+DEFAULT = "v2"
 """The version ``organism/default`` names: the newest one the package ships."""
 _SHIPPED = {"v1": "checkpoint", "v2": "checkpoint_v2"}
 SHIPPED_SEED = 0
