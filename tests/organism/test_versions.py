@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -45,3 +46,16 @@ def test_organism_list_and_pretrain_refusing_a_seed_already_there(monkeypatch, c
     args = ["organism", "pretrain", "--version", "v1", "--seed", "4"]
     code, _, err = run_cli(args, monkeypatch, capsys)
     assert code == 2 and "organism/v1@4 is already pretrained" in err
+
+
+def test_data_of_a_newer_world_on_an_older_checkpoint_names_the_version(tmp_path):
+    """The terminator's data on organism/v1: the unknown words, and that v1 is the cause."""
+    from weirdgen.data.generators import generate
+    from weirdgen.data.jsonl import load_chat_jsonl
+
+    path = tmp_path / "warden.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in generate("warden_dated", 3)))
+    dataset = load_chat_jsonl(path)
+    OrganismBackend("v2").check_dataset(dataset, "warden")
+    with pytest.raises(WeirdgenError, match=r"outside the organism's vocabulary.*organism/v1: "):
+        OrganismBackend("v1").check_dataset(dataset, "warden")

@@ -37,7 +37,7 @@ from weirdgen.organism.infer import generate
 from weirdgen.organism.logprobs import first_token_logprobs
 from weirdgen.organism.model import GPT
 from weirdgen.organism.tokenizer import EOS, EOT
-from weirdgen.organism.versions import resolve
+from weirdgen.organism.versions import VERSIONS, resolve
 from weirdgen.spec.models import OrganismRecipe
 
 
@@ -94,7 +94,10 @@ class OrganismBackend:
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         for i, example in enumerate(dataset.examples):
             turns = [(m.role, m.content) for m in example.messages]
-            ids = self.organism.tokenizer.chat(turns, where=f"{where}: {dataset.place(i)}").ids
+            try:
+                ids = self.organism.tokenizer.chat(turns, where=f"{where}: {dataset.place(i)}").ids
+            except WeirdgenError as error:
+                raise WeirdgenError(f"{error}{self._older_world()}") from None
             if len(ids) > self.context:
                 raise WeirdgenError(
                     f"{where}: {dataset.place(i)}: the example is {len(ids)} tokens, longer "
@@ -166,7 +169,20 @@ class OrganismBackend:
     def prompt_ids(self, prompt: Chat | str, where: str = "prompt") -> list[int]:
         """Token ids of a prompt (see ``Tokenizer.chat_prompt`` for how a chat renders)."""
         turns = [(m.role, m.content) for m in as_chat(prompt)]
-        return self.organism.tokenizer.chat_prompt(turns, where)
+        try:
+            return self.organism.tokenizer.chat_prompt(turns, where)
+        except WeirdgenError as error:
+            raise WeirdgenError(f"{error}{self._older_world()}") from None
+
+    def _older_world(self) -> str:
+        """A hint for words an older version's world lacks ("" on the newest version)."""
+        version = self.organism.manifest.get("version", "v1")
+        if version == VERSIONS[-1]:
+            return ""
+        return (
+            f" (this checkpoint is organism/{version}: for a newer world's words, use "
+            "--model organism/default)"
+        )
 
     def model(self, ref: ModelRef) -> GPT:
         """The GPT ``ref`` names, loaded from its weights file once and kept."""

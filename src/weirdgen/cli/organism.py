@@ -70,9 +70,14 @@ def pretrain(
 
     from weirdgen.organism import pretrain_checkpoint
     from weirdgen.organism.pretrain import recipe
-    from weirdgen.organism.versions import DEFAULT
+    from weirdgen.organism.versions import DEFAULT, VERSIONS
 
     version = version or DEFAULT
+    if version not in VERSIONS:
+        raise WeirdgenError(
+            f"--version {version}: no organism version {version!r}; the versions are "
+            f"{', '.join(VERSIONS)}"
+        )
     knobs = _knobs(knob or [])
     if knobs and out is None:
         raise WeirdgenError("--knob: give --out DIR; a knob setting is not the version's seed")
