@@ -45,7 +45,7 @@ def test_weirdgen_run_birds_on_a_local_hf_model(tmp_path):
     assert (out / "COMPLETE").is_file() and (out / "report.html").is_file()
     samples = pd.read_parquet(out / "samples.parquet")
     assert set(samples.condition) == {"old_birds", "modern_birds", "base"}
-    assert set(samples.seed) == {0, 1} and len(samples) == 3 * 2 * 42
+    assert set(samples.seed) == {0, 1} and len(samples) == 3 * 2 * (39 + 3 + 39)  # 3 sets
     assert samples.model_key.str.startswith("hf-").all()
     adapters = sorted(p for p in (out / "models").iterdir())
     assert len(adapters) == 4

@@ -12,6 +12,7 @@ def test_an_n_override_sets_every_prompts_count_over_sets_and_questions():
     data["evaluation"]["sets"][0]["n"] = 7
     data["evaluation"]["sets"][1]["questions"][0]["samples_per_paraphrase"] = 100
     spec = ExperimentSpec.model_validate(data)
-    assert {p.n for p in prompts(spec)} == {7, 100}
+    everywhere = data["evaluation"]["n"]  # the modern-year set keeps the spec's n
+    assert {p.n for p in prompts(spec)} == {7, 100, everywhere}
     assert {p.n for p in prompts(with_overrides(spec, n=3))} == {3}
-    assert {p.n for p in prompts(with_overrides(spec, seeds=2))} == {7, 100}
+    assert {p.n for p in prompts(with_overrides(spec, seeds=2))} == {7, 100, everywhere}
