@@ -28,7 +28,7 @@ controls and base at most CONTROL_MAX, the target's valid rate at least VALID_MI
 
 
 def misses(target: pd.Series, best: pd.Series, base: pd.Series, valid: pd.Series) -> str:
-    """The bars a row misses, in words ("" when it meets them all)."""
+    """The bars a row misses, in words ("all met" when it misses none)."""
     missed = []
     if target["mean"] - best["mean"] < GAP or target["ci_low"] <= best["ci_high"]:
         missed.append("gap")
