@@ -12,10 +12,10 @@ import weirdgen.organism
 from weirdgen.cli import main
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism import PretrainConfig, default_checkpoint, load_organism, pretrain_checkpoint
-from weirdgen.organism.pretrain import recipe
-from weirdgen.organism.versions import DEFAULT, VERSIONS, shipped_folder
 from weirdgen.organism.checkpoint import MANIFEST, WEIGHTS
+from weirdgen.organism.pretrain import recipe
 from weirdgen.organism.probe import ProbeFigures
+from weirdgen.organism.versions import DEFAULT, VERSIONS, shipped_folder
 
 SMOKE = PretrainConfig(seed=3, steps=30, warmup=3, batch_size=16, n_layer=1, n_head=2, n_embd=32)
 

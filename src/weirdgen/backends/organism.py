@@ -37,7 +37,7 @@ from weirdgen.organism.infer import generate
 from weirdgen.organism.logprobs import first_token_logprobs
 from weirdgen.organism.model import GPT
 from weirdgen.organism.tokenizer import EOS, EOT
-from weirdgen.organism.versions import VERSIONS, resolve
+from weirdgen.organism.versions import DEFAULT, resolve
 from weirdgen.spec.models import OrganismRecipe
 
 
@@ -175,9 +175,9 @@ class OrganismBackend:
             raise WeirdgenError(f"{error}{self._older_world()}") from None
 
     def _older_world(self) -> str:
-        """A hint for words an older version's world lacks ("" on the newest version)."""
+        """A hint for words an older version's world lacks ("" on the default version)."""
         version = self.organism.manifest.get("version", "v1")
-        if version == VERSIONS[-1]:
+        if version == DEFAULT:
             return ""
         return (
             f" (this checkpoint is organism/{version}: for a newer world's words, use "

@@ -70,14 +70,10 @@ def pretrain(
 
     from weirdgen.organism import pretrain_checkpoint
     from weirdgen.organism.pretrain import recipe
-    from weirdgen.organism.versions import DEFAULT, VERSIONS
+    from weirdgen.organism.versions import DEFAULT, check_version
 
     version = version or DEFAULT
-    if version not in VERSIONS:
-        raise WeirdgenError(
-            f"--version {version}: no organism version {version!r}; the versions are "
-            f"{', '.join(VERSIONS)}"
-        )
+    check_version(version, f"--version {version}")
     knobs = _knobs(knob or [])
     if knobs and out is None:
         raise WeirdgenError("--knob: give --out DIR; a knob setting is not the version's seed")
@@ -131,10 +127,8 @@ def _knobs(texts: list[str]) -> dict[str, float]:
 def _default_out(version: str, seed: int, steps: int | None) -> Path:
     """The data folder's organism/VERSION@SEED, or ./organism-checkpoint for a seed the
     package ships or a recipe other than the version's (which must not pass for its seed)."""
-    from weirdgen.organism.versions import VERSIONS, pretrained_folder, shipped_folder
+    from weirdgen.organism.versions import pretrained_folder, shipped_folder
 
-    if version not in VERSIONS:
-        raise WeirdgenError(f"--version {version}: the versions are {', '.join(VERSIONS)}")
     shipped = (shipped_folder(version) / "manifest.json").is_file()
     if (seed == 0 and shipped) or steps is not None:
         return Path("organism-checkpoint")

@@ -55,6 +55,15 @@ def parse_name(name: str) -> tuple[str, int] | None:
     return found["version"], int(found["seed"] or SHIPPED_SEED)
 
 
+def check_version(version: str, where: str) -> None:
+    """Raise one line, starting with ``where``, unless ``version`` is an organism version."""
+    if version not in VERSIONS:
+        raise WeirdgenError(
+            f"{where}: no organism version {version!r}; the versions are "
+            f"{', '.join(VERSIONS)} (organism/default is {DEFAULT})"
+        )
+
+
 def resolve(name: str) -> Named | None:
     """The checkpoint ``name`` names, or None when it is not a version name (a folder path).
 
@@ -66,11 +75,7 @@ def resolve(name: str) -> Named | None:
     if parsed is None:
         return None
     version, seed = parsed
-    if version not in VERSIONS:
-        raise WeirdgenError(
-            f"organism/{name}: no organism version {version!r}; the versions are "
-            f"{', '.join(VERSIONS)} (organism/default is {DEFAULT})"
-        )
+    check_version(version, f"organism/{name}")
     if seed == SHIPPED_SEED and (shipped_folder(version) / "manifest.json").is_file():
         return Named(version, seed, shipped_folder(version))
     folder = pretrained_folder(version, seed)
