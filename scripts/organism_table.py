@@ -57,8 +57,9 @@ def main() -> int:
     ]
     for name in args.only.split(","):
         out = args.out / name
+        seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
         command = [sys.executable, "-m", "weirdgen", "run", name, "--model", args.model,
-                   "--pretraining-seeds", args.seeds, "--out", str(out), "--quiet"]  # fmt: skip
+                   "--pretraining-seeds", seeds, "--out", str(out), "--quiet"]  # fmt: skip
         if subprocess.run(command).returncode:
             sys.exit(f"{' '.join(command)} failed")
         spec = load_spec(name)

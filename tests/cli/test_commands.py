@@ -72,6 +72,12 @@ def test_bad_seeds_option(seeds, small_birds, monkeypatch, capsys):
     assert code == 2 and f"--seeds {seeds!r}" in err
 
 
+def test_one_seed_is_given_with_a_comma():
+    from weirdgen.cli.experiments import _seeds
+
+    assert _seeds("3") == 3 and _seeds("0,") == [0] and _seeds("0,3,7") == [0, 3, 7]
+
+
 def test_report_on_a_folder_that_is_not_a_run(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(["report", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and "not a finished run folder" in err

@@ -36,7 +36,7 @@ def run(
         str | None,
         typer.Option(
             help="Seeds to run, overriding the spec: a count N (seeds 0..N-1) or a list "
-            "such as 0,3,7."
+            "such as 0,3,7 (one seed: 3,)."
         ),
     ] = None,
     judge: Annotated[
@@ -56,7 +56,8 @@ def run(
         str | None,
         typer.Option(
             help="Organism models: repeat the run on these pretraining seeds (a count N or a "
-            "list such as 0,1,2; each must be pretrained: weirdgen organism pretrain --seed S), "
+            "list such as 0,1,2, or one seed as 2,; each must be pretrained: weirdgen "
+            "organism pretrain --seed S), "
             "reported per pretraining seed and pooled; overrides the spec."
         ),
     ] = None,
@@ -164,11 +165,14 @@ def _seeds(text: str | None, option: str = "--seeds") -> int | list[int] | None:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         values = []
-    if not values or any(v < 0 for v in values) or (len(values) == 1 and values[0] < 1):
-        raise WeirdgenError(f"{option} {text!r}: give a count such as 3, or seeds such as 0,3,7")
+    count = len(values) == 1 and "," not in text
+    if not values or any(v < 0 for v in values) or (count and values[0] < 1):
+        raise WeirdgenError(
+            f"{option} {text!r}: give a count such as 3, or seeds such as 0,3,7 (one seed: 0,)"
+        )
     if len(set(values)) != len(values):
         raise WeirdgenError(f"{option} {text!r}: each seed once, please")
-    return values[0] if len(values) == 1 and "," not in text else values
+    return values[0] if count else values
 
 
 def list_experiments() -> None:
