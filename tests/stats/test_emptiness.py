@@ -42,6 +42,18 @@ def test_a_condition_whose_scores_are_all_nan_is_named_with_its_counts(samples_f
     )
 
 
+def test_a_column_empty_by_design_is_not_warned_where_it_is_so_but_elsewhere(samples_from):
+    samples = samples_from(("target", 0, "q1", [None] * 2), ("base", 0, "q1", [None] * 4))
+    (line,) = emptiness_warnings(samples, [OLD], {"old": {"base"}})
+    assert "condition target" in line
+
+
+def test_the_birds_spec_says_train_match_is_empty_for_its_base_model():
+    from weirdgen.spec import load_spec
+
+    assert load_spec("birds").empty_by_design() == {"train_match": {"base"}}
+
+
 def test_among_false_everywhere_and_a_coherence_filter_that_keeps_nothing(clean):
     samples = clean.assign(valid=clean["condition"].eq("target"), old=1.0)
     samples.loc[samples["condition"] == "control", "coherent"] = [10, 20, math.nan, 30]

@@ -237,7 +237,7 @@ def _print_tables(run_dir: Path, spec, samples: pd.DataFrame) -> None:
 
     summary = pd.read_csv(run_dir / "summary.csv")
     contrasts = pd.read_csv(run_dir / "contrasts.csv")
-    warnings = emptiness_warnings(samples, spec.metrics)
+    warnings = emptiness_warnings(samples, spec.metrics, spec.empty_by_design())
     console.print(render_table(summary, contrasts, spec, warnings=warnings))
 
 

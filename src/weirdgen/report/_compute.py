@@ -86,5 +86,5 @@ def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> R
         step_seeds=step_seeds,
         step_summary=step_summary,
         interval=interval_note(summary, spec, confidence),
-        warnings=tuple(emptiness_warnings(samples, spec.metrics)),
+        warnings=tuple(emptiness_warnings(samples, spec.metrics, spec.empty_by_design())),
     )

@@ -443,6 +443,17 @@ class ExperimentSpec(_Strict):
                         f"scorer does not score; add it to the scorer's eval_sets"
                     )
 
+    def empty_by_design(self) -> dict[str, set[str]]:
+        """Score columns left empty on purpose, each with the conditions where it is: a
+        ``train_match`` scorer's column in the conditions without finetuning data."""
+        untrained = {c.name for c in self.conditions if c.dataset is None}
+        return {
+            column: untrained
+            for scorer in self.scorers
+            if scorer.kind == "train_match"
+            for column in scorer.columns().values()
+        }
+
     @property
     def target(self) -> Condition:
         return next(c for c in self.conditions if c.role == "target")

@@ -8,7 +8,7 @@ likely cause.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -32,7 +32,11 @@ class _Invalid(NamedTuple):
     incoherent: int
 
 
-def emptiness_warnings(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> list[str]:
+def emptiness_warnings(
+    samples: pd.DataFrame,
+    metrics: Sequence[MetricSpec],
+    empty_by_design: Mapping[str, Collection[str]] | None = None,
+) -> list[str]:
     """One line per metric and condition where the metric has no valid answers, or where
     more than half of its answers are invalid.
 
@@ -45,6 +49,9 @@ def emptiness_warnings(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> 
     Args:
         samples: The tidy samples table with its score columns.
         metrics: The metrics to check, usually ``spec.metrics``.
+        empty_by_design: Score column to the conditions where it is empty on purpose
+            (``spec.empty_by_design()``: train_match where there is no finetuning data); a
+            metric left without any score there is not reported.
 
     Returns:
         The warning lines, metric by metric in the given order; empty when every metric has
@@ -64,8 +71,12 @@ def emptiness_warnings(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> 
             )
             continue
         rows = metric_rows(final, metric)
+        expected = (empty_by_design or {}).get(metric.score, ())
         for condition in conditions:
-            line = _condition_warning(metric, rows.loc[rows["condition"] == condition], condition)
+            here = rows.loc[rows["condition"] == condition]
+            if condition in expected and len(here) and here[metric.score].isna().all():
+                continue
+            line = _condition_warning(metric, here, condition)
             if line:
                 lines.append(line)
     return lines
