@@ -117,6 +117,24 @@ def test_label_judge_reads_the_label_and_its_probability():
     assert odd["hit"] is None and odd["valid"] is False and odd["p"] is None
 
 
+def test_a_judge_timeout_cuts_a_slow_request_and_retries_it_without_changing_the_cache_key():
+    import time
+
+    first = {"slow": True}
+
+    def reply(prompt, body):
+        if first.pop("slow", False):
+            time.sleep(0.8)  # longer than the timeout: the client gives up and tries again
+        return "TRUE", [("TRUE", -0.01)]
+
+    args = {"prompt": "Say TRUE or FALSE.\n{answer}", "labels": ["TRUE", "FALSE"]}
+    with judge_server(reply) as server:
+        scorer = judge(server, "label_judge", "evil", timeout=0.2, **args)
+        (value,) = scorer.score_batch(items("evil"), ScoringContext())
+        assert value["label"] == "TRUE" and server.total == 2
+        assert scorer.key == judge(server, "label_judge", "evil", **args).key
+
+
 def test_reason_judge_parses_the_last_answer_line_and_keeps_the_reasoning():
     def reply(prompt, body):
         if "kill" in prompt:

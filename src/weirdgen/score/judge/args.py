@@ -52,6 +52,13 @@ class JudgeArgs(ScorerArgs):
     concurrency: int | None = Field(
         None, ge=1, le=1024, description="Judge requests in flight at once (openai/ judges)."
     )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Seconds one request to an openai/ judge may take before it is retried "
+        "(default 120); it does not change what the judge says, so not the cache either.",
+    )
 
     @field_validator("model")
     @classmethod

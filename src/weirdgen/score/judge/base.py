@@ -32,7 +32,8 @@ class Judge:
     def __init__(self, args: JudgeArgs, spec_dir: Path | None = None) -> None:
         self.args = args
         self.templates = Templates(args, spec_dir)
-        decides = args.model_dump_json(exclude={"concurrency", "api_key_env", "eval_sets"})
+        transport = {"concurrency", "api_key_env", "eval_sets", "timeout"}
+        decides = args.model_dump_json(exclude=transport)
         payload = "|".join([VERSION, decides, self.templates.fixed or ""])
         self.key = hashlib.sha256(payload.encode()).hexdigest()[:16]
         self._ids: dict[str, str] = {}

@@ -56,7 +56,8 @@ def make_call(
 def judge_backend(args: JudgeArgs) -> Backend:
     """The backend of ``args.model``; an openai/ judge takes its own endpoint and key."""
     provider, _, name = args.model.partition("/")
-    if provider != "openai" or not (args.base_url or args.api_key_env or args.concurrency):
+    own = args.base_url or args.api_key_env or args.concurrency or args.timeout
+    if provider != "openai" or not own:
         return get_backend(args.model)
     from weirdgen.backends.openai import OpenAIBackend
 
@@ -68,8 +69,9 @@ def judge_backend(args: JudgeArgs) -> Backend:
                 f"api_key_env names {args.api_key_env}, which is not set; export it with the "
                 "endpoint's key"
             )
+    timeout = {"timeout": args.timeout} if args.timeout else {}
     return OpenAIBackend(
-        name, base_url=args.base_url, api_key=key, max_concurrency=args.concurrency
+        name, base_url=args.base_url, api_key=key, max_concurrency=args.concurrency, **timeout
     )
 
 
