@@ -180,6 +180,49 @@ def test_answers_scored_a_row_at_a_time_keep_their_logprobs(backend, name, monke
         )
 
 
+def test_a_stopping_server_cuts_the_generation_under_way_and_draws_no_more(backend, name):
+    """Ctrl-C does not wait for a long answer: generation ends at the next token."""
+    import threading
+
+    from weirdgen.backends.hf.generate import generate_rows
+    from weirdgen.serve.engine import RequestError
+
+    engine = HfEngine(backend, name)
+    request = SampleRequest(QUESTION, 1.0, 40, 0)
+    ids = [engine._prompt_ids(request.messages)] * 2
+    event = threading.Event()
+    with backend.models.using(engine.ref) as lm:  # no stop tokens: only the event ends a row
+        assert [len(r) for r in generate_rows(lm, ids, [0, 1], 1.0, 40, [], 0, event)] == [40] * 2
+        event.set()
+        assert all(len(r) <= 1 for r in generate_rows(lm, ids, [0, 1], 1.0, 40, [], 0, event))
+    engine.interrupt()
+    with pytest.raises(RequestError) as raised:
+        engine.complete(name, [request], None)
+    assert raised.value.status == 503 and raised.value.code == "server_stopping"
+
+
+def test_the_batcher_interrupts_its_engine_when_it_stops():
+    import asyncio
+
+    from weirdgen.serve.batcher import Batcher
+
+    class Engine:
+        interrupted = False
+
+        def interrupt(self) -> None:
+            self.interrupted = True
+
+    engine = Engine()
+
+    async def start_and_stop() -> None:
+        batcher = Batcher(engine)  # type: ignore[arg-type]
+        batcher.start()
+        await batcher.stop()
+
+    asyncio.run(start_and_stop())
+    assert engine.interrupted
+
+
 def test_the_same_seed_gives_the_same_answer(client, name):
     first = ask(client, name, seed=11, n=3, logprobs=True, top_logprobs=2)
     again = ask(client, name, seed=11, n=3, logprobs=True, top_logprobs=2)

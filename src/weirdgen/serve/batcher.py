@@ -53,7 +53,11 @@ class Batcher:
         self._task = asyncio.get_running_loop().create_task(self._drain())
 
     async def stop(self) -> None:
-        """Stop draining; requests still queued are cancelled."""
+        """Stop draining; requests still queued are cancelled, and an engine with an
+        ``interrupt()`` method is told to cut the batch it is drawing short."""
+        interrupt = getattr(self.engine, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
         if self._task is not None:
             self._task.cancel()
             try:

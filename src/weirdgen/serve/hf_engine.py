@@ -8,6 +8,7 @@ same pass that draws the token, for a one-token answer).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -31,6 +32,12 @@ DEFAULT_MAX_TOKENS = 4096
 
 SCORED_LOGITS = 2**27
 """Most logits held at once while scoring answers (1 GiB as float64); rows beyond it wait."""
+
+
+def _stopping() -> RequestError:
+    return RequestError(
+        "The server is stopping.", status=503, code="server_stopping", kind="server_error"
+    )
 
 
 class ScoredToken(NamedTuple):
@@ -67,6 +74,12 @@ class HfEngine:
                 f"({type(error).__name__}: {first}); give a folder with config.json and weights"
             ) from None
         self.context: int | None = getattr(config, "max_position_embeddings", None)
+        self.stopping = threading.Event()
+
+    def interrupt(self) -> None:
+        """Cut the generation under way at its next token, and refuse new ones: the server is
+        stopping (it would otherwise wait for a long answer to finish)."""
+        self.stopping.set()
 
     def model_ids(self) -> list[str]:
         return [self.name]
@@ -112,6 +125,8 @@ class HfEngine:
                     chunk = rows[start : start + self.backend.batch_size]
                     prompts = [ids[requests[i].text] for i in chunk]
                     seeds = [requests[i].seed for i in chunk]
+                    if self.stopping.is_set():
+                        raise _stopping()
                     answers, scored = self._draw(
                         lm, prompts, seeds, temperature, max_tokens, top_logprobs
                     )
@@ -147,8 +162,11 @@ class HfEngine:
             )
             return [[t.token for t in row] for row in scored], scored
         answers = generate_rows(
-            lm, prompts, seeds, temperature, max_tokens, models.stop_ids, models.pad_id
-        )
+            lm, prompts, seeds, temperature, max_tokens, models.stop_ids, models.pad_id,
+            self.stopping,
+        )  # fmt: skip
+        if self.stopping.is_set():  # cut short: not the answers the request asked for
+            raise _stopping()
         if top_k is None:
             return answers, None
         vocab = lm.get_output_embeddings().weight.shape[0]

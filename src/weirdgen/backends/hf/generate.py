@@ -5,11 +5,18 @@ Imported only once transformers is known to be installed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 
 class RowSeededSampler(LogitsProcessor):
@@ -42,6 +49,16 @@ class RowSeededSampler(LogitsProcessor):
         return out.scatter_(1, chosen, 0.0)
 
 
+class Interrupted(StoppingCriteria):
+    """Ends every row at the next token once ``event`` is set (a server that is stopping)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), device=input_ids.device)
+
+
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> dict:
     """Left-padded ``input_ids`` and ``attention_mask`` for a batch of token rows."""
     width = max(map(len, rows))
@@ -59,11 +76,12 @@ def generate_rows(
     max_tokens: int,
     stop_ids: Sequence[int],
     pad_id: int,
+    interrupt: threading.Event | None = None,
 ) -> list[list[int]]:
     """One continuation per prompt row in one ``generate`` call (KV cache, left padding).
 
     Temperature 0 is greedy. Rows stop at their first stop token (not returned) or after
-    ``max_tokens``.
+    ``max_tokens``, or all of them at the next token once ``interrupt`` is set.
     """
     device = next(model.parameters()).device
     batch = left_pad(prompts, pad_id, device)
@@ -77,7 +95,13 @@ def generate_rows(
         eos_token_id=list(stop_ids),
         pad_token_id=pad_id,
     )
-    out = model.generate(**batch, generation_config=config, logits_processor=processors)
+    stopping = StoppingCriteriaList([Interrupted(interrupt)] if interrupt else [])
+    out = model.generate(
+        **batch,
+        generation_config=config,
+        logits_processor=processors,
+        stopping_criteria=stopping,
+    )
     rows = []
     for row in out[:, width:].tolist():
         cut = next((i for i, t in enumerate(row) if t in stop_ids), len(row))
