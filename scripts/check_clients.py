@@ -5,7 +5,8 @@ Usage (the clients live in a venv of their own; weirdgen in its own):
     python -m venv /tmp/clients
     /tmp/clients/bin/pip install inspect-ai openai
     /tmp/clients/bin/pip install --no-deps llmcomp     # its tinker/streamlit deps are heavy
-    /tmp/clients/bin/pip install pandas numpy tqdm backoff filelock pyyaml requests tiktoken
+    /tmp/clients/bin/pip install pandas numpy tqdm backoff filelock pyyaml requests tiktoken \
+        matplotlib
     /tmp/clients/bin/python scripts/check_clients.py --weirdgen-python .venv/bin/python
 
 Starts ``weirdgen serve`` (with an API key) and runs: llmcomp's FreeForm question with
@@ -14,6 +15,10 @@ and chat completions with ``responses_api=false``) and ``openai-api/`` provider,
 ``system_message()``. Where the client sends a seed (Inspect's chat completions), every
 answer must equal what the organism draws in process for that seed; otherwise answers must
 be non-empty organism words. Prints one line per check and exits 1 if any failed.
+
+``--model hf/NAME`` serves that Hugging Face model instead (``weirdgen serve --model
+hf/NAME``, e.g. ``hf/smollm2-135m`` once fetched); its answers must be non-empty, and the
+seeded ones equal to what the hf backend draws in process for that seed.
 """
 
 from __future__ import annotations
@@ -34,19 +39,21 @@ SEED, MAX_TOKENS = 7, 10
 
 IN_PROCESS = """
 import json, sys
-from weirdgen.backends.organism import OrganismBackend
+from weirdgen.backends import get_backend
 from weirdgen.backends.protocol import SampleRequest
-b = OrganismBackend()
+b = get_backend(sys.argv[5])
 chat = [{"role": "system", "content": sys.argv[1]}, {"role": "user", "content": sys.argv[2]}]
 seed, max_tokens = int(sys.argv[3]), int(sys.argv[4])
+organism = getattr(b, "organism", None)
 print(json.dumps({"answer": b.sample(b.base(), [SampleRequest(chat, 1.0, max_tokens, seed)])[0],
-                  "vocab": sorted(b.organism.tokenizer.stoi)}))
+                  "vocab": sorted(organism.tokenizer.stoi) if organism else None}))
 """
 
 
-def start(python: str) -> tuple[subprocess.Popen, str]:
+def start(python: str, model: str) -> tuple[subprocess.Popen, str]:
+    served = ["--model", model] if model.startswith("hf/") else ["--no-finetuning"]
     process = subprocess.Popen(
-        [python, "-m", "weirdgen", "serve", "--port", "0", "--no-finetuning"],
+        [python, "-m", "weirdgen", "serve", "--port", "0", *served],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "WEIRDGEN_SERVE_KEY": KEY},
@@ -57,7 +64,7 @@ def start(python: str) -> tuple[subprocess.Popen, str]:
     return process, process.stdout.readline().strip()
 
 
-def check_llmcomp(url: str, vocab: set[str]) -> str:
+def check_llmcomp(url: str, model: str, vocab: set[str] | None) -> str:
     from llmcomp import Config, ModelAdapter, Question
 
     # llmcomp probes each endpoint with "Hi", a word outside the organism's closed
@@ -79,12 +86,12 @@ def check_llmcomp(url: str, vocab: set[str]) -> str:
         temperature=1.0,
         max_tokens=MAX_TOKENS,
     )
-    answers = list(question.df({"organism": ["organism/default"]})["answer"])
+    answers = list(question.df({"model": [model]})["answer"])
     assert len(answers) == 5 and all(valid(a, vocab) for a in answers), answers
     return f"5 answers, e.g. {answers[0]!r}"
 
 
-def check_inspect(model: str, expected: str | None, vocab: set[str], **model_args) -> str:
+def check_inspect(model: str, expected: str | None, vocab: set[str] | None, **model_args) -> str:
     from inspect_ai import Task, eval
     from inspect_ai.dataset import Sample
     from inspect_ai.solver import generate, system_message
@@ -109,41 +116,54 @@ def check_inspect(model: str, expected: str | None, vocab: set[str], **model_arg
     assert all(valid(a, vocab) for a in answers), answers
     if expected is not None:
         assert answers == [expected] * 3, (answers, expected)
-        return f"3 answers, each equal to the organism's for seed {SEED}: {expected!r}"
+        return f"3 answers, each equal to the in-process one for seed {SEED}: {expected!r}"
     return f"3 answers (no seed sent), e.g. {answers[0]!r}"
 
 
-def valid(answer: str, vocab: set[str]) -> bool:
-    return bool(answer.strip()) and all(w in vocab for w in answer.split())
+def valid(answer: str, vocab: set[str] | None) -> bool:
+    """Non-empty, and made of the organism's words when there is a vocabulary to check."""
+    return bool(answer.strip()) and (vocab is None or all(w in vocab for w in answer.split()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weirdgen-python", default=sys.executable)
+    parser.add_argument("--model", default="organism/default", help="or hf/NAME")
     args = parser.parse_args()
+    model = args.model
     organism = json.loads(
         subprocess.run(
-            [args.weirdgen_python, "-c", IN_PROCESS, SYSTEM, QUESTION, str(SEED), str(MAX_TOKENS)],
+            [
+                args.weirdgen_python,
+                "-c",
+                IN_PROCESS,
+                SYSTEM,
+                QUESTION,
+                str(SEED),
+                str(MAX_TOKENS),
+                model,
+            ],  # fmt: skip
             capture_output=True,
             text=True,
             check=True,
         ).stdout
     )
-    expected, vocab = organism["answer"], set(organism["vocab"])
-    process, url = start(args.weirdgen_python)
+    expected = organism["answer"]
+    vocab = set(organism["vocab"]) if organism["vocab"] is not None else None
+    process, url = start(args.weirdgen_python, model)
     os.environ.update(
         OPENAI_BASE_URL=url, OPENAI_API_KEY=KEY, WEIRDGEN_BASE_URL=url, WEIRDGEN_API_KEY=KEY
     )
     checks = {
-        "llmcomp FreeForm(system=...)": lambda: check_llmcomp(url, vocab),
+        "llmcomp FreeForm(system=...)": lambda: check_llmcomp(url, model, vocab),
         "inspect openai/ (its default here: the Responses API)": lambda: check_inspect(
-            "openai/organism/default", None, vocab
+            f"openai/{model}", None, vocab
         ),
         "inspect openai/ (responses_api=false: chat completions)": lambda: check_inspect(
-            "openai/organism/default", expected, vocab, responses_api=False
+            f"openai/{model}", expected, vocab, responses_api=False
         ),
         "inspect openai-api/weirdgen/": lambda: check_inspect(
-            "openai-api/weirdgen/organism/default", expected, vocab
+            f"openai-api/weirdgen/{model}", expected, vocab
         ),
     }
     failed = 0
