@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--model", default="organism/default", help="or hf/NAME")
     args = parser.parse_args()
     model = args.model
-    organism = json.loads(
+    in_process = json.loads(
         subprocess.run(
             [
                 args.weirdgen_python,
@@ -142,14 +142,14 @@ def main() -> None:
                 str(SEED),
                 str(MAX_TOKENS),
                 model,
-            ],  # fmt: skip
+            ],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
     )
-    expected = organism["answer"]
-    vocab = set(organism["vocab"]) if organism["vocab"] is not None else None
+    expected = in_process["answer"]
+    vocab = set(in_process["vocab"]) if in_process["vocab"] is not None else None
     process, url = start(args.weirdgen_python, model)
     os.environ.update(
         OPENAI_BASE_URL=url, OPENAI_API_KEY=KEY, WEIRDGEN_BASE_URL=url, WEIRDGEN_API_KEY=KEY

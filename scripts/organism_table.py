@@ -55,9 +55,9 @@ def main() -> int:
         "| bars missed |",
         "|---|---|---|---|---|---|---|",
     ]
+    seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
     for name in args.only.split(","):
         out = args.out / name
-        seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
         command = [sys.executable, "-m", "weirdgen", "run", name, "--model", args.model,
                    "--pretraining-seeds", seeds, "--out", str(out), "--quiet"]  # fmt: skip
         if subprocess.run(command).returncode:

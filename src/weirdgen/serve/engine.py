@@ -53,7 +53,11 @@ class Prepared(NamedTuple):
 
 
 class Engine(Protocol):
-    """A local backend's models as the server sees them."""
+    """A local backend's models as the server sees them.
+
+    An engine whose ``complete`` can run long may also have ``interrupt()``: the server calls
+    it when it stops, and the call under way should end soon after (see ``HfEngine``).
+    """
 
     def model_ids(self) -> list[str]:
         """The names clients pass as ``model``."""

@@ -95,7 +95,7 @@ def generate_rows(
         eos_token_id=list(stop_ids),
         pad_token_id=pad_id,
     )
-    stopping = StoppingCriteriaList([Interrupted(interrupt)] if interrupt else [])
+    stopping = StoppingCriteriaList([Interrupted(interrupt)] if interrupt is not None else [])
     out = model.generate(
         **batch,
         generation_config=config,
