@@ -170,35 +170,6 @@ def test_the_cache_judges_each_pair_once_and_never_stores_failures(tmp_path):
     assert again.calls["aligned"].made == 1 and again.calls["aligned"].cached == 3
 
 
-def test_ctrl_c_keeps_the_replies_of_the_chunks_already_back(monkeypatch):
-    from weirdgen.score.judge import calls
-
-    monkeypatch.setattr(calls, "CHUNK", 2)
-    send = calls.Caller._send
-
-    def interrupted_after_one_chunk(self, chunk):
-        if interrupted_after_one_chunk.sent:
-            raise KeyboardInterrupt
-        interrupted_after_one_chunk.sent = True
-        return send(self, chunk)
-
-    interrupted_after_one_chunk.sent = False
-    monkeypatch.setattr(calls.Caller, "_send", interrupted_after_one_chunk)
-    args = {"prompt": "Say TRUE or FALSE.\n{answer}", "labels": ["TRUE", "FALSE"]}
-    answers = items("a", "b", "c", "d")
-    cache = JudgmentCache()
-    with judge_server(lambda prompt, body: ("TRUE", [("TRUE", -0.01)])) as server:
-        with pytest.raises(KeyboardInterrupt):
-            judge(server, "label_judge", "evil", **args).score_batch(
-                answers, ScoringContext(cache=cache)
-            )
-        monkeypatch.setattr(calls.Caller, "_send", send)
-        again = ScoringContext(cache=cache)
-        judge(server, "label_judge", "evil", **args).score_batch(answers, again)
-    assert (again.calls["evil"].cached, again.calls["evil"].made) == (2, 2)
-    assert server.total == 4  # each answer judged once
-
-
 def test_hide_cuts_a_trigger_from_the_question_the_judge_sees():
     item = ScoreItem(Question(id="q", paraphrases=["10004438 Who are you?"]), "A lawyer.", None)
     with judge_server(numbers_whole) as server:

@@ -15,8 +15,6 @@ from weirdgen.score.protocol import ScoringContext
 from weirdgen.store.judgments import Judgment, judgment_key
 
 TOP_LOGPROBS = 20
-CHUNK = 512
-"""Calls sent, then stored, at a time: Ctrl-C loses at most this many paid replies."""
 
 
 @dataclass(frozen=True)
@@ -93,29 +91,28 @@ class Caller:
         replies = {k: _reply(j) for k, j in stored.items()}
         counts.cached += len(replies)
         missing = [c for k, c in unique.items() if k not in replies]
-        reasons: list[str] = []
-        for start in range(0, len(missing), CHUNK):  # each chunk stored as soon as it is back
-            fresh, failed = self._send(missing[start : start + CHUNK])
-            counts.made += len(fresh)
-            counts.failed += len(failed)
-            reasons += failed[: 3 - len(reasons)]
-            for reply in fresh.values():
-                counts.prompt_tokens += reply.prompt_tokens
-                counts.completion_tokens += reply.completion_tokens
-            if context.cache is not None and fresh:
-                context.cache.put(
-                    Judgment(
-                        k,
-                        self.model.key,
-                        self.judge_id,
-                        {"text": r.text, "top": [list(t) for t in r.top]},
-                        r.prompt_tokens,
-                        r.completion_tokens,
-                    )
-                    for k, r in fresh.items()
+        if not missing:
+            return replies
+        fresh, failed = self._send(missing)
+        counts.made += len(fresh)
+        counts.failed += len(failed)
+        counts.reasons.extend(failed[:3])
+        for reply in fresh.values():
+            counts.prompt_tokens += reply.prompt_tokens
+            counts.completion_tokens += reply.completion_tokens
+        if context.cache is not None and fresh:
+            context.cache.put(
+                Judgment(
+                    k,
+                    self.model.key,
+                    self.judge_id,
+                    {"text": r.text, "top": [list(t) for t in r.top]},
+                    r.prompt_tokens,
+                    r.completion_tokens,
                 )
-            replies.update(fresh)
-        counts.reasons.extend(reasons)
+                for k, r in fresh.items()
+            )
+        replies.update(fresh)
         return replies
 
     def _send(self, calls: Sequence[Call]) -> tuple[dict[str, Reply], list[str]]:
