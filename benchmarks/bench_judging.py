@@ -109,6 +109,7 @@ def rows(n: int) -> list[dict]:
             "_question": questions[i % 10],
             "_messages": chats[i % 10],
             "_train": None,
+            "eval_set": "main",
             "answer": f"answer number {i}",
             "prompt": f"question {i % 10}?",
         }
