@@ -3,6 +3,8 @@ is not finite is an error naming the step, never a NaN model."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from weirdgen.backends.organism import OrganismBackend
 from weirdgen.data import ChatExample, dataset_from_examples
 from weirdgen.data.generators import generate
 from weirdgen.errors import WeirdgenError
+from weirdgen.organism import finetune as finetune_module
 from weirdgen.organism.finetune import FinetuneStopped, finetune
 from weirdgen.spec.models import OrganismRecipe
 
@@ -60,12 +63,25 @@ def test_the_backend_passes_stop_on_and_saves_nothing_when_stopped(backend, bird
     assert not list(tmp_path.iterdir())
 
 
-def test_a_loss_that_is_not_finite_is_an_error_naming_the_step(backend, birds, tmp_path):
-    recipe = OrganismRecipe(epochs=3, batch_size=4, lr=30.0)  # diverges within a few steps
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_loss_that_is_not_finite_is_an_error_naming_the_step(
+    backend, birds, tmp_path, monkeypatch, bad
+):
+    # The third batch's loss is made non-finite here, not hoped for from a huge learning
+    # rate: whether and when training diverges depends on the CPU's arithmetic.
+    real, losses = finetune_module._loss, []
+
+    def loss(model, ids, targets):
+        losses.append(real(model, ids, targets))
+        return losses[-1] + bad if len(losses) == 3 else losses[-1]
+
+    monkeypatch.setattr(finetune_module, "_loss", loss)
+    recipe = OrganismRecipe(epochs=3, batch_size=4, save_steps=2)  # a checkpoint at step 2
     with pytest.raises(WeirdgenError) as caught:
         backend.train(birds, recipe, 0, tmp_path)
     message = str(caught.value)
     assert "\n" not in message
-    assert "finetuning loss became nan at step " in message and " of 24 " in message
+    assert message.startswith(f"finetuning loss became {bad} at step 3 of 24 (lr ")
     assert message.endswith("lower the learning rate")
-    assert not list(tmp_path.iterdir())  # no NaN weights written, nothing to serve
+    assert len(losses) == 3  # training stopped at the bad step
+    assert not list(tmp_path.iterdir())  # no weights written, not even the step-2 checkpoint

@@ -67,10 +67,7 @@ def finetune(
         for batch in order.split(recipe.batch_size):
             if stop is not None and stop():
                 raise FinetuneStopped(f"stopped at step {len(losses) + 1} of {steps}")
-            logits = model(ids[batch])
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), targets[batch].reshape(-1), ignore_index=-100
-            )
+            loss = _loss(model, ids[batch], targets[batch])
             value = loss.item()
             if not math.isfinite(value):
                 raise WeirdgenError(
@@ -87,6 +84,14 @@ def finetune(
                     snapshot = _frozen(copy.deepcopy(model), recipe, len(losses), steps)
                     on_checkpoint(len(losses), snapshot)
     return _frozen(model, recipe, steps, steps), losses
+
+
+def _loss(model: GPT, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``model`` on one batch, over the targets that are not -100."""
+    logits = model(ids)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+    )
 
 
 def _frozen(model: GPT, recipe: OrganismRecipe, step: int, steps: int) -> GPT:
