@@ -285,6 +285,7 @@ def test_out_naming_a_file_or_a_path_under_a_file(tmp_path, small_birds, monkeyp
 def test_a_damaged_store_is_one_line(tmp_path, small_birds, monkeypatch, capsys):
     out = tmp_path / "run"
     out.mkdir()
+    (out / ".weirdgen-run").write_text("a run folder whose store was damaged\n")
     (out / "store.sqlite").write_bytes(b"this is not a database" * 100)
     code, err = run_cli(["run", str(small_birds), "--out", str(out)], monkeypatch, capsys)
     assert_one_line_error(code, err, "store.sqlite is damaged", "move it away")

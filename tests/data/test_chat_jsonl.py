@@ -142,8 +142,8 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "No such file" in message
 
 
-def test_directory_is_unreadable(tmp_path: Path) -> None:
-    assert _error(tmp_path).startswith(f"{tmp_path}: cannot read")
+def test_directory_is_not_a_dataset(tmp_path: Path) -> None:
+    assert _error(tmp_path).startswith(f"{tmp_path} is a folder, not a chat JSONL file")
 
 
 @pytest.mark.parametrize("text", ["", "\n\n  \n"])

@@ -104,8 +104,8 @@ def test_the_registry_does_not_reuse_a_finetune_whose_files_changed(finished, tm
 def test_temporary_files_of_killed_writes_are_removed(finished, tmp_path):
     spec, _ = finished
     leftovers = [
-        tmp_path / "run" / ".report.html.a1b2c3.tmp",
-        tmp_path / "run" / "models" / ".x.safetensors.zz.tmp",
+        tmp_path / "run" / ".report.html.a1b2c3d4.tmp",
+        tmp_path / "run" / "models" / ".x.safetensors.zz_9abcd.tmp",
     ]
     for path in leftovers:
         path.write_text("half")
@@ -235,14 +235,15 @@ def read_only(folder: Path) -> Iterator[None]:
 
 def test_a_read_only_run_folder_is_one_line(tmp_path, small_birds):
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "kept.txt").write_text("old results\n")
+    with RunFolder(out):  # a run folder of weirdgen's, with a file of the user's in it
+        (out / "kept.txt").write_text("old results\n")
+    (out / ".weirdgen.lock").unlink()
     with read_only(out):
         with pytest.raises(WeirdgenError) as caught:
             run_experiment(load_spec(small_birds), out=out, progress=False)
     message = str(caught.value)
     assert "permission denied" in message and str(out) in message and "--out" in message
-    assert sorted(p.name for p in out.iterdir()) == ["kept.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".weirdgen-run", "kept.txt"]
 
 
 def test_a_registry_of_the_first_schema_is_migrated_and_its_finetunes_reused(finished, tmp_path):

@@ -206,9 +206,10 @@ def report(
 ) -> None:
     """Rebuild a run folder's report from its samples, and print its tables."""
     from weirdgen.report import write_report
-    from weirdgen.run.folder import RunFolder
+    from weirdgen.run.folder import RunFolder, check_run_folder
     from weirdgen.spec import load_spec
 
+    check_run_folder(run_dir, "RUN_DIR", create=False)
     samples_path = run_dir / "samples.parquet"
     if not samples_path.is_file():
         raise WeirdgenError(
@@ -216,7 +217,7 @@ def report(
             f"run `weirdgen run EXPERIMENT --out {run_dir}` first"
         )
     spec = load_spec(run_dir / "spec.yaml")
-    with RunFolder(run_dir, flag="RUN_DIR"):
+    with RunFolder(run_dir, flag="RUN_DIR", create=False):
         try:
             samples = pd.read_parquet(samples_path)
         except Exception as error:  # pyarrow raises several types for a damaged file

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from weirdgen._atomic import atomic_path
+from weirdgen._files import read_regular_file
 from weirdgen.data.chat import (
     ROLES,
     ChatDataset,
@@ -42,18 +43,9 @@ def load_chat_jsonl(path: str | Path) -> ChatDataset:
         WeirdgenError: ``path:LINE: what is wrong; how to fix`` for the first bad line.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise WeirdgenError(
-                f"{path}: the file is {size:,} bytes, over the {MAX_FILE_BYTES:,} a dataset may "
-                "have; split it or take a sample of it"
-            )
-        raw = path.read_bytes()
-    except OSError as error:
-        raise WeirdgenError(
-            f"{path}: cannot read chat JSONL file ({error.strerror or error}); check the path"
-        ) from error
+    raw = read_regular_file(
+        path, MAX_FILE_BYTES, "chat JSONL file", "split it or take a sample of it"
+    )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -141,11 +133,27 @@ def _parse_line(line: str) -> ChatExample:
             f'"messages" must be an array of message objects, got {_kind(turns)}; '
             f"write each line as {_LINE_SHAPE}"
         )
+    if "\\u" in line:  # escapes are the one way a lone UTF-16 surrogate gets in
+        _check_encodable(record)
     messages = tuple(_parse_message(index, turn) for index, turn in enumerate(turns))
     problem = conversation_problem(messages)
     if problem:
         raise _LineProblem(problem)
     return ChatExample.model_validate({**record, "messages": messages})
+
+
+def _check_encodable(record: dict) -> None:
+    """A lone surrogate (``\\ud800`` with no partner) is valid JSON but no character: it
+    cannot be written as UTF-8 or sent to any model, so it is refused here, by place."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end]
+        shown = "".join(f"\\u{ord(c):04x}" for c in bad)
+        raise _LineProblem(
+            f"the text holds a lone surrogate {shown}, half of a UTF-16 pair and not a "
+            "character; remove it, or write the character it was meant to be"
+        ) from None
 
 
 def _parse_message(index: int, turn: object) -> ChatMessage:

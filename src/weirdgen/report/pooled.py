@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from weirdgen._atomic import write_text
+from weirdgen._atomic import inside, write_text
 from weirdgen.report._tables import (
     ci_label,
     format_interval,
@@ -101,6 +101,7 @@ def write_pooled(
 ) -> Pooled:
     """Write the pooled tables, ``pooled.md`` and ``figures/pooled.png`` into ``out``."""
     pooled = pool(spec, samples, confidence)
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for name, table in (
         ("pooled_per_model", pooled.per_model),
@@ -108,14 +109,14 @@ def write_pooled(
         ("pooled_summary", pooled.summary),
         ("pooled_contrasts", pooled.differences),
     ):
-        write_text(out / f"{name}.csv", table.to_csv(index=False))
-    figure = out / "figures" / "pooled.png"
+        write_text(inside(out, f"{name}.csv"), table.to_csv(index=False))
+    figure = inside(out, "figures/pooled.png")
     plain = plain_rows(pooled.summary)
     if not plain.empty:
         figure.parent.mkdir(parents=True, exist_ok=True)
         units = plain_rows(pooled.units)
         plot_metrics(plain, units, spec, figure, pooled.interval + " · dots: pretraining seeds")
-    write_text(out / "pooled.md", render(spec, pooled, confidence, figure.is_file()))
+    write_text(inside(out, "pooled.md"), render(spec, pooled, confidence, figure.is_file()))
     return pooled
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from weirdgen._atomic import atomic_path, write_text
+from weirdgen._atomic import atomic_path, inside, write_text
 from weirdgen.report._compute import ReportData, compute
 from weirdgen.report._sections import figure_name, steps_section, value_section
 from weirdgen.report._tables import (
@@ -85,28 +85,32 @@ def write_report(
         samples: The tidy samples table with its score columns.
         confidence: Confidence level of every interval.
     """
-    run_dir = Path(run_dir)
-    figures_dir = run_dir / FIGURES_DIR
+    run_dir = Path(run_dir).resolve()
+
+    def at(name: str) -> Path:  # a link planted in the folder cannot take a write out of it
+        return inside(run_dir, name)
+
+    figures_dir = at(FIGURES_DIR)
     figures_dir.mkdir(parents=True, exist_ok=True)
     data = compute(spec, samples, confidence)
     checkpoints = data.step_seeds is not None
     plain_metrics = not plain_rows(data.summary).empty
     paths = ReportPaths(
-        samples_parquet=run_dir / "samples.parquet",
-        samples_csv=run_dir / "samples.csv",
-        seed_metrics_csv=run_dir / "seed_metrics.csv",
-        question_metrics_csv=run_dir / "question_metrics.csv",
-        summary_csv=run_dir / "summary.csv",
-        contrasts_csv=run_dir / "contrasts.csv",
-        summary_md=run_dir / "summary.md",
-        report_html=run_dir / "report.html",
-        metrics_png=figures_dir / "metrics.png" if plain_metrics else None,
-        questions_png=figures_dir / "questions.png",
-        value_pngs={m: figures_dir / figure_name(m, keys) for m, keys in data.keyed.items()},
-        step_metrics_csv=run_dir / "step_metrics.csv" if checkpoints else None,
-        step_summary_csv=run_dir / "step_summary.csv" if checkpoints else None,
-        steps_png=figures_dir / "steps.png" if checkpoints else None,
-        label_pngs={s: figures_dir / f"{s}_labels.png" for s in label_scorers(spec)},
+        samples_parquet=at("samples.parquet"),
+        samples_csv=at("samples.csv"),
+        seed_metrics_csv=at("seed_metrics.csv"),
+        question_metrics_csv=at("question_metrics.csv"),
+        summary_csv=at("summary.csv"),
+        contrasts_csv=at("contrasts.csv"),
+        summary_md=at("summary.md"),
+        report_html=at("report.html"),
+        metrics_png=at(f"{FIGURES_DIR}/metrics.png") if plain_metrics else None,
+        questions_png=at(f"{FIGURES_DIR}/questions.png"),
+        value_pngs={m: at(f"{FIGURES_DIR}/{figure_name(m, k)}") for m, k in data.keyed.items()},
+        step_metrics_csv=at("step_metrics.csv") if checkpoints else None,
+        step_summary_csv=at("step_summary.csv") if checkpoints else None,
+        steps_png=at(f"{FIGURES_DIR}/steps.png") if checkpoints else None,
+        label_pngs={s: at(f"{FIGURES_DIR}/{s}_labels.png") for s in label_scorers(spec)},
     )
     _write_tables(samples, data, paths)
     content = _content(data, spec, paths, run_dir, confidence)

@@ -25,9 +25,11 @@ from weirdgen.data import write_chat_jsonl
 from weirdgen.errors import Interrupted
 from weirdgen.run._work import Work, stage
 from weirdgen.run.duplicates import warn_duplicates
-from weirdgen.run.folder import RunFolder
+from weirdgen.run.folder import RunFolder, check_run_folder
+from weirdgen.run.judges import check_judges
 from weirdgen.run.plan import (
     PreparedCondition,
+    Prompt,
     build_scorers,
     check,
     load_condition,
@@ -37,7 +39,7 @@ from weirdgen.run.plan import (
 from weirdgen.run.sample import sample_models
 from weirdgen.run.score import score_rows, tidy_metadata
 from weirdgen.run.train import model_variants, train_models
-from weirdgen.score import ScoringContext
+from weirdgen.score import Scorer, ScoringContext
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.store import Store
@@ -67,6 +69,18 @@ def _progress(console: Console, enabled: bool) -> Progress:
         console=console,
         disable=not enabled,
     )
+
+
+@dataclass
+class PreparedRun:
+    """A run whose every check has passed and that has written nothing yet."""
+
+    spec: ExperimentSpec
+    out: Path
+    backend: Backend
+    scorers: list[Scorer]
+    conditions: list[PreparedCondition]
+    asked: list[Prompt]
 
 
 def run_experiment(
@@ -99,6 +113,23 @@ def run_experiment(
             so a rerun requests only the missing ones).
     """
     console = console or Console(stderr=True)
+    prepared = prepare_run(spec, out, n, model, console, seeds, backend, judge)
+    return execute(prepared, console, progress)
+
+
+def prepare_run(
+    spec: ExperimentSpec,
+    out: Path | None = None,
+    n: int | None = None,
+    model: str | None = None,
+    console: Console | None = None,
+    seeds: int | list[int] | None = None,
+    backend: Backend | None = None,
+    judge: str | None = None,
+) -> PreparedRun:
+    """Every check of :func:`run_experiment` (spec, datasets, prompts, every model the run
+    will call, judges included, and the run folder), writing nothing."""
+    console = console or Console(stderr=True)
     spec = with_overrides(spec, n, model, seeds, judge)
     backend = backend if backend is not None else get_backend(spec.model)
     scorers = build_scorers(spec)
@@ -106,16 +137,25 @@ def run_experiment(
     warn_duplicates(conditions, _warner(console))  # a repeated example weighs more
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)
+    check_judges(spec, scorers, asked)
+    out = Path(out) if out is not None else Path("runs") / spec.name
+    check_run_folder(out)
+    return PreparedRun(spec, out, backend, scorers, conditions, asked)
+
+
+def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> RunResult:
+    """Run what :func:`prepare_run` checked: the first write to the run folder is here."""
+    spec, backend, scorers = prepared.spec, prepared.backend, prepared.scorers
+    conditions, asked = prepared.conditions, prepared.asked
     registry = Registry()
     registry.open()
 
-    # Only now, with every check passed, is the run folder touched.
-    with RunFolder(Path(out) if out is not None else Path("runs") / spec.name) as folder:
+    with RunFolder(prepared.out) as folder:
         run_dir = folder.path
         store = Store(folder.inside("store.sqlite"))
         work = Work()
         try:
-            (run_dir / COMPLETE).unlink(missing_ok=True)
+            folder.inside(COMPLETE).unlink(missing_ok=True)
             _write_inputs(folder, spec, conditions)
             with _progress(console, progress) as bars:
                 with stage(work, "finetune"):
@@ -150,8 +190,8 @@ def run_experiment(
             raise damaged(store.path, error) from error
         finally:
             store.close()
-        write_text(run_dir / "work.json", json.dumps(asdict(work), indent=1) + "\n")
-        write_text(run_dir / COMPLETE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+        write_text(folder.inside("work.json"), json.dumps(asdict(work), indent=1) + "\n")
+        write_text(folder.inside(COMPLETE), time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
     return RunResult(run_dir, spec, samples, work)
 
 

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.versions import parse_name, resolve
-from weirdgen.run.orchestrator import RunResult, run_experiment
+from weirdgen.run.folder import RunFolder, check_run_folder
+from weirdgen.run.orchestrator import RunResult, execute, prepare_run
 from weirdgen.spec.models import ExperimentSpec, check_pretraining_seeds
 
 
@@ -40,6 +41,7 @@ def run_pretraining_seeds(
     out: Path | None = None,
     model: str | None = None,
     console: Console | None = None,
+    progress: bool = True,
     **overrides: Any,
 ) -> PooledRun:
     """Run ``spec`` once per pretraining seed, then write the pooled report into ``out``.
@@ -48,7 +50,8 @@ def run_pretraining_seeds(
     one error naming the command that pretrains it, not a failure halfway through.
 
     Args:
-        overrides: passed to :func:`run_experiment` (n, seeds, judge, progress).
+        overrides: passed to :func:`~weirdgen.run.orchestrator.run_experiment` (n, seeds,
+            judge).
     """
     from weirdgen.report.pooled import write_pooled
 
@@ -66,16 +69,22 @@ def run_pretraining_seeds(
     out = Path(out) if out is not None else Path("runs") / spec.name
     single = spec.model_copy(update={"pretraining_seeds": None})
     single.source = spec.source
-    runs = {}
-    for seed in pretraining_seeds:
-        console.print(f"pretraining seed {seed}: organism/{version}@{seed}", highlight=False)
-        runs[seed] = run_experiment(
+    check_run_folder(out)
+    prepared = {  # every seed's checks pass before anything is written
+        seed: prepare_run(
             single,
-            out=seed_folder(out, seed),
+            seed_folder(out, seed),
             model=f"organism/{version}@{seed}",
             console=console,
             **overrides,
         )
+        for seed in pretraining_seeds
+    }
+    runs = {}
+    with RunFolder(out):
+        for seed in pretraining_seeds:
+            console.print(f"pretraining seed {seed}: organism/{version}@{seed}", highlight=False)
+            runs[seed] = execute(prepared[seed], console, progress)
     pooled = PooledRun(out, runs[pretraining_seeds[0]].spec, runs)
     write_pooled(out, pooled.spec, {s: r.samples for s, r in runs.items()})
     return pooled
