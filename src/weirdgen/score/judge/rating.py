@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 
 from weirdgen.backends.protocol import as_chat
 from weirdgen.score.judge.args import RatingJudgeArgs
@@ -91,8 +92,9 @@ class RatingJudge(Judge):
     Args = RatingJudgeArgs
     args: RatingJudgeArgs
 
-    def __init__(self, *a, **k) -> None:
-        super().__init__(*a, **k)
+    def __init__(self, args: RatingJudgeArgs, spec_dir: Path | None = None) -> None:
+        # spec_dir in the signature: build_scorer passes it only to a class that names it
+        super().__init__(args, spec_dir)
         self._sampled: bool | None = None
         self._planned: tuple[object, bool, bool] | None = None  # (cache, sampled, assumed)
 
