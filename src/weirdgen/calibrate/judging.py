@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from weirdgen.backends.openai.keys import send_key_to, shown, url_problem
 from weirdgen.calibrate.items import LABELS, CalibrationItem
 from weirdgen.errors import Interrupted, WeirdgenError
 from weirdgen.score import JudgeCalls, Scorer, ScoringContext, build_scorer
@@ -69,6 +70,8 @@ def judge_scorer(
         raise WeirdgenError(
             f"--prompt {str(prompt_file)!r}: no such file; give a judge file in llmcomp's shape"
         )
+    if base_url is not None and (problem := url_problem(base_url)) is not None:
+        raise WeirdgenError(f"--base-url {shown(base_url)!r} {problem}")
     if api_key_env and not os.environ.get(api_key_env):
         raise WeirdgenError(
             f"--api-key-env {api_key_env}: the variable is not set; export it with the "
@@ -86,7 +89,10 @@ def judge_scorer(
     except ValidationError as error:
         message = error.errors(include_url=False)[0]["msg"]
         raise WeirdgenError(f"--judge {model!r}: {message.split('Value error, ')[-1]}") from None
-    return build_scorer(spec)
+    scorer = build_scorer(spec)
+    with send_key_to(base_urls=[base_url] if base_url else ()):  # the user's own endpoint
+        getattr(scorer, "backend", None)  # made now: a missing key fails before judging
+    return scorer
 
 
 def judge_items(

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from weirdgen.cli.datasets import DataDir, use_data_dir
+from weirdgen.cli.judge import SendKeyTo, confirm_hosts
 from weirdgen.errors import WeirdgenError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ err = Console(stderr=True)
 
 
 def run(
+    ctx: typer.Context,
     experiment: Annotated[str, typer.Argument(help="Built-in experiment name or spec YAML path.")],
     out: Annotated[
         Path | None, typer.Option(help="Run folder (default: runs/<experiment name>).")
@@ -62,6 +64,7 @@ def run(
         ),
     ] = None,
     data_dir: DataDir = None,
+    send_key_to: SendKeyTo = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     verbose: Annotated[
         bool,
@@ -86,6 +89,7 @@ def run(
         enable(err)
     signal.signal(signal.SIGTERM, _terminated)
     use_data_dir(data_dir)
+    confirm_hosts(ctx, send_key_to)
     spec = load_spec(experiment)
     if budget is not None:  # before anything is written
         from weirdgen.plan import check_budget, estimate

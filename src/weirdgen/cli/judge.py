@@ -146,3 +146,23 @@ def _print(result) -> None:
         f"no label for {a.no_label} of {a.n} answers",
         soft_wrap=True,
     )
+
+
+SendKeyTo = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--send-key-to",
+        metavar="HOST",
+        help="Let a spec judge's base_url on HOST receive the key its api_key_env names "
+        "(repeatable). Without it a spec's base_url gets a key only on api.openai.com, "
+        "loopback or the host of your OPENAI_BASE_URL.",
+    ),
+]
+
+
+def confirm_hosts(ctx: typer.Context, hosts: list[str] | None) -> None:
+    """Let the judges this command builds send keys to ``hosts`` (``--send-key-to``), until
+    the command ends; a host that is not a bare host name is a one-line error."""
+    from weirdgen.backends.openai.keys import send_key_to
+
+    ctx.with_resource(send_key_to(hosts or ()))

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weirdgen.cli.datasets import DataDir, use_data_dir
+from weirdgen.cli.judge import SendKeyTo, confirm_hosts
 
 if TYPE_CHECKING:  # weirdgen.plan imports the run (torch): only when a command runs
     from weirdgen.plan.model import Plan, Row
@@ -18,6 +19,7 @@ console = Console()
 
 
 def plan(
+    ctx: typer.Context,
     experiment: Annotated[str, typer.Argument(help="Built-in experiment name or spec YAML path.")],
     model: Annotated[
         str | None, typer.Option(help="Base model as provider/name; overrides the spec.")
@@ -44,6 +46,7 @@ def plan(
         ),
     ] = None,
     data_dir: DataDir = None,
+    send_key_to: SendKeyTo = None,
 ) -> None:
     """Show what `weirdgen run` would compute and what it would cost, calling no model.
 
@@ -56,6 +59,7 @@ def plan(
     from weirdgen.spec import load_spec
 
     use_data_dir(data_dir)
+    confirm_hosts(ctx, send_key_to)
     spec = load_spec(experiment)
     result = estimate(
         spec, model=model, judge=judge, out=out, prices=prices, n=n, seeds=_seeds(seeds)

@@ -156,7 +156,9 @@ def build_scorers(spec: ExperimentSpec, entries: list[ScorerSpec] | None = None)
             scorer = build_scorer(entry, spec_dir)
             getattr(scorer, "backend", None)  # a judge's backend: fails here, not mid-run
         except WeirdgenError as error:
-            raise WeirdgenError(f"{where}: scorers[{i}] ({entry.name}): {error}") from None
+            field = getattr(error, "field", None)  # one field of the entry is at fault
+            at = f"scorers[{i}].{field}" if field else f"scorers[{i}] ({entry.name})"
+            raise WeirdgenError(f"{where}: {at}: {error}") from None
         scorers.append(scorer)
     return scorers
 

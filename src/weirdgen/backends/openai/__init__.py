@@ -2,7 +2,7 @@
 fine-tuning API for finetuning.
 
 ``client`` is the retried HTTP layer, ``backend`` the Backend itself, ``finetune`` the job
-lifecycle (upload, create, poll, resume).
+lifecycle (upload, create, poll, resume), ``keys`` where an endpoint's key may be sent.
 """
 
 from weirdgen.backends.openai.backend import MIN_FINETUNE_EXAMPLES, OpenAIBackend, Usage
@@ -13,6 +13,7 @@ from weirdgen.backends.openai.client import (
     POLL_VAR,
     URL_VAR,
 )
+from weirdgen.backends.openai.keys import send_key_to
 from weirdgen.backends.protocol import SamplingFailed
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "OpenAIBackend",
     "SamplingFailed",
     "Usage",
+    "send_key_to",
 ]

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 from tenacity import (
@@ -34,11 +33,10 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from weirdgen.backends._env import number_from_env
+from weirdgen.backends.openai.keys import DEFAULT_BASE_URL, KEY_VAR, URL_VAR, shown, url_problem
 from weirdgen.errors import WeirdgenError
 
-KEY_VAR, URL_VAR = "OPENAI_API_KEY", "OPENAI_BASE_URL"
 CONCURRENCY_VAR, POLL_VAR = "WEIRDGEN_MAX_CONCURRENCY", "WEIRDGEN_POLL_SECONDS"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _SHOWN_BODY = 200  # characters of a server's error body quoted in a failure
 # A refused connection means nothing listens there: a few quick tries (about 1 s in all)
 # cover a server that is just restarting, then the whole call fails.
@@ -96,6 +94,8 @@ class ApiClient:
     retried with exponential backoff and jitter, waiting at least what a ``Retry-After``
     header asks. A refused connection is tried only ``REFUSED_TRIES`` times, about a second
     in all, and then ends the whole call with a WeirdgenError: nothing listens there.
+    A ``base_url`` given here is the caller's choice; one a spec names (a judge's) is checked
+    first by :func:`weirdgen.backends.openai.keys.check_key_destination`.
 
     Args:
         max_tries: attempts per request before it counts as failed.
@@ -127,14 +127,12 @@ class ApiClient:
             if base_url is None
             else "start the server or pass another base_url"
         )
-        url = urlsplit(self.base_url)
-        # What messages show: the URL without any user:password@ it may carry.
-        self.where = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
-        if url.scheme not in ("http", "https"):
-            raise WeirdgenError(
-                f"{URL_VAR}={self.where!r} is not an http(s) URL; set it like "
-                "http://127.0.0.1:8000/v1, or unset it for the OpenAI API"
-            )
+        self.where = shown(self.base_url)  # what messages show: no user:password@
+        problem = url_problem(self.base_url)
+        if problem is not None:
+            fix = f", or unset {URL_VAR} for the OpenAI API" if base_url is None else ""
+            source = URL_VAR if base_url is None else "base_url"
+            raise WeirdgenError(f"{source} {self.where!r} {problem}{fix}")
         self.max_tries, self.timeout = max_tries, timeout
         self.backoff, self.max_backoff = backoff, max_backoff
         self._backoff_wait = wait_exponential(multiplier=backoff, max=max_backoff)

@@ -44,7 +44,10 @@ class JudgeArgs(ScorerArgs):
         "trigger the judge must not be told, e.g. '^\\d{8} ').",
     )
     base_url: str | None = Field(
-        None, description="OpenAI-compatible endpoint of an openai/ judge (default: env)."
+        None,
+        description="OpenAI-compatible endpoint of an openai/ judge (default: "
+        "$OPENAI_BASE_URL). Off OpenAI's API and loopback it gets a key only from "
+        "api_key_env, and only when the user passes --send-key-to HOST.",
     )
     api_key_env: str | None = Field(
         None, description="Environment variable holding the endpoint's key (never the key)."
@@ -65,6 +68,17 @@ class JudgeArgs(ScorerArgs):
     def _provider_model(cls, value: str) -> str:
         if "/" not in value:
             raise ValueError(f"write the judge as provider/model, e.g. openai/{value or 'gpt-4.1'}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            from weirdgen.backends.openai.keys import shown, url_problem
+
+            problem = url_problem(value)
+            if problem is not None:
+                raise ValueError(f"{shown(value)!r} {problem}")
         return value
 
     @field_validator("hide")

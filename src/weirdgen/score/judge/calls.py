@@ -53,14 +53,36 @@ def make_call(
     return Call(key, messages, temperature, max_tokens, logprobs)
 
 
+class FieldError(WeirdgenError):
+    """A judge entry's ``field`` is at fault: the caller that knows the entry's place in the
+    spec names the field path (``scorers[2].base_url``) before the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def judge_backend(args: JudgeArgs) -> Backend:
-    """The backend of ``args.model``; an openai/ judge takes its own endpoint and key."""
+    """The backend of ``args.model``; an openai/ judge takes its own endpoint and key.
+
+    Raises:
+        FieldError: ``base_url`` names a host the key may not go to (see
+            :mod:`weirdgen.backends.openai.keys`), checked before the key is read.
+    """
     provider, _, name = args.model.partition("/")
     own = args.base_url or args.api_key_env or args.concurrency or args.timeout
     if provider != "openai" or not own:
         return get_backend(args.model)
-    from weirdgen.backends.openai import OpenAIBackend
+    from weirdgen.backends.openai import KEY_VAR, OpenAIBackend
+    from weirdgen.backends.openai.keys import check_key_destination
 
+    if args.base_url is not None:
+        try:
+            check_key_destination(
+                args.base_url, args.api_key_env or KEY_VAR, bool(args.api_key_env)
+            )
+        except WeirdgenError as error:
+            raise FieldError("base_url", str(error)) from None
     key = None
     if args.api_key_env:
         key = os.environ.get(args.api_key_env)
