@@ -199,3 +199,16 @@ def test_a_judge_that_cannot_run_is_refused_before_the_folder_is_touched(
     code, _, err = run_cli(args + (["--judge", judge] if judge else []), monkeypatch, capsys)
     one_line(code, err, *needles)
     assert snapshot(finished_run) == before  # COMPLETE and spec.yaml as they were
+
+
+def test_pretraining_into_a_folder_of_the_users_is_refused_before_it_starts(
+    tmp_path, monkeypatch, capsys
+):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"my": "project"}\n')
+    before = snapshot(folder)
+    args = ["organism", "pretrain", "--seed", "1", "--steps", "1", "--out", folder]
+    code, _, err = run_cli(args, monkeypatch, capsys)
+    one_line(code, err, str(folder), "not an organism checkpoint", "manifest.json")
+    assert snapshot(folder) == before

@@ -69,6 +69,7 @@ def pretrain(
     )
 
     from weirdgen.organism import pretrain_checkpoint
+    from weirdgen.organism.checkpoint import check_checkpoint_folder
     from weirdgen.organism.pretrain import recipe
     from weirdgen.organism.versions import DEFAULT, check_version
 
@@ -84,6 +85,7 @@ def pretrain(
 
         load_world_v2(knobs)  # an unknown knob or share stops here, before any work
     out = out if out is not None else _default_out(version, seed, steps)
+    check_checkpoint_folder(out)
     config = recipe(version, seed, steps)
     with Progress(
         TextColumn("pretrain"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,32 @@ def default_checkpoint() -> Path:
     from weirdgen.organism.versions import DEFAULT, shipped_folder
 
     return shipped_folder(DEFAULT)
+
+
+def check_checkpoint_folder(folder: Path, flag: str = "--out") -> None:
+    """One line unless ``folder`` is missing, empty, or an organism checkpoint already (its
+    manifest names a model config and a vocabulary): pretraining writes its two files there and
+    must not replace a user's own ``manifest.json``."""
+    if not (folder.is_symlink() or folder.exists()):
+        return
+    if not folder.is_dir():
+        raise WeirdgenError(f"{flag} {folder} is a file, not a folder; give a folder")
+    entries = sorted(entry.name for entry in os.scandir(folder))
+    if not entries:
+        return
+    manifest = folder / MANIFEST
+    if manifest.is_file() and not manifest.is_symlink():
+        try:
+            found = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found = None
+        if isinstance(found, dict) and {"model_config", "vocab"} <= set(found):
+            return
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise WeirdgenError(
+        f"{flag} {folder} holds files that are not an organism checkpoint ({shown}); give a "
+        "new or empty folder, or one an earlier `weirdgen organism pretrain` wrote"
+    )
 
 
 def save_checkpoint(folder: Path, model: GPT, tokenizer: Tokenizer, manifest: dict) -> None:
