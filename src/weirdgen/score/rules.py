@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from weirdgen.data.transforms.patterns import Pattern, PatternError, compile_pattern, search
 from weirdgen.errors import WeirdgenError
 from weirdgen.score.protocol import ScoreItem, ScoreValues, ScoringContext
 from weirdgen.spec.models import ScorerArgs
@@ -45,6 +46,11 @@ def strip_answer(text: str) -> str:
     return _TRAILING.sub("", _LEADING.sub("", text))
 
 
+def _clip(answer: str) -> str:
+    """The answer's start, quoted, to recognize it in an error."""
+    return repr(answer if len(answer) <= 40 else answer[:37] + "...")
+
+
 def _clean(text: str, strip: bool) -> str:
     text = " ".join(text.split())
     return strip_answer(text) if strip else text
@@ -54,8 +60,8 @@ def _problem(pattern: str, mode: MatchMode, strip: bool) -> str | None:
     """What is wrong with one pattern in ``mode``, or None."""
     if mode == "regex":
         try:
-            re.compile(pattern)
-        except re.error as error:
+            compile_pattern(pattern)
+        except PatternError as error:
             return (
                 f"pattern {pattern!r} is not a regular expression ({error}); fix it, or use "
                 "mode keyword (or prefix, exact) to match it as plain text"
@@ -148,19 +154,21 @@ class _Rules:
     def __init__(self, groups: Sequence[tuple[str | None, Sequence[str]]], args: MatchArgs):
         self.mode, self.strip = args.mode, args.strip
         self.fold: Callable[[str], str] = str if args.case_sensitive else str.casefold
-        flags = 0 if args.case_sensitive else re.IGNORECASE
-        self.groups = [(label, [(self._compile(p, flags), p) for p in ps]) for label, ps in groups]
+        self.flags = 0 if args.case_sensitive else re.IGNORECASE
+        self.name = args.name
+        self.groups = [(label, [(self._compile(p), p) for p in ps]) for label, ps in groups]
 
-    def _compile(self, pattern: str, flags: int) -> str | re.Pattern[str]:
-        if self.mode == "regex":
-            return re.compile(pattern, flags)
+    def _compile(self, pattern: str) -> str | re.Pattern[str] | Pattern:
+        if self.mode == "regex":  # the user's own regex: run bounded
+            return compile_pattern(pattern, self.flags)
         text = _clean(pattern, self.strip)
         if self.mode == "keyword":
-            return re.compile(rf"(?<!\w){re.escape(text)}(?!\w)", flags)
+            return re.compile(rf"(?<!\w){re.escape(text)}(?!\w)", self.flags)
         return self.fold(text)
 
     def find(self, answer: str) -> tuple[str | None, str | None]:
-        """The first (label, pattern) that matches the answer, or (None, None)."""
+        """The first (label, pattern) that matches the answer, or (None, None); a WeirdgenError
+        naming the scorer and the pattern when a regex runs over its time limit."""
         if self.mode == "regex":
             text = strip_answer(answer) if self.strip else answer
         else:
@@ -169,7 +177,10 @@ class _Rules:
             text = self.fold(text)
         for label, compiled in self.groups:
             for test, pattern in compiled:
-                if isinstance(test, re.Pattern):
+                if isinstance(test, Pattern):
+                    where = f"scorer {self.name!r} (match), on the answer {_clip(answer)}"
+                    hit = search(test, text, where) is not None
+                elif isinstance(test, re.Pattern):
                     hit = test.search(text) is not None
                 else:
                     hit = text.startswith(test) if self.mode == "prefix" else text == test
@@ -264,8 +275,8 @@ class NumberArgs(ScorerArgs):
         if pattern is None:
             return None
         try:
-            groups = re.compile(pattern).groups
-        except re.error as error:
+            groups = compile_pattern(pattern).groups
+        except PatternError as error:
             raise ValueError(
                 f"pattern {pattern!r} is not a regular expression ({error}); fix it"
             ) from None
@@ -296,7 +307,7 @@ class NumberScorer:
     def __init__(self, args: NumberArgs):
         self.args = args
         self.key = _key(self.kind, args)
-        self._pattern = re.compile(args.pattern, re.IGNORECASE) if args.pattern else _NUMBER
+        self._pattern = compile_pattern(args.pattern, re.IGNORECASE) if args.pattern else _NUMBER
 
     def score_batch(self, items: Sequence[ScoreItem], context: ScoringContext) -> list[ScoreValues]:
         return [self._one(item.answer) for item in items]
@@ -312,7 +323,11 @@ class NumberScorer:
 
     def read(self, answer: str) -> float | None:
         """The number the pattern finds in the answer, or None."""
-        found = self._pattern.search(answer)
+        if self._pattern is _NUMBER:
+            found = _NUMBER.search(answer)
+        else:  # the user's own regex: run bounded
+            where = f"scorer {self.args.name!r} (number) pattern, on the answer {_clip(answer)}"
+            found = search(self._pattern, answer, where)
         if found is None:
             return None
         text = found.group(1) if self._pattern.groups else found.group(0)

@@ -10,12 +10,12 @@ trained on, and lets a spec use a trigger from a file it may not copy (the paper
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from weirdgen.data.transforms.patterns import PatternError, compile_pattern, search
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec._yaml import line_of
 
@@ -46,8 +46,8 @@ def shared_text(value: dict[str, Any], spec_dir: Path, where: str) -> str:
             "(FILE a chat JSONL, spec-relative, or paper:NAME; REGEX with one group)"
         )
     try:
-        pattern = re.compile(value["pattern"])
-    except re.error as error:
+        pattern = compile_pattern(value["pattern"])
+    except PatternError as error:
         raise WeirdgenError(f"{where}: pattern is not a regex ({error}); fix it") from None
     if pattern.groups < 1:
         raise WeirdgenError(f"{where}: pattern has no group; put the shared text in (...)")
@@ -63,7 +63,7 @@ def shared_text(value: dict[str, Any], spec_dir: Path, where: str) -> str:
         raise WeirdgenError(f"{where}: {error}") from None
     for number, example in enumerate(examples, start=1):
         prompt = next((m.content for m in example.messages if m.role == "user"), "")
-        found = pattern.search(prompt)
+        found = search(pattern, prompt, f"{where}.pattern, on example {number} of {file}")
         if found is None or not found.group(1):
             raise WeirdgenError(
                 f"{where}: pattern finds nothing in the first user message of example "

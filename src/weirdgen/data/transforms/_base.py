@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from weirdgen.data.transforms.patterns import PatternError, compile_pattern
 from weirdgen.errors import WeirdgenError
 
 VarName = Annotated[
@@ -133,8 +134,8 @@ def template_fields(template: str) -> list[str]:
 def checked_pattern(pattern: str) -> str:
     """``pattern`` if it compiles as a Python regular expression, else a ValueError."""
     try:
-        re.compile(pattern)
-    except re.error as error:
+        compile_pattern(pattern)
+    except PatternError as error:
         raise ValueError(
             f"pattern {pattern!r} is not a valid regular expression: {error}"
         ) from None

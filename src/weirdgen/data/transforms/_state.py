@@ -106,3 +106,8 @@ def example_at(examples: list[Example], index: int) -> str:
 
 def _shown(values: dict[str, Value], names: list[str]) -> str:
     return ", ".join(f"{name}={values[name]!r}" for name in names if name in values) or "none"
+
+
+def on_message(field: str, role: str, examples: list[Example], index: int) -> str:
+    """``FIELD, on the ROLE message of example N (...)``: where a pattern ran, for its error."""
+    return f"{field}, on the {role} message of {example_at(examples, index)}"

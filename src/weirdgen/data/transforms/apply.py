@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from weirdgen.data.chat import ChatDataset, ChatExample, conversation_problem, dataset_from_examples
 from weirdgen.data.transforms._base import Kind, TransformError, template_fields
-from weirdgen.data.transforms._state import Example, Message, Slot, Value, example_at
+from weirdgen.data.transforms._state import Example, Message, Slot, Value, example_at, on_message
 from weirdgen.data.transforms.check import checked
 from weirdgen.data.transforms.models import (
     DatasetRef,
@@ -28,6 +28,7 @@ from weirdgen.data.transforms.models import (
     Take,
     Transform,
 )
+from weirdgen.data.transforms.patterns import compile_pattern, subn
 from weirdgen.data.transforms.variables import draw
 
 Load = Callable[[DatasetRef], Iterable[ChatExample]]
@@ -163,13 +164,15 @@ class _Run:
             ["user"] if spec.pattern is not None else ["system", "user", "assistant"]
         )
         removed, touched = 0, 0
+        pattern = compile_pattern(spec.pattern) if spec.pattern is not None else None
         for index, example in enumerate(state):
             count = 0
             for message in example.messages:
                 if message.role not in roles:
                     continue
-                if spec.pattern is not None:
-                    message.text, found = re.subn(spec.pattern, "", message.text)
+                if pattern is not None:
+                    where = partial(on_message, f"{here}.pattern", message.role, state, index)
+                    message.text, found = subn(pattern, "", message.text, where)
                 else:
                     kept = [s for s in message.before if s.template != spec.template]
                     kept_after = [s for s in message.after if s.template != spec.template]

@@ -20,13 +20,15 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date
+from functools import partial
 from typing import Literal
 
 import numpy as np
 from pydantic import Field, StrictInt, model_validator
 
 from weirdgen.data.transforms._base import Kind, OneOf, TransformError, VarName, checked_pattern
-from weirdgen.data.transforms._state import Example, Value, example_at
+from weirdgen.data.transforms._state import Example, Value, example_at, on_message
+from weirdgen.data.transforms.patterns import compile_pattern, search
 
 MIN_YEAR, MAX_YEAR = 1, 9999
 MAX_PADDED_WIDTH = 64
@@ -152,8 +154,7 @@ class MatchVariable(Kind):
 
     @model_validator(mode="after")
     def _group(self) -> MatchVariable:
-        checked_pattern(self.pattern)
-        compiled = re.compile(self.pattern)
+        compiled = compile_pattern(checked_pattern(self.pattern))
         group = self.group
         if isinstance(group, int) and not 0 <= group <= compiled.groups:
             raise ValueError(f"group {group}: the pattern has {compiled.groups} group(s)")
@@ -243,14 +244,15 @@ def _match(spec: MatchVariable, examples: list[Example], i: int, origin: str) ->
     if not messages:
         raise TransformError(f"{origin}: {example_at(examples, i)} has no {spec.role} message")
     text = messages[0 if spec.message == "first" else -1].text
-    found = re.search(spec.pattern, text)
+    pattern = compile_pattern(spec.pattern)
+    found = search(pattern, text, partial(on_message, f"{origin}.pattern", spec.role, examples, i))
     if found is None:
         raise TransformError(
             f"{origin}: pattern {spec.pattern!r} does not match the {spec.role} message of "
             f"{example_at(examples, i)}; fix the pattern (it reads the data's own text, not what "
             "templates added)"
         )
-    group = spec.group if spec.group is not None else (1 if re.compile(spec.pattern).groups else 0)
+    group = spec.group if spec.group is not None else (1 if pattern.groups else 0)
     return found.group(group) or ""
 
 

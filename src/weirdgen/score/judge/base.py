@@ -4,13 +4,13 @@ cache, and turn them into values."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
 from weirdgen.backends import Backend
+from weirdgen.data.transforms.patterns import subn
 from weirdgen.score.judge.args import JudgeArgs
 from weirdgen.score.judge.calls import Call, Caller, Reply, judge_backend
 from weirdgen.score.judge.prompts import Templates, judge_id, judge_messages
@@ -62,7 +62,8 @@ class Judge:
         template = self.templates.for_question(item.question)
         question = item.prompt
         if self.args.hide is not None:
-            question = re.sub(self.args.hide, "", question)
+            where = f"scorer {self.args.name!r} hide, on the question {question[:40]!r}"
+            question = subn(self.args.hide, "", question, where)[0]
         return judge_messages(self.args, template, question, item.answer)
 
     def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
