@@ -22,6 +22,7 @@ from weirdgen.errors import WeirdgenError
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.score import Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
+from weirdgen.spec.load import validate_spec
 from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec, ScorerSpec
 from weirdgen.spec.questions import Question
 from weirdgen.spec.recipes import wants_checkpoints
@@ -119,30 +120,48 @@ def with_overrides(
 ) -> ExperimentSpec:
     """The spec with a run's overrides applied: samples per paraphrase (for every prompt,
     over a set's or a question's own count), the model, the seeds
-    (a count N means 0..N-1), the model of every LLM judge; the source file is kept."""
+    (a count N means 0..N-1), the model of every LLM judge; the source file is kept.
+
+    ``n`` and ``seeds`` are checked as the spec's own fields are (``--n 200000`` is refused
+    as ``n: 200000`` is), with one line naming the flag, the spec field and the fix.
+    """
     if judge is not None:
         spec = spec.model_copy(update={"scorers": [_judged_by(s, judge) for s in spec.scorers]})
-    if n is not None:  # every prompt's n: the sets' and questions' own counts give way
-        sets = [
-            s.model_copy(
-                update={
-                    "n": None,
-                    "questions": [
-                        q.model_copy(update={"samples_per_paraphrase": None}) for q in s.questions
-                    ],
-                }
-            )
-            for s in spec.evaluation.sets
-        ]
-        evaluation = spec.evaluation.model_copy(update={"n": n, "sets": sets})
-        spec = spec.model_copy(update={"evaluation": evaluation})
     if model is not None:
         spec = spec.model_copy(update={"model": model})
+    if n is None and seeds is None:
+        return spec
+    data = spec.model_dump()
+    if n is not None:  # every prompt's n: the sets' and questions' own counts give way
+        data["evaluation"]["n"] = n
+        for s in data["evaluation"]["sets"]:
+            s["n"] = None
+            for q in s["questions"]:
+                q["samples_per_paraphrase"] = None
     if seeds is not None:
-        source = spec.source
-        spec = ExperimentSpec.model_validate({**spec.model_dump(), "seeds": seeds})
-        spec.source = source
-    return spec
+        data["seeds"] = seeds
+    flags = {
+        "evaluation": (n, f"--n {n}"),
+        "seeds": (seeds, f"--seeds {_shown_seeds(seeds)}"),
+        "model": (model, f"--model {model}"),
+    }
+    given = {field: flag for field, (value, flag) in flags.items() if value is not None}
+
+    def where(loc: tuple) -> str:  # the flag whose field is at fault, else all of them
+        return given.get(loc[0]) if loc and loc[0] in given else " ".join(given.values())
+
+    overridden = validate_spec(data, where)
+    overridden.source = spec.source
+    return overridden
+
+
+def _shown_seeds(seeds: int | list[int] | None) -> str:
+    """Seeds as ``--seeds`` takes them: ``5``, ``0,3,7``; a long list shortened."""
+    if not isinstance(seeds, list):
+        return str(seeds)
+    if len(seeds) <= 5:
+        return ",".join(map(str, seeds)) + ("," if len(seeds) == 1 else "")
+    return f"{seeds[0]},{seeds[1]},...,{seeds[-1]} ({len(seeds)} seeds)"
 
 
 def build_scorers(spec: ExperimentSpec, entries: list[ScorerSpec] | None = None) -> list[Scorer]:

@@ -119,53 +119,63 @@ def describe(
     path: Path, root: yaml.Node, error: ValidationError, model: Any = ExperimentSpec
 ) -> str:
     """One line for the first validation error: file:line, field path, problem and fix."""
+    first = error.errors(include_url=False)[0]
+    loc: _Loc = tuple(first["loc"])
+    line = line_of(root, loc) if loc else _root_error_line(root, _problem(first))
+    return f"{path}:{line}: {explain(error, model)}"
+
+
+def explain(error: ValidationError, model: Any = ExperimentSpec) -> str:
+    """The first validation error as 'spec field PATH: problem; fix' (or 'spec: problem'
+    for a whole-spec check), without a file and line: for values that came from elsewhere
+    (command-line flags, Python), which the caller names before it."""
     errors = error.errors(include_url=False)
     first = errors[0]
     loc: _Loc = tuple(first["loc"])
     kind = first["type"]
     more = len(errors) - 1
     more_text = f" (+{more} more error{'s' if more > 1 else ''})" if more else ""
-    message = re.sub(r"^(Value error|Assertion failed), ", "", first["msg"])
+    message = _problem(first)
 
     if not loc:
-        line = _root_error_line(root, message)
-        return f"{path}:{line}: spec: {message}{more_text}"
+        return f"spec: {message}{more_text}"
 
-    line = line_of(root, loc)
     field = _format_loc(loc)
     owner = _owner_model(loc, model)
     name = loc[-1]
     help_text = _field_help(owner, name)
     if kind == "missing":
         described = f" ({help_text})" if help_text else ""
-        return (
-            f"{path}:{line}: spec field {field}: required field is missing; "
-            f"add {name!r}{described}{more_text}"
-        )
+        return f"spec field {field}: required field is missing; add {name!r}{described}{more_text}"
     if kind == "extra_forbidden":
         allowed = _allowed_fields(owner)
         close = difflib.get_close_matches(str(name), allowed, n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
         return (
-            f"{path}:{line}: spec field {field}: unknown field {str(name)!r}; "
+            f"spec field {field}: unknown field {str(name)!r}; "
             f"{guess}allowed fields here: {', '.join(allowed)}{more_text}"
         )
     if kind == "invalid_key":
         parent = f"spec field {_format_loc(loc[:-1])}" if len(loc) > 1 else "spec"
         return (
-            f"{path}:{line}: {parent}: key {_shown_input(first.get('input'))} is not text; "
+            f"{parent}: key {_shown_input(first.get('input'))} is not text; "
             "write a field name "
             f"(YAML reads unquoted numbers and yes/no/on/off as non-text){more_text}"
         )
     if kind in ("value_error", "assertion_error"):
-        return f"{path}:{line}: spec field {field}: {message}{more_text}"
+        return f"spec field {field}: {message}{more_text}"
     if kind == "too_short":
         count = first.get("ctx", {}).get("min_length", 1)
         hint = f"give at least {count} item{'s' if count != 1 else ''}"
-        return f"{path}:{line}: spec field {field}: {message}; {hint}{more_text}"
+        return f"spec field {field}: {message}; {hint}{more_text}"
     hint = _TYPE_HINTS.get(kind) or (f"{name!r} is: {help_text}" if help_text else "fix this value")
     got = _shown_input(first.get("input"))
-    return f"{path}:{line}: spec field {field}: {message} (got {got}); {hint}{more_text}"
+    return f"spec field {field}: {message} (got {got}); {hint}{more_text}"
+
+
+def _problem(error: Any) -> str:
+    """An error's message without pydantic's 'Value error, ' before a validator's own."""
+    return re.sub(r"^(Value error|Assertion failed), ", "", error["msg"])
 
 
 def line_of(root: yaml.Node, loc: _Loc) -> int:

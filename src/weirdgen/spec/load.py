@@ -7,6 +7,7 @@ of the field pydantic rejected.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,7 +17,14 @@ from pydantic import TypeAdapter, ValidationError, create_model
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.score.registry import args_model
-from weirdgen.spec._yaml import check_duplicate_keys, describe, line_of, parse_yaml, read
+from weirdgen.spec._yaml import (
+    check_duplicate_keys,
+    describe,
+    explain,
+    line_of,
+    parse_yaml,
+    read,
+)
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import Question
 from weirdgen.spec.shared_text import referenced_file, resolve_shared_texts
@@ -97,6 +105,21 @@ def load_spec(name_or_path: str | Path) -> ExperimentSpec:
         raise WeirdgenError(describe(path, root, error)) from error
     spec.source = path.absolute()
     return spec
+
+
+def validate_spec(data: dict[str, Any], where: Callable[[tuple], str]) -> ExperimentSpec:
+    """A spec from data that comes from no file (a loaded spec with a run's overrides).
+
+    Raises:
+        WeirdgenError: one line, ``where(loc)`` (what the value at fault came from, e.g.
+            ``--n 200000``) then the spec field, the problem and the fix, as a spec file's
+            error says them.
+    """
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as error:
+        loc = tuple(error.errors(include_url=False)[0]["loc"])
+        raise WeirdgenError(f"{where(loc)}: {explain(error)}") from None
 
 
 def _check_scorers(path: Path, root: yaml.Node, data: dict) -> None:

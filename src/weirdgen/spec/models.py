@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from weirdgen.data.transforms import Transform, check_transforms
 from weirdgen.spec.questions import (
@@ -39,7 +47,26 @@ PathName = Annotated[
 ]
 """A name that becomes part of a path in the run folder (a condition, the experiment)."""
 
-Seed = Annotated[int, Field(ge=0, description="A finetuning and sampling seed (0 or more).")]
+MAX_SEED = 2**31 - 1
+"""The largest seed: what every place a seed goes takes (OpenAI's fine-tuning API and
+Tinker take 31 bits, transformers' set_seed seeds numpy with 32, torch and the run store's
+SQLite INTEGER 64)."""
+
+
+def _seed_fits(seed: int) -> int:
+    if seed > MAX_SEED:
+        raise ValueError(
+            f"seed {seed} is over {MAX_SEED:,} (2^31 - 1), the largest that every backend "
+            "takes; use a smaller seed"
+        )
+    return seed
+
+
+Seed = Annotated[
+    int,
+    Field(ge=0, description=f"A finetuning and sampling seed (0 to {MAX_SEED:,})."),
+    AfterValidator(_seed_fits),
+]
 
 
 class _Strict(BaseModel):
@@ -317,8 +344,8 @@ class ExperimentSpec(_Strict):
     seeds: list[Seed] = Field(
         min_length=1,
         max_length=MAX_SEEDS,
-        description="Finetuning and sampling seeds (whole numbers, 0 or more), or a count N "
-        "for seeds 0..N-1.",
+        description=f"Finetuning and sampling seeds (whole numbers from 0 to {MAX_SEED:,}), "
+        "or a count N for seeds 0..N-1.",
     )
     pretraining_seeds: list[Seed] | None = Field(
         None,
