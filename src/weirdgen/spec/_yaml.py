@@ -240,6 +240,9 @@ def _owner_model(loc: _Loc, model: Any = ExperimentSpec) -> type[BaseModel] | No
             annotation = _item_type(annotation)
             continue
         model = _model_in(annotation)
+        if model is None and typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]  # a mapping's value (vary.year)
+            continue
         if model is None or key not in model.model_fields:
             return None
         annotation = model.model_fields[key].annotation

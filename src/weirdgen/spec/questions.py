@@ -10,13 +10,21 @@ added to its metadata.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import numbers
 import re
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MAX_SAMPLES_PER_PARAPHRASE = 100_000
 MAX_TOKENS = 131_072
@@ -105,7 +113,7 @@ class Range(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Range:
         if self.stop < self.start:
-            raise ValueError(f"'to' ({self.stop}) is before 'from' ({self.start})")
+            raise ValueError(f"'to' ({self.stop}) is before 'from' ({self.start}); swap them")
         return self
 
     def values(self) -> list[int]:
@@ -160,17 +168,29 @@ class EvalSet(Sampling):
 
     @field_validator("vary", mode="before")
     @classmethod
-    def _named_texts_are_text(cls, value: object) -> object:
-        for name, values in value.items() if isinstance(value, dict) else ():
-            if not isinstance(values, dict) or set(values) <= {"from", "to", "step"}:
-                continue  # a list, or a range
+    def _ranges_and_named_texts(cls, value: object) -> object:
+        """A mapping with 'from', 'to' or 'step' and a value that is not text is a range,
+        checked as one (its own error, not the list's); any other is named texts."""
+        if not isinstance(value, dict):
+            return value
+        checked = dict(value)
+        for name, values in value.items():
+            if not isinstance(values, dict):
+                continue  # a list
+            texts = all(isinstance(text, str) for text in values.values())
+            if set(values) & {"from", "to", "step"} and not texts:
+                try:
+                    checked[name] = Range.model_validate(values)
+                except ValidationError as error:
+                    raise _located(error, (name,)) from None
+                continue
             wrong = [label for label, text in values.items() if not isinstance(text, str)]
             if wrong:
                 raise ValueError(
                     f"vary.{name}: named texts are {{label: text}} with each text a string; "
                     f"{wrong[0]!r} is {values[wrong[0]]!r} (quote it, or write a list of values)"
                 )
-        return value
+        return checked
 
     @field_validator("wrap")
     @classmethod
@@ -178,6 +198,35 @@ class EvalSet(Sampling):
         if value is not None and "{paraphrase}" not in value:
             raise ValueError("the wrap template never shows the question; put {paraphrase} in it")
         return value
+
+    @model_validator(mode="after")
+    def _templates_name_variables(self) -> EvalSet:
+        """Every ``{name}`` of a template is a ``vary`` variable (``{paraphrase}`` too, in
+        ``wrap``): an unknown one would be sent to the model as written."""
+        for loc, text in self._templates():
+            known = [*self.vary, "paraphrase"] if loc == ("wrap",) else list(self.vary)
+            unknown = [n for n in _VARIABLE.findall(text) if n not in known and _NAME.match(n)]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], known, n=1)
+                guess = f"did you mean {{{close[0]}}}? " if close else ""
+                raise _error_at(
+                    loc,
+                    text,
+                    f"template variable {{{unknown[0]}}} is not a vary variable; {guess}vary "
+                    f"has {', '.join(self.vary) or 'none'} (fix the name, or add it to vary)",
+                )
+        return self
+
+    def _templates(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """The texts :meth:`expanded` fills in, with their field paths: ``wrap``, and with
+        ``vary`` every text of the questions but their judge prompts."""
+        texts: list[tuple[tuple[str | int, ...], str]] = []
+        if self.wrap is not None:
+            texts.append((("wrap",), self.wrap))
+        for index, question in enumerate(self.questions if self.vary else []):
+            data = question.model_dump(exclude_none=True, exclude={"judge_prompts"})
+            texts += [(("questions", index, *loc), text) for loc, text in _texts(data)]
+        return texts
 
     def expanded(self) -> list[Question]:
         """The set's questions, one copy per combination of the ``vary`` values, each
@@ -211,6 +260,48 @@ def _choices(values: list[MetadataValue] | Range | dict[str, str]) -> list[Metad
 
 
 _VARIABLE = re.compile(r"\{(\w+)\}")
+_NAME = re.compile(r"[A-Za-z_]")
+"""How a variable's name starts: ``{4}`` (a regex's count in a metadata value) is not one."""
+
+
+def _texts(value: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every text in ``value`` (a question's dump) with its field path, as ``_filled`` fills."""
+    if isinstance(value, str):
+        return [(loc, value)]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value) for found in _texts(v, (*loc, i))]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _texts(v, (*loc, k))]
+    return []
+
+
+def _error_at(loc: tuple[str | int, ...], value: object, message: str) -> ValidationError:
+    """A validation error of the field at ``loc`` (inside the model validated), raised from a
+    validator so that the spec's error names that field and its line."""
+    error = {
+        "type": "value_error",
+        "loc": loc,
+        "input": value,
+        "ctx": {"error": ValueError(message)},
+    }
+    return ValidationError.from_exception_data("EvalSet", [error])
+
+
+def _located(error: ValidationError, prefix: tuple[str | int, ...]) -> ValidationError:
+    """``error`` with ``prefix`` before each location, raised from a validator so that the
+    spec's error names the field inside (``vary.year.step``) and its line."""
+    return ValidationError.from_exception_data(
+        error.title,
+        [
+            {
+                "type": e["type"],
+                "loc": (*prefix, *e["loc"]),
+                "input": e["input"],
+                **({"ctx": e["ctx"]} if "ctx" in e else {}),
+            }
+            for e in error.errors()
+        ],
+    )
 
 
 def _filled(

@@ -92,9 +92,25 @@ def referenced_file(reference: str, spec_dir: Path, where: str, what: str, hint:
             raise WeirdgenError(f"{where}: {error}") from error
     file = Path(reference).expanduser()
     file = file if file.is_absolute() else spec_dir / file
+    if file.is_dir():
+        raise WeirdgenError(
+            f"{where}: {str(file)!r} is a folder, not a {what}; name a file in it"
+            f"{_some_files(file)}"
+        )
     if not file.is_file():
         raise WeirdgenError(
             f"{where}: {what} {str(file)!r} not found; {hint}, or paper:NAME for a file of the "
             "paper"
         )
     return file
+
+
+def _some_files(folder: Path) -> str:
+    """`` (a.yaml, b.yaml, ...)``: the first files of a folder, for an error ('' if none)."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    return f" ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
