@@ -212,3 +212,18 @@ def test_pretraining_into_a_folder_of_the_users_is_refused_before_it_starts(
     code, _, err = run_cli(args, monkeypatch, capsys)
     one_line(code, err, str(folder), "not an organism checkpoint", "manifest.json")
     assert snapshot(folder) == before
+
+
+def test_judge_calibrate_refuses_a_folder_of_the_users_before_judging(
+    tmp_path, monkeypatch, capsys
+):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "summary.json").write_text('{"mine": true}\n')
+    before = snapshot(folder)
+    # a judge no server answers: the refusal must come before any call is tried
+    args = ["judge", "calibrate", "--judge", "openai/x", "--base-url", "http://127.0.0.1:9/v1"]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    code, _, err = run_cli([*args, "--out", folder, "--no-cache"], monkeypatch, capsys)
+    one_line(code, err, str(folder), "is not a weirdgen run folder", "summary.json")
+    assert snapshot(folder) == before

@@ -130,15 +130,20 @@ def note(result: Calibration) -> str:
 
 
 def write_outputs(result: Calibration, folder: Path) -> list[Path]:
-    """Write the calibration's files into ``folder`` (atomically, each) and return them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / name for name in FILES]
-    table, confusion, json_path, figure, md = paths
-    with atomic_path(table) as temporary:
-        item_table(result).to_csv(temporary, index=False)
-    with atomic_path(confusion) as temporary:
-        confusion_table(result).to_csv(temporary)
-    write_text(json_path, json.dumps(summary(result), indent=2) + "\n")
-    plot_confusion(result.agreement, result.judge, figure)
-    write_text(md, note(result))
+    """Write the calibration's files into ``folder`` (atomically, each) and return them.
+
+    The folder is opened as a run folder (:class:`weirdgen.run.folder.RunFolder`): a folder
+    with files weirdgen did not make is refused, and no file is written through a link."""
+    from weirdgen.run.folder import RunFolder
+
+    with RunFolder(folder) as opened:
+        paths = [opened.inside(name) for name in FILES]
+        table, confusion, json_path, figure, md = paths
+        with atomic_path(table) as temporary:
+            item_table(result).to_csv(temporary, index=False)
+        with atomic_path(confusion) as temporary:
+            confusion_table(result).to_csv(temporary)
+        write_text(json_path, json.dumps(summary(result), indent=2) + "\n")
+        plot_confusion(result.agreement, result.judge, figure)
+        write_text(md, note(result))
     return paths

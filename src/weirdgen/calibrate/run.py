@@ -90,12 +90,10 @@ def judge_slug(judge: str) -> str:
 
 def out_folder(judge: str, out: Path | None) -> Path:
     """Where the calibration's files go: ``out``, or runs/calibrate-<judge slug>; checked
-    to be a folder (or nothing yet) before any judging."""
+    before any judging to be a folder weirdgen may write (new, empty, or one it made: see
+    :mod:`weirdgen.run.folder`)."""
+    from weirdgen.run.folder import check_run_folder
+
     folder = out if out is not None else Path("runs") / f"calibrate-{judge_slug(judge)}"
-    for place in (folder, *folder.parents):
-        if place.exists() and not place.is_dir():
-            raise WeirdgenError(
-                f"--out {str(folder)!r}: {str(place)!r} is a file, not a folder; give --out "
-                "a folder path"
-            )
+    check_run_folder(folder, "--out")
     return folder
