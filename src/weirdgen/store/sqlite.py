@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -74,9 +75,10 @@ class Store:
     and a rerun from any working directory finds its finetunes.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, warn: Callable[[str], None] | None = None):
         self.path = Path(path).absolute()
         self.folder = self.path.parent
+        self.warn = warn or _warn
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
             _check_intact(self.db)
@@ -149,8 +151,14 @@ class Store:
             )
 
     def scores(self, scorer_key: str, item_keys: Sequence[str]) -> dict[str, dict]:
-        """Stored score values of one scorer, by item key (see ``run.plan.score_item_key``)."""
+        """Stored score values of one scorer, by item key (see ``run.plan.score_item_key``).
+
+        A row whose values are not a JSON mapping of plain values (edited or damaged by
+        hand) counts as not stored, so it is scored again and replaced, with one warning
+        line naming the store and the scorer.
+        """
         found: dict[str, dict] = {}
+        damaged = 0
         for chunk in _chunks(item_keys, 500):
             marks = ",".join("?" * len(chunk))
             for key, values in self.db.execute(
@@ -158,7 +166,18 @@ class Store:
                 f" IN ({marks})",
                 (scorer_key, *chunk),
             ):
-                found[key] = json.loads(values)
+                parsed = _score_values(values)
+                if parsed is None:
+                    damaged += 1
+                else:
+                    found[key] = parsed
+        if damaged:
+            many = damaged > 1
+            self.warn(
+                f"{self.path}: {damaged} stored score{'s' if many else ''} of scorer "
+                f"{scorer_key} {'are' if many else 'is'} not readable (values_json edited or "
+                f"damaged); {'they are' if many else 'it is'} scored again and replaced"
+            )
         return found
 
     def add_scores(self, scorer_key: str, values: dict[str, dict]) -> None:
@@ -169,6 +188,22 @@ class Store:
                 " VALUES (?, ?, ?)",
                 [(k, scorer_key, json.dumps(v)) for k, v in values.items()],
             )
+
+
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
+def _score_values(text: object) -> dict | None:
+    """A stored score's values: a JSON mapping of plain values, or None if it is not one."""
+    try:
+        values = json.loads(text) if isinstance(text, str | bytes) else None
+    except ValueError:
+        return None
+    plain = (str, int, float, bool, type(None))
+    if not isinstance(values, dict) or not all(isinstance(v, plain) for v in values.values()):
+        return None
+    return values
 
 
 def damaged(path: Path, error: sqlite3.DatabaseError) -> WeirdgenError:
