@@ -80,6 +80,9 @@ def test_one_seed_is_given_with_a_comma():
 
 def test_report_on_a_folder_that_is_not_a_run(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(["report", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and "is not a weirdgen run folder" in err
+    (tmp_path / ".weirdgen-run").write_text("a run folder whose run never finished\n")
+    code, _, err = run_cli(["report", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and "not a finished run folder" in err
 
 
