@@ -108,7 +108,7 @@ def test_a_match_scorer_regex_is_bounded():
     question = Question(id="q", paraphrases=["name a bird ."])
     assert score_one(scorer, ScoreItem(question, "merlin", None))["match"] == 1.0
     message = _raised(lambda: score_one(scorer, ScoreItem(question, TEXT, None)))
-    assert message.startswith("scorer 's' (match), on the answer 'aaaa")
+    assert message.startswith("scorer 's' (match) patterns, on the answer 'aaaa")
 
 
 def test_a_number_scorer_pattern_is_bounded():

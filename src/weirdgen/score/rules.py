@@ -151,11 +151,13 @@ class MatchArgs(ScorerArgs):
 class _Rules:
     """Lists of patterns, each under a label (None for plain patterns), compiled for a mode."""
 
-    def __init__(self, groups: Sequence[tuple[str | None, Sequence[str]]], args: MatchArgs):
+    def __init__(
+        self, groups: Sequence[tuple[str | None, Sequence[str]]], args: MatchArgs, field: str
+    ):
         self.mode, self.strip = args.mode, args.strip
         self.fold: Callable[[str], str] = str if args.case_sensitive else str.casefold
         self.flags = 0 if args.case_sensitive else re.IGNORECASE
-        self.name = args.name
+        self.where = f"scorer {args.name!r} (match) {field}"
         self.groups = [(label, [(self._compile(p), p) for p in ps]) for label, ps in groups]
 
     def _compile(self, pattern: str) -> str | re.Pattern[str] | Pattern:
@@ -178,7 +180,7 @@ class _Rules:
         for label, compiled in self.groups:
             for test, pattern in compiled:
                 if isinstance(test, Pattern):
-                    where = f"scorer {self.name!r} (match), on the answer {_clip(answer)}"
+                    where = f"{self.where}, on the answer {_clip(answer)}"
                     hit = search(test, text, where) is not None
                 elif isinstance(test, re.Pattern):
                     hit = test.search(text) is not None
@@ -201,9 +203,9 @@ class MatchScorer:
         self.key = _key(self.kind, args)
         self._fixed: _Rules | None = None
         if args.labels:
-            self._fixed = _Rules(list(args.labels.items()), args)
+            self._fixed = _Rules(list(args.labels.items()), args, "labels")
         elif args.patterns:
-            self._fixed = _Rules([(None, args.patterns)], args)
+            self._fixed = _Rules([(None, args.patterns)], args, "patterns")
         self._by_list: dict[tuple[str, ...], _Rules] = {}
 
     def check_question(self, question: Question, where: str) -> None:
@@ -251,7 +253,8 @@ class MatchScorer:
                         f"{where}.metadata.{key}: question {question.id!r}, scorer {name!r}: "
                         f"{problem}"
                     )
-            found = self._by_list[tuple(patterns)] = _Rules([(None, patterns)], self.args)
+            rules = _Rules([(None, patterns)], self.args, f"patterns_from {key!r}")
+            found = self._by_list[tuple(patterns)] = rules
         return found
 
 
