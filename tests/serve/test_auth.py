@@ -80,3 +80,27 @@ def test_the_command_refuses_an_open_host_without_a_key_in_one_line():
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --host 0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env_key"),
+    [
+        (["--api-key", " "], None),
+        (["--api-key", ""], None),
+        ([], " \t "),
+        (["--api-key", "k\n"], None),
+    ],
+)
+def test_the_command_refuses_a_blank_key_in_one_line(flags, env_key):
+    env = {k: v for k, v in os.environ.items() if k != "WEIRDGEN_SERVE_KEY"}
+    if env_key is not None:
+        env["WEIRDGEN_SERVE_KEY"] = env_key
+    done = subprocess.run(
+        [sys.executable, "-m", "weirdgen", "serve", "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --api-key"), done.stderr

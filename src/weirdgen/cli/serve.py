@@ -9,13 +9,14 @@ import typer
 from rich.console import Console
 
 from weirdgen.errors import WeirdgenError
-from weirdgen.serve.limits import MB, FineTuningLimits
+from weirdgen.serve.limits import MB, FineTuningLimits, ServerLimits
 
 if TYPE_CHECKING:
     from weirdgen.serve.engine import Engine
 
 err = Console(stderr=True)
 _LIMITS = FineTuningLimits()
+_SERVER = ServerLimits()
 
 
 def _limit_help(field: str, unit: str = "") -> str:
@@ -23,6 +24,10 @@ def _limit_help(field: str, unit: str = "") -> str:
     return f"Fine-tuning limit: {description[0].lower()}{description[1:].rstrip('.')}" + (
         f" ({unit})." if unit else "."
     )
+
+
+def _server_help(field: str) -> str:
+    return ServerLimits.model_fields[field].description or field
 
 
 def serve(
@@ -68,6 +73,12 @@ def serve(
             "(OpenAI clients retry).",
         ),
     ] = 4096,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.001, max=86_400, help=_server_help("header_timeout"))
+    ] = _SERVER.header_timeout,
+    max_connections: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help=_server_help("connections"))
+    ] = _SERVER.connections,
     finetuning: Annotated[
         bool | None,
         typer.Option(
@@ -97,6 +108,12 @@ def serve(
         float, typer.Option(min=0.001, max=100_000, help=_limit_help("upload_bytes", "MB"))
     ] = _LIMITS.upload_bytes / MB,
     max_files: Annotated[int, typer.Option(min=1, help=_limit_help("files"))] = _LIMITS.files,
+    max_stored_mb: Annotated[
+        float, typer.Option(min=0.001, max=100_000_000, help=_limit_help("stored_bytes", "MB"))
+    ] = _LIMITS.stored_bytes / MB,
+    max_concurrent_checks: Annotated[
+        int, typer.Option(min=1, max=1024, help=_limit_help("checks"))
+    ] = _LIMITS.checks,
     max_jobs: Annotated[int, typer.Option(min=1, help=_limit_help("jobs"))] = _LIMITS.jobs,
     max_examples: Annotated[
         int, typer.Option(min=1, help=_limit_help("examples"))
@@ -154,6 +171,7 @@ def serve(
         from weirdgen.cli._logging import enable
 
         enable(err)
+    check_api_key(api_key)
     check_exposure(host, api_key)
     adapters = parse_adapters(adapter or [])
     engine = make_engine(model, adapters, finetuning)
@@ -167,6 +185,8 @@ def serve(
     limits = FineTuningLimits(
         upload_bytes=max(1, round(max_upload_mb * MB)),
         files=max_files,
+        stored_bytes=max(1, round(max_stored_mb * MB)),
+        checks=max_concurrent_checks,
         jobs=max_jobs,
         examples=max_examples,
         n_epochs=max_n_epochs,
@@ -187,7 +207,8 @@ def serve(
         on_ready=ready,
         finetuning=jobs,
         max_queued=max_queued,
-        api_key=api_key or None,
+        api_key=api_key,
+        limits=ServerLimits(header_timeout=header_timeout, connections=max_connections),
     )
     err.print(f"stopped ({stopped_by.name})", highlight=False)
     raise typer.Exit(128 + stopped_by)
@@ -233,6 +254,25 @@ def check_exposure(host: str, api_key: str | None) -> None:
         raise WeirdgenError(
             f"--host {host}: a server reachable from other machines needs a key; set "
             "WEIRDGEN_SERVE_KEY (or pass --api-key KEY), or listen on 127.0.0.1"
+        )
+
+
+def check_api_key(api_key: str | None) -> None:
+    """A key must be something to send: a blank one would leave the server open to anyone who
+    sends a blank key, and one with spaces around it cannot survive an HTTP header (which
+    loses them); a WeirdgenError (exit status 2) otherwise."""
+    if api_key is None:
+        return
+    if not api_key.strip():
+        raise WeirdgenError(
+            "--api-key (or WEIRDGEN_SERVE_KEY) is blank; give a key of visible characters, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe())', or leave it out "
+            "to serve 127.0.0.1 without one"
+        )
+    if api_key != api_key.strip():
+        raise WeirdgenError(
+            "--api-key (or WEIRDGEN_SERVE_KEY) starts or ends with whitespace, which an HTTP "
+            "Authorization header cannot carry; remove it (a newline read from a file, often)"
         )
 
 

@@ -8,6 +8,7 @@ requests a second on one core, leaving the other core to the model, and because 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -33,7 +34,9 @@ from weirdgen.serve.api import (
 )
 from weirdgen.serve.batcher import Batcher
 from weirdgen.serve.completions import complete_text
+from weirdgen.serve.connections import Connections, log_client_gone
 from weirdgen.serve.engine import Engine, RequestError
+from weirdgen.serve.limits import ServerLimits
 from weirdgen.serve.responses import respond
 from weirdgen.serve.streaming import apply_stop, chunks, send_events, stop_sequences
 
@@ -45,6 +48,7 @@ log = logging.getLogger("weirdgen.serve")
 _BATCHER = web.AppKey("batcher", Batcher)
 _ENGINE = web.AppKey("engine", Engine)
 _CREATED = web.AppKey("created", int)
+CONNECTIONS = web.AppKey("connections", Connections)
 
 
 def create_app(
@@ -54,6 +58,7 @@ def create_app(
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
     api_key: str | None = None,
+    limits: ServerLimits | None = None,
 ) -> web.Application:
     """An OpenAI-compatible application serving ``engine``'s models.
 
@@ -64,10 +69,16 @@ def create_app(
         max_queued: most completions waiting to be drawn; beyond it requests get HTTP 503.
         api_key: when set, every request must carry ``Authorization: Bearer <api_key>``;
             others get HTTP 401 (``invalid_api_key``).
+        limits: the bounds of its connections, which hold when it listens through
+            :class:`~weirdgen.serve.connections.ListeningSite` (as ``run_server`` does).
     """
+    connections = Connections(limits or ServerLimits())
+    middlewares = [connections.middleware, _errors]
+    if api_key is not None:
+        middlewares.append(_require_key(api_key))
     # JSON bodies are small; uploads stream past this limit under their own (FineTuning).
-    middlewares = [_errors] if api_key is None else [_errors, _require_key(api_key)]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    app[CONNECTIONS] = connections
     app[_ENGINE] = engine
     app[_BATCHER] = Batcher(engine, window, max_batch, max_queued)
     app[_CREATED] = int(time.time())
@@ -92,9 +103,14 @@ async def _run_batcher(app: web.Application) -> AsyncIterator[None]:
 async def _errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every error leaves as OpenAI's error object, never as an HTML page or a traceback."""
+    """Every error leaves as OpenAI's error object, never as an HTML page or a traceback; a
+    client that went away is one log line (aiohttp cancels its handler, and so its work)."""
     try:
         return await handler(request)
+    except asyncio.CancelledError:
+        if request.transport is None:
+            log_client_gone(request)
+        raise
     except RequestError as error:
         return _json(error_body(error), error.status)
     except web.HTTPException as error:

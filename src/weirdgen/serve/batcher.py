@@ -2,7 +2,8 @@
 
 Sampling the organism costs about the same for one row as for a few hundred, so throughput
 comes from batching: the first request waits up to ``window`` seconds for company, and while
-one batch is drawn (in a worker thread) the next one collects.
+one batch is drawn (in a worker thread) the next one collects. A request whose client went away
+(its handler cancelled) stops counting at once and is never drawn.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            if batch[0].done.cancelled():
+                continue
             rows = len(batch[0].requests)
             deadline = loop.time() + self.window
             while rows < self.max_rows:
@@ -104,8 +107,9 @@ class Batcher:
                         job = self._queue.get_nowait()
                 except TimeoutError:
                     break
-                batch.append(job)
-                rows += len(job.requests)
+                if not job.done.cancelled():
+                    batch.append(job)
+                    rows += len(job.requests)
             await self._run(batch)
 
     async def _run(self, batch: list[_Job]) -> None:

@@ -1,5 +1,5 @@
-"""How much one server takes on: the bounds of uploads, stored files and jobs, and of a job's
-training, each a ``weirdgen serve`` flag.
+"""How much one server takes on: its connections, the bounds of uploads, stored files and
+jobs, and of a job's training, each a ``weirdgen serve`` flag.
 
 The defaults sit far above normal use (the organism trains 100 examples x 3 epochs in about a
 second) and below what ties the server up for hours or fills its memory or disk. A request
@@ -20,6 +20,17 @@ class FineTuningLimits(BaseModel):
 
     upload_bytes: int = Field(50 * MB, ge=1, description="Largest file /v1/files takes.")
     files: int = Field(1000, ge=1, description="Most uploaded files kept at once.")
+    stored_bytes: int = Field(
+        1024 * MB,
+        ge=1,
+        description="Most uploaded data kept at once, uploads under way included.",
+    )
+    checks: int = Field(
+        2,
+        ge=1,
+        description="Most uploads checked at once (a check takes a core; more uploads wait "
+        "their turn on disk).",
+    )
     jobs: int = Field(1000, ge=1, description="Most fine-tuning jobs kept, in any state.")
     examples: int = Field(50_000, ge=1, description="Most examples in a training file.")
     n_epochs: int = Field(100, ge=1, description="Largest n_epochs of a job.")
@@ -35,9 +46,36 @@ class FineTuningLimits(BaseModel):
     )
 
 
+class ServerLimits(BaseModel):
+    """Bounds of the server's connections; each field has a ``weirdgen serve`` flag (FLAGS).
+
+    A client that opens connections and never finishes a request's headers (slowloris) would
+    otherwise hold the server's open files until none are left for anyone else.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a new connection has to send its first request's headers; then it "
+        "is closed.",
+    )
+    connections: int = Field(
+        1000,
+        ge=1,
+        description="Most open connections; past it a new connection closes the one that has "
+        "waited longest outside a request.",
+    )
+
+
 FLAGS = {
+    "header_timeout": "--header-timeout",
+    "connections": "--max-connections",
     "upload_bytes": "--max-upload-mb",
     "files": "--max-files",
+    "stored_bytes": "--max-stored-mb",
+    "checks": "--max-concurrent-checks",
     "jobs": "--max-jobs",
     "examples": "--max-examples",
     "n_epochs": "--max-n-epochs",

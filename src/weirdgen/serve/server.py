@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from weirdgen.errors import WeirdgenError
-from weirdgen.serve.app import create_app
+from weirdgen.serve.app import CONNECTIONS, create_app
+from weirdgen.serve.connections import ListeningSite, fit_open_files
 from weirdgen.serve.engine import Engine
 from weirdgen.serve.finetuning import FineTuning
+from weirdgen.serve.limits import ServerLimits
 
 log = logging.getLogger("weirdgen.serve")
 
@@ -31,16 +33,18 @@ async def _start(
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
     api_key: str | None = None,
+    limits: ServerLimits | None = None,
 ) -> tuple[web.AppRunner, str]:
-    # A stop is prompt: open keep-alive connections get 2 s, not aiohttp's 60.
-    runner = web.AppRunner(
-        create_app(engine, window, max_batch, finetuning, max_queued, api_key),
-        access_log=None,
-        shutdown_timeout=2.0,
-    )
+    app = create_app(engine, window, max_batch, finetuning, max_queued, api_key, limits)
+    # A stop is prompt: open keep-alive connections get 2 s, not aiohttp's 60. A client that
+    # disconnects has its handler cancelled, and so its queued work.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True)
     await runner.setup()
+    connections = app[CONNECTIONS]
+    connections.cap = fit_open_files(connections.limits.connections)
+    assert runner.server is not None  # set up above
     try:
-        await web.TCPSite(runner, host, port).start()
+        await ListeningSite(runner, host, port, connections.factory(runner.server)).start()
     except OSError as error:
         await runner.cleanup()
         raise WeirdgenError(
@@ -63,20 +67,21 @@ def run_server(
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
     api_key: str | None = None,
+    limits: ServerLimits | None = None,
 ) -> signal.Signals:
     """Serve until SIGINT (Ctrl-C) or SIGTERM, and return the signal that stopped it.
 
     On the first signal the port closes, a fine-tuning job still training stops at its next
     optimizer step (and is reported failed), and the call returns within a few seconds. A
     second signal while that happens exits the process at once. ``on_ready`` gets the base URL
-    once listening; with ``api_key`` every request must bear it. Call from the main thread
-    (signal handlers live there).
+    once listening; with ``api_key`` every request must bear it; ``limits`` bound the
+    connections. Call from the main thread (signal handlers live there).
     """
     received: list[signal.Signals] = []
 
     async def main() -> None:
         runner, url = await _start(
-            engine, host, port, window, max_batch, finetuning, max_queued, api_key
+            engine, host, port, window, max_batch, finetuning, max_queued, api_key, limits
         )
         stopped = asyncio.Event()
 
@@ -113,6 +118,7 @@ def serve_in_background(
     finetuning: FineTuning | None = None,
     max_queued: int = 4096,
     api_key: str | None = None,
+    limits: ServerLimits | None = None,
 ) -> Iterator[str]:
     """Serve ``engine`` from a daemon thread for the ``with`` block; yields the base URL.
 
@@ -128,7 +134,9 @@ def serve_in_background(
         asyncio.set_event_loop(loop)
         try:
             ready["runner"], ready["url"] = loop.run_until_complete(
-                _start(engine, host, port, window, max_batch, finetuning, max_queued, api_key)
+                _start(
+                    engine, host, port, window, max_batch, finetuning, max_queued, api_key, limits
+                )
             )
         except BaseException as error:  # handed to the caller below
             ready["error"] = error

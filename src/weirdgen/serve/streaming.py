@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from weirdgen.serve.connections import log_client_gone
 from weirdgen.serve.engine import Completion, RequestError
 
 MAX_STOPS = 4
@@ -125,7 +126,8 @@ async def send_events(request: web.Request, events: Iterator[dict[str, Any]]) ->
     """Send ``events`` as server-sent events, then ``data: [DONE]``.
 
     The answer is drawn whole before the first event (the organism samples a batch at once),
-    so the events leave together; a client reads them one by one all the same.
+    so the events leave together; a client reads them one by one all the same. A client that
+    disconnects meanwhile is logged in one line.
     """
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -133,7 +135,10 @@ async def send_events(request: web.Request, events: Iterator[dict[str, Any]]) ->
     body = b"".join(
         b"data: " + json.dumps(event, allow_nan=False).encode() + b"\n\n" for event in events
     )
-    await response.prepare(request)
-    await response.write(body + b"data: [DONE]\n\n")
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        await response.write(body + b"data: [DONE]\n\n")
+        await response.write_eof()
+    except ConnectionError:  # aiohttp's finish of the response finds the same, quietly
+        log_client_gone(request)
     return response
