@@ -5,7 +5,8 @@ from weirdgen.run.schema import SAMPLE_COLUMNS
 
 
 def test_run_returns_a_tidy_frame_with_scores(tmp_path, small_birds):
-    result = weirdgen.run_experiment(weirdgen.load_spec(small_birds), out=tmp_path, progress=False)
+    out = tmp_path / "run"
+    result = weirdgen.run_experiment(weirdgen.load_spec(small_birds), out=out, progress=False)
     frame = result.samples
     assert list(frame.columns[: len(SAMPLE_COLUMNS)]) == list(SAMPLE_COLUMNS)
     assert {"old_valid", "old", "train_match"} <= set(frame.columns)
@@ -15,7 +16,7 @@ def test_run_returns_a_tidy_frame_with_scores(tmp_path, small_birds):
     assert set(frame.condition) == {"old_birds", "modern_birds", "base"}
     assert frame.loc[frame.condition == "base", "train_match"].isna().all()
     for name in ("report.html", "summary.md", "samples.parquet", "samples.csv", "COMPLETE"):
-        assert (tmp_path / name).is_file()
+        assert (out / name).is_file()
 
 
 def test_list_specs_includes_birds():
