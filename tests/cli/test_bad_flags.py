@@ -118,3 +118,21 @@ def test_an_include_of_a_folder_is_one_line_saying_so(
     assert "spec field evaluation.sets[0].include: " in line
     assert "is a folder, not a question file; name a file in it" in line
     assert not out.exists()
+
+
+def test_a_pretraining_seed_too_large_is_one_line_before_anything_runs(
+    tmp_path, small_birds, monkeypatch, capsys
+):
+    out = tmp_path / "run"
+    args = ["run", small_birds, "--out", out, "--pretraining-seeds", "0,3000000000"]
+    line = _one_line_error(*run_cli(args, monkeypatch, capsys)[::2])
+    assert "pretraining seed 3000000000 is outside 0 to 2,147,483,647" in line
+    assert not out.exists()
+
+
+def test_organism_pretrain_takes_seeds_in_the_same_range(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "ckpt"
+    args = ["organism", "pretrain", "--seed", "2147483648", "--steps", "1", "--out", out]
+    line = _one_line_error(*run_cli(args, monkeypatch, capsys)[::2])
+    assert "--seed" in line and "2147483647" in line
+    assert not out.exists()

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weirdgen.errors import WeirdgenError
+from weirdgen.spec.models import MAX_SEED
 
 app = typer.Typer(
     help="The model organism: a tiny GPT pretrained on a synthetic world.", no_args_is_help=True
@@ -23,7 +24,10 @@ PROBE_TOLERANCE = 0.1
 
 @app.command()
 def pretrain(
-    seed: Annotated[int, typer.Option(help="Pretraining seed (the shipped checkpoint: 0).")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(min=0, max=MAX_SEED, help="Pretraining seed (the shipped checkpoint: 0)."),
+    ] = 0,
     version: Annotated[
         str | None,
         typer.Option(help="Organism version: its world and recipe (v1, v2; default: the newest)."),

@@ -328,6 +328,12 @@ def check_pretraining_seeds(model: str, seeds: list[int]) -> None:
         )
     if len(set(seeds)) != len(seeds):
         raise ValueError("pretraining_seeds must be distinct")
+    for seed in seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(
+                f"pretraining seed {seed} is outside 0 to {MAX_SEED:,} (2^31 - 1); use a "
+                "smaller seed"
+            )
 
 
 class ExperimentSpec(_Strict):
