@@ -152,7 +152,7 @@ def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> R
 
     with RunFolder(prepared.out) as folder:
         run_dir = folder.path
-        store = Store(folder.inside("store.sqlite"))
+        store = Store(folder.inside("store.sqlite"), warn=_warner(console))
         work = Work()
         try:
             folder.inside(COMPLETE).unlink(missing_ok=True)
