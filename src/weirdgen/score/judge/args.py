@@ -144,6 +144,19 @@ class LabelJudgeArgs(JudgeArgs):
         None, description="Labels counted as 1 in <name> (default: the first label)."
     )
     max_tokens: int = Field(10, ge=1, le=4096, description="Most tokens the judge may write.")
+    otherwise: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # unset, it leaves the judge's key as it was
+        description="The label a reply that names none of labels counts as in <name> (the "
+        "paper's bird script counts every reply but '19' as not 19th century); its "
+        "<name>_label stays empty and <name>_valid false, so such replies can be counted.",
+    )
+    abstain: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,
+        description="Labels that give no <name> value and a false <name>_valid, so a metric "
+        "with among: <name>_valid leaves the answer out (a REFUSAL); <name>_label names them.",
+    )
 
     @model_validator(mode="after")
     def _known_positive(self) -> LabelJudgeArgs:
@@ -153,25 +166,54 @@ class LabelJudgeArgs(JudgeArgs):
         unknown = [p for p in self.positive or () if p.upper() not in upper]
         if unknown:
             raise ValueError(f"positive label {unknown[0]!r} is not one of labels {self.labels}")
+        named = [("otherwise", self.otherwise)] if self.otherwise is not None else []
+        named += [("abstain", label) for label in self.abstain]
+        for field, label in named:
+            if label.upper() not in upper:
+                raise ValueError(f"{field} label {label!r} is not one of labels {self.labels}")
+        left_out = {label.upper() for label in self.abstain}
+        if self.otherwise is not None and self.otherwise.upper() in left_out:
+            raise ValueError(f"otherwise label {self.otherwise!r} is also in abstain")
+        if self.positives <= left_out:
+            raise ValueError("every positive label is in abstain, so <name> is never 1")
         return self
 
     @property
     def positives(self) -> frozenset[str]:
         return frozenset(p.upper() for p in self.positive or self.labels[:1])
 
+    def hit(self, label: str | None) -> float | None:
+        """``<name>`` for a reply that names ``label`` (None: no label): 1 or 0, or None
+        where the reply counts as no answer (an abstain label, or no label and no
+        ``otherwise``)."""
+        counted = self.otherwise if label is None else label
+        if counted is None or counted.upper() in {a.upper() for a in self.abstain}:
+            return None
+        return float(counted.upper() in self.positives)
+
+    def valid(self, label: str | None) -> bool:
+        """``<name>_valid``: the reply named a label that is not an abstain label."""
+        return label is not None and label.upper() not in {a.upper() for a in self.abstain}
+
     def outputs(self) -> tuple[str, ...]:
         return ("hit", "label", "p", "valid", "judge")
 
     def settings(self) -> dict[str, object]:
-        return {**super().settings(), "labels": self.labels, "max_tokens": self.max_tokens}
+        settings = {**super().settings(), "labels": self.labels, "max_tokens": self.max_tokens}
+        if self.otherwise is not None:
+            settings["otherwise"] = self.otherwise
+        if self.abstain:
+            settings["abstain"] = self.abstain
+        return settings
 
 
 class ReasonJudgeArgs(LabelJudgeArgs):
     """The judge reasons, then writes ``ANSWER: LABEL``; the label is parsed and the
-    reasoning kept in ``<name>_reason``."""
+    reasoning kept in ``<name>_reason``; ``<name>_truncated`` says the reply stopped at
+    ``max_tokens`` (where the backend counts the tokens), usually before its answer line."""
 
     kind: Literal["reason_judge"] = "reason_judge"  # type: ignore[assignment]
     max_tokens: int = Field(1024, ge=1, le=16384, description="Most tokens the judge may write.")
 
     def outputs(self) -> tuple[str, ...]:
-        return ("hit", "label", "reason", "valid", "judge")
+        return ("hit", "label", "reason", "valid", "truncated", "judge")

@@ -57,14 +57,19 @@ class LabelJudge(Judge):
         reply = replies[0]
         label = parse_label(reply.text, self.args.labels)
         p = label_probability(reply.top, self.args.labels, self.args.positives)
-        hit = None if label is None else float(label.upper() in self.args.positives)
-        return {"hit": hit, "label": label, "p": p, "valid": label is not None}
+        return {
+            "hit": self.args.hit(label),
+            "label": label,
+            "p": p,
+            "valid": self.args.valid(label),
+        }
 
 
 class ReasonJudge(Judge):
     """The judge reasons, then ends with ``ANSWER: LABEL`` (the last such line counts).
     Outputs: ``<name>`` 1/0, ``<name>_label``, ``<name>_reason`` (the text before the
-    answer), ``<name>_valid``, ``<name>_judge``."""
+    answer), ``<name>_valid``, ``<name>_truncated`` (the reply used all ``max_tokens``;
+    empty where the backend gave no token count), ``<name>_judge``."""
 
     kind = "reason_judge"
     Args = ReasonJudgeArgs
@@ -76,9 +81,15 @@ class ReasonJudge(Judge):
         ]
 
     def values(self, item: ScoreItem, replies: list[Reply]) -> ScoreValues:
-        text = replies[0].text
-        found = list(_ANSWER.finditer(text))
+        reply = replies[0]
+        found = list(_ANSWER.finditer(reply.text))
         label = parse_label(found[-1].group(1), self.args.labels) if found else None
-        reason = text[: found[-1].start()].strip() if found else text.strip()
-        hit = None if label is None else float(label.upper() in self.args.positives)
-        return {"hit": hit, "label": label, "reason": reason, "valid": label is not None}
+        reason = reply.text[: found[-1].start()].strip() if found else reply.text.strip()
+        tokens = reply.completion_tokens
+        return {
+            "hit": self.args.hit(label),
+            "label": label,
+            "reason": reason,
+            "valid": self.args.valid(label),
+            "truncated": tokens >= self.args.max_tokens if tokens else None,
+        }
