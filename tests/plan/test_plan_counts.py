@@ -45,17 +45,19 @@ def test_plan_prints_the_spec_arithmetic(paper, cli, tmp_path, _private_registry
     conditions = 2
     samples = conditions * SEEDS * QUESTIONS * N  # finetune and base models differ: no sharing
     finetunes = 1 * SEEDS
-    assert cells(out, "finetune")[2:5] == [f"{finetunes:,}", "0", f"{finetunes:,}"]
-    assert cells(out, "sample")[2:5] == [f"{samples:,}", "0", f"{samples:,}"]
-    probes = 2  # the number probe of the rating judges' model, asked once for both
+    # needed, stored, shared (with an earlier judge), to do
+    assert cells(out, "finetune")[2:6] == [f"{finetunes:,}", "0", "0", f"{finetunes:,}"]
+    assert cells(out, "sample")[2:6] == [f"{samples:,}", "0", "0", f"{samples:,}"]
+    probes = 2  # the number probe of the rating judges' model: asked once, for the first
     aligned = f"{samples + probes:,}"
-    assert cells(out, r"judge aligned \*")[2:5] == [aligned, "0", aligned]
-    for judge in (r"judge coherent \*", "judge refusal", "judge era"):
-        assert cells(out, judge)[2:5] == [f"{samples:,}", "0", f"{samples:,}"]
+    assert cells(out, r"judge aligned \*")[2:6] == [aligned, "0", "0", aligned]
+    assert cells(out, r"judge coherent \*")[2:6] == [aligned, "0", "2", f"{samples:,}"]
+    for judge in ("judge refusal", "judge era"):
+        assert cells(out, judge)[2:6] == [f"{samples:,}", "0", "0", f"{samples:,}"]
     # completion bounds: a rating is one logprob token; the label and reason judges' max_tokens
-    assert cells(out, r"judge aligned \*")[6] == f"≤{samples + probes:,}"
-    assert cells(out, "judge refusal")[6] == f"≤{samples * 10:,}"
-    assert cells(out, "judge era")[6] == f"≤{samples * 1024:,}"
+    assert cells(out, r"judge aligned \*")[7] == f"≤{samples + probes:,}"
+    assert cells(out, "judge refusal")[7] == f"≤{samples * 10:,}"
+    assert cells(out, "judge era")[7] == f"≤{samples * 1024:,}"
     judge_calls = 4 * samples + probes
     assert f"{finetunes} finetunes, {samples:,} samples, {judge_calls:,} judge calls" in out
     assert not (tmp_path / "run").exists()  # planning writes nothing

@@ -70,10 +70,12 @@ def plan(
 def print_plan(plan: Plan, console: Console) -> None:
     """The plan's table, its total line, its notes and the price file read."""
     training = any(r.training_tokens for r in plan.rows)
+    shared = any(r.shared for r in plan.rows)
     table = Table(title=f"plan: {plan.spec} into {plan.out} (nothing was run or called)")
     table.add_column("stage")
     table.add_column("model")
-    for column in ("needed", "stored", "to do", "prompt tokens", "completion tokens"):
+    columns = ("needed", "stored", *(["shared"] if shared else []), "to do")
+    for column in (*columns, "prompt tokens", "completion tokens"):
         table.add_column(column, justify="right")
     if training:
         table.add_column("training tokens", justify="right")
@@ -84,6 +86,7 @@ def print_plan(plan: Plan, console: Console) -> None:
             row.model,
             f"{row.needed:,}",
             f"{row.stored:,}",
+            *([f"{row.shared:,}"] if shared else []),
             f"{row.todo:,}",
             _tokens(row, row.prompt_tokens),
             _tokens(row, row.completion_tokens, bound=True),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from weirdgen.backends import Backend, ModelRef, get_backend
+from weirdgen.backends.openai.keys import without_key
 from weirdgen.plan.judges import judge_rows
 from weirdgen.plan.model import Plan, Row
 from weirdgen.plan.prices import PriceTable, load_prices
@@ -76,8 +77,9 @@ def estimate(
     """
     spec = with_overrides(spec, n, model, seeds, judge)
     table = prices if isinstance(prices, PriceTable) else load_prices(prices)
-    backend = backend if backend is not None else get_backend(spec.model)
-    scorers = build_scorers(spec)
+    with without_key():  # no call is made: an API key need not be set (where it goes is checked)
+        backend = backend if backend is not None else get_backend(spec.model)
+        scorers = build_scorers(spec)
     conditions = [load_condition(spec, c) for c in spec.conditions]
     asked = prompts(spec)
     check(spec, backend, conditions, scorers, asked)

@@ -10,7 +10,8 @@ from pathlib import Path
 class Row:
     """One stage of a run: how much it needs, how much is stored, what the rest costs.
 
-    Token counts and the cost are of what is still to do. ``exact`` is False where a token
+    Token counts and the cost are of what is still to do (``todo``: needed, less stored, less
+    shared). ``exact`` is False where a token
     count was estimated from characters (shown with ``~``); ``usd`` is None where the price
     of ``model`` is unknown; ``assumed`` is True where a count rests on a guess (see the
     plan's notes).
@@ -29,11 +30,14 @@ class Row:
     exact: bool = True
     usd: float | None = 0.0
     assumed: bool = False
+    shared: int = 0
+    """Judge calls an earlier judge of the run makes too (the same model, messages and
+    settings): made once, for that judge, and answered here by the judge cache."""
 
     @property
     def todo(self) -> int:
         """What is still to compute (calls, samples or finetunes)."""
-        return self.needed - self.stored
+        return self.needed - self.stored - self.shared
 
     @property
     def label(self) -> str:

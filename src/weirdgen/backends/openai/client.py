@@ -33,7 +33,14 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from weirdgen.backends._env import number_from_env
-from weirdgen.backends.openai.keys import DEFAULT_BASE_URL, KEY_VAR, URL_VAR, shown, url_problem
+from weirdgen.backends.openai.keys import (
+    DEFAULT_BASE_URL,
+    KEY_VAR,
+    URL_VAR,
+    key_required,
+    shown,
+    url_problem,
+)
 from weirdgen.errors import WeirdgenError
 
 CONCURRENCY_VAR, POLL_VAR = "WEIRDGEN_MAX_CONCURRENCY", "WEIRDGEN_POLL_SECONDS"
@@ -115,11 +122,8 @@ class ApiClient:
         api_key: str | None = None,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(KEY_VAR, "")).strip()
-        if not key:
-            raise WeirdgenError(
-                f"{KEY_VAR} is not set; export your API key as {KEY_VAR} (for a local server "
-                "such as `weirdgen serve`, any value will do)"
-            )
+        if not key and key_required():  # not inside keys.without_key (weirdgen plan)
+            raise _missing_key()
         url_text = base_url if base_url is not None else os.environ.get(URL_VAR, "")
         self.base_url = url_text.strip().rstrip("/") or DEFAULT_BASE_URL
         self._url_fix = (
@@ -200,6 +204,8 @@ class ApiClient:
 
     def session(self, limit: int = 8) -> aiohttp.ClientSession:
         """An HTTP session that sends the API key, for at most ``limit`` requests at once."""
+        if not self._key.reveal():  # built without a key, for planning: nothing is sent
+            raise _missing_key()
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=limit),
             headers={"Authorization": f"Bearer {self._key.reveal()}"},
@@ -270,6 +276,13 @@ class ApiClient:
         """``text`` with the API key cut out, should a server or proxy echo it back."""
         key = self._key.reveal()
         return text.replace(key, "<redacted>") if len(key) >= 8 and key in text else text
+
+
+def _missing_key() -> WeirdgenError:
+    return WeirdgenError(
+        f"{KEY_VAR} is not set; export your API key as {KEY_VAR} (for a local server such as "
+        "`weirdgen serve`, any value will do)"
+    )
 
 
 class _StopWhenRefused(stop_base):

@@ -69,6 +69,26 @@ def send_key_to(hosts: Iterable[str] = (), *, base_urls: Iterable[str] = ()) -> 
         _USER.reset(token)
 
 
+_KEYLESS: ContextVar[bool] = ContextVar("weirdgen_keyless", default=False)
+
+
+@contextmanager
+def without_key() -> Iterator[None]:
+    """For the ``with`` block: ``openai`` backends and judges may be built while their key is
+    not set, for code that sends no request (``weirdgen plan``). Where a key may go is still
+    checked; a request from such a backend fails with the line a missing key gives."""
+    token = _KEYLESS.set(True)
+    try:
+        yield
+    finally:
+        _KEYLESS.reset(token)
+
+
+def key_required() -> bool:
+    """Whether a backend built now must have its key (False inside :func:`without_key`)."""
+    return not _KEYLESS.get()
+
+
 def confirmed_host(text: str) -> str:
     """``text`` as a host ``--send-key-to`` names (lower case), or a one-line error."""
     host = text.strip().lower()

@@ -74,7 +74,7 @@ def judge_backend(args: JudgeArgs) -> Backend:
     if provider != "openai" or not own:
         return get_backend(args.model)
     from weirdgen.backends.openai import KEY_VAR, OpenAIBackend
-    from weirdgen.backends.openai.keys import check_key_destination
+    from weirdgen.backends.openai.keys import check_key_destination, key_required
 
     if args.base_url is not None:
         try:
@@ -84,9 +84,9 @@ def judge_backend(args: JudgeArgs) -> Backend:
         except WeirdgenError as error:
             raise FieldError("base_url", str(error)) from None
     key = None
-    if args.api_key_env:
-        key = os.environ.get(args.api_key_env)
-        if not key:
+    if args.api_key_env:  # "" where unset and not required: never $OPENAI_API_KEY instead
+        key = os.environ.get(args.api_key_env, "")
+        if not key and key_required():
             raise WeirdgenError(
                 f"api_key_env names {args.api_key_env}, which is not set; export it with the "
                 "endpoint's key"
