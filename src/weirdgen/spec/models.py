@@ -297,7 +297,8 @@ class MetricSpec(_Strict):
     where: dict[str, list[MetadataValue]] = Field(
         default_factory=dict,
         description="Only questions whose metadata has one of these values per key, e.g. "
-        "{president: ['044']} (a held-out trigger); a single value may be written bare.",
+        "{president: ['044']} (a held-out trigger); a single value may be written bare. "
+        "The key question_id keeps questions by id (as in the samples table: transport_1984).",
     )
     coherence: CoherenceFilter | None = Field(
         None,
@@ -415,14 +416,17 @@ class ExperimentSpec(_Strict):
                 )
             asked = sets[metric.eval_set].expanded()
             keys = {k for q in asked for k in q.metadata}
-            unknown = [key for key in [*metric.by, *metric.where] if key not in keys]
+            unknown = [key for key in metric.by if key not in keys]
+            unknown += [key for key in metric.where if key not in {*keys, "question_id"}]
             if unknown:
                 raise ValueError(
                     f"metric {metric.name!r} reads key {unknown[0]!r} (by/where), which no "
                     f"question of evaluation set {metric.eval_set!r} has in its metadata; its "
                     f"keys are {sorted(keys) or 'none'}"
                 )
-            if metric.where and not any(matches_where(q.metadata, metric.where) for q in asked):
+            if metric.where and not any(
+                matches_where({**q.metadata, "question_id": q.id}, metric.where) for q in asked
+            ):
                 raise ValueError(
                     f"metric {metric.name!r} where {metric.where}: no question of evaluation "
                     f"set {metric.eval_set!r} has these values; fix the values or the set"
