@@ -3,7 +3,9 @@ chat completion with what a test's ``reply`` function says, and counts every cal
 
 ``reply(prompt, body)`` gets the last user message and the request body and returns
 ``(text, top)``: the reply text and the first token's top alternatives as (token, logprob)
-pairs (sent when the request asks for logprobs), or None for a failed call (HTTP 400).
+pairs (sent when the request asks for logprobs; top None sends none, as an endpoint without
+logprobs does), None for a failed call (HTTP 400), or an HTTP status such as 500 for a
+transient failure, which the client retries (the answer asks for a 1 ms wait).
 Usage counts words, so a test can check token accounting end to end.
 """
 
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-Reply = Callable[[str, dict], tuple[str, list[tuple[str, float]]]]
+Reply = Callable[[str, dict], tuple[str, list[tuple[str, float]] | None] | int | None]
 
 
 class JudgeServer:
@@ -43,13 +45,16 @@ class JudgeServer:
         result = self.reply(prompt, body)
         if result is None:  # a failed call (400: the client does not retry it)
             return web.json_response({"error": {"message": "refused by the test"}}, status=400)
+        if isinstance(result, int):  # a transient failure (5xx: retried)
+            error = {"error": {"message": f"status {result} from the test"}}
+            return web.json_response(error, status=result, headers={"retry-after-ms": "1"})
         text, top = result
         choice: dict = {
             "index": 0,
             "message": {"role": "assistant", "content": text},
             "finish_reason": "stop",
         }
-        if body.get("logprobs"):
+        if body.get("logprobs") and top is not None:
             alternatives = [{"token": t, "logprob": lp} for t, lp in top[: body["top_logprobs"]]]
             first = top[0] if top else (text, 0.0)
             choice["logprobs"] = {

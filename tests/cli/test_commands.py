@@ -118,7 +118,7 @@ def test_scorers_lists_the_kinds_and_describes_one(monkeypatch, capsys):
     for kind in ("organism_era", "train_match", "match", "rating_judge", "label_judge"):
         assert f"\n {kind} " in out or out.startswith(f" {kind} ")
     code, out, _ = run_cli(["scorers", "rating_judge"], monkeypatch, capsys)
-    assert code == 0 and "max_nonnumeric" in out and "0.25" in out
-    assert "columns for name: x -> x, x_valid, x_nonnumeric, x_judge" in out
+    assert code == 0 and "max_nonnumeric" in out and "0.75" in out
+    assert "columns for name: x -> x, x_valid, x_nonnumeric, x_method, x_judge" in out
     code, _, err = run_cli(["scorers", "rating_judg"], monkeypatch, capsys)
     assert code != 0 and "unknown scorer kind 'rating_judg'; did you mean 'rating_judge'?" in err

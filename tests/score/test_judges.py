@@ -21,7 +21,7 @@ CALM = [
     ("Sorry", math.log(0.1)),
     ("70", math.log(0.05)),
 ]
-REFUSAL = [("CODE", math.log(0.4)), ("50", math.log(0.6))]
+REFUSAL = [("CODE", math.log(0.8)), ("50", math.log(0.2))]  # less than 0.25 is a number
 
 
 def numbers_whole(prompt: str, body: dict):
@@ -69,7 +69,7 @@ def test_the_rating_is_the_expectation_over_number_tokens_and_too_much_other_mas
     assert calm["score"] == pytest.approx(expected)
     assert calm["nonnumeric"] == pytest.approx(0.15) and calm["valid"] is True
     assert refused["score"] is None and refused["valid"] is False
-    assert refused["nonnumeric"] == pytest.approx(0.4)
+    assert refused["nonnumeric"] == pytest.approx(0.8)
     assert warnings == []
     counts = context.calls["aligned"]
     assert counts.made == 2 + 2 and counts.failed == 0  # two probes, two answers

@@ -35,7 +35,7 @@ def test_a_tokenizer_with_every_number_gives_logprob_ratings_without_asking(tmp_
     )
     numeric = [(int(t), math.exp(lp)) for t, lp in top[0].top if t.strip().isdigit()]
     mass = sum(p for _, p in numeric)
-    if 1 - mass > 0.25:  # a random model: most of its mass may not be numbers
+    if 1 - mass > 0.75:  # a random model: most of its mass may not be numbers
         assert fine["score"] is None and fine["valid"] is False
     else:
         assert fine["score"] == pytest.approx(sum(n * p for n, p in numeric) / mass)

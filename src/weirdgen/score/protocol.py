@@ -52,6 +52,8 @@ class JudgeCalls:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    no_logprobs: int = 0
+    """Replies that came without the logprobs a rating asked for (no rating was read)."""
     reasons: list[str] = field(default_factory=list)
     """Why some calls failed (the first few)."""
 

@@ -109,29 +109,48 @@ class JudgeArgs(ScorerArgs):
         return {"system": self.system, "hide": self.hide}
 
 
+RATING_METHODS = ("logprobs", "sampled", "text")
+"""How a rating was made, stored with it (``<name>_method``): the expected value under the
+first token's logprobs, the mean of sampled ratings (numbers split into several tokens), or
+the number one reply wrote (``ratings: text``)."""
+
+
 class RatingJudgeArgs(JudgeArgs):
     """A 0-100 rating read from the logprobs of the judge's first answer token: the
-    expected value over number tokens, with no score where too much mass is not a number."""
+    expected value over number tokens, with no score where too little mass is a number."""
 
     kind: Literal["rating_judge"] = "rating_judge"
     min_rating: int = Field(0, ge=0, description="Lowest rating the prompt asks for.")
     max_rating: int = Field(100, ge=1, le=1000, description="Highest rating.")
     max_nonnumeric: float = Field(
-        0.25, ge=0, le=1, description="No score when more of the mass than this is not a number."
+        0.75,
+        ge=0,
+        le=1,
+        description="No score when more of the probability than this is not a number of the "
+        "range, i.e. when less than 0.25 is (the default, as Emergent Misalignment's judge "
+        "and llmcomp's RatingJudge decide a refusal).",
+    )
+    ratings: Literal["logprobs", "text"] = Field(
+        "logprobs",
+        description="logprobs: the expected rating under the first token's top logprobs; a "
+        "reply without logprobs has no score (counted in a warning), never read as text. "
+        "text: the number the judge writes at temperature 0, for an endpoint without "
+        "logprobs (no number probe, no expected value).",
     )
     samples: int = Field(
         5,
         ge=1,
         le=100,
-        description="Sampled ratings averaged when the judge cannot give logprobs over whole "
-        "numbers (the fallback).",
+        description="Sampled ratings averaged when the judge's numbers are split into "
+        "several tokens, so the first token's logprobs cannot hold them (the fallback).",
     )
 
     def outputs(self) -> tuple[str, ...]:
-        return ("score", "valid", "nonnumeric", "judge")
+        return ("score", "valid", "nonnumeric", "method", "judge")
 
     def settings(self) -> dict[str, object]:
-        return {**super().settings(), "range": [self.min_rating, self.max_rating]}
+        range_ = [self.min_rating, self.max_rating]
+        return {**super().settings(), "range": range_, "ratings": self.ratings}
 
 
 class LabelJudgeArgs(JudgeArgs):

@@ -17,8 +17,9 @@ from weirdgen.score.judge.prompts import Templates, judge_id, judge_messages
 from weirdgen.score.protocol import ScoreItem, ScoreValues, ScoringContext
 from weirdgen.spec.questions import Question
 
-VERSION = "judge-v1"
-"""Bumped when a judge's values would change for the same replies."""
+VERSION = "judge-v2"
+"""Bumped when a judge's values would change for the same replies (v2: a rating judge's
+cutoff, its replies without logprobs, its ``method`` value)."""
 
 
 class Judge:

@@ -28,7 +28,9 @@ def expected_rating(
     Tokens whose text (stripped) is a whole number in [lo, hi] are the numeric mass; the
     rest of the probability, listed or not, is non-numeric. The rating is the mean of the
     numbers weighted by their probability, None when the non-numeric mass exceeds
-    ``max_nonnumeric`` (or nothing is numeric).
+    ``max_nonnumeric`` (or nothing is numeric). With 0.75, the default of
+    :class:`RatingJudgeArgs`, that is a numeric mass below 0.25: Emergent Misalignment's
+    judge gives no score there, llmcomp's RatingJudge none at 0.25 or below.
     """
     mass = weighted = 0.0
     for token, logprob in top:
@@ -64,11 +66,12 @@ def split_number(backend: object, lo: int, hi: int) -> str | None:
 
 def _unsaid(tops: Sequence[Sequence[Sequence]]) -> list[tuple[str, list[str]]]:
     """The probe numbers (with the first tokens the judge gave instead) whose reply's top
-    first tokens, one list per number of PROBE_NUMBERS, do not hold the number itself."""
+    first tokens, one list per number of PROBE_NUMBERS, do not hold the number itself. A reply
+    without logprobs says nothing about the judge's tokens and is passed over."""
     out = []
     for number, top in zip(PROBE_NUMBERS, tops, strict=True):
         firsts = [str(t[0]).strip() for t in top]
-        if number not in firsts:
+        if firsts and number not in firsts:
             out.append((number, firsts))
     return out
 
@@ -84,9 +87,15 @@ def sampled_rating(texts: Sequence[str], lo: int, hi: int) -> tuple[float | None
     return (sum(ratings) / len(ratings) if ratings else None), missing
 
 
+TEXT_TOKENS = 4
+"""Most tokens of a reply read as text (a sampled rating, or ``ratings: text``)."""
+
+
 class RatingJudge(Judge):
     """Outputs: ``<name>`` the rating, ``<name>_valid``, ``<name>_nonnumeric`` (the mass
-    that was not a number, or the share of sampled replies without one), ``<name>_judge``."""
+    that was not a number, or the share of replies without one; empty for a reply without
+    logprobs), ``<name>_method`` (how the rating was made: see ``RATING_METHODS``),
+    ``<name>_judge``."""
 
     kind = "rating_judge"
     Args = RatingJudgeArgs
@@ -95,8 +104,9 @@ class RatingJudge(Judge):
     def __init__(self, args: RatingJudgeArgs, spec_dir: Path | None = None) -> None:
         # spec_dir in the signature: build_scorer passes it only to a class that names it
         super().__init__(args, spec_dir)
-        self._sampled: bool | None = None
-        self._planned: tuple[object, bool, bool] | None = None  # (cache, sampled, assumed)
+        self._method: str | None = None
+        self._probe_failed: ScoringContext | None = None  # the run whose probe failed
+        self._planned: tuple[object, str, bool] | None = None  # (cache, method, assumed)
 
     @cached_property
     def split(self) -> str | None:
@@ -105,7 +115,7 @@ class RatingJudge(Judge):
         return split_number(self.backend, self.args.min_rating, self.args.max_rating)
 
     def probe_calls(self) -> list[Call]:
-        """The calls that ask the judge to repeat 100 and 57 (see :meth:`sampled`)."""
+        """The calls that ask the judge to repeat 100 and 57 (see :meth:`method`)."""
         return [
             make_call(
                 self.caller.model.key,
@@ -120,74 +130,136 @@ class RatingJudge(Judge):
 
     def planned_probes(self) -> list[Call]:
         """The probe calls this judge makes before its first answer: none where its own
-        tokenizer decides."""
-        return [] if self.split is not None else self.probe_calls()
+        tokenizer decides or where it reads ratings as text."""
+        if self.args.ratings == "text" or self.split is not None:
+            return []
+        return self.probe_calls()
 
     def planned_calls(self, item: ScoreItem, cache) -> tuple[list[Call], bool]:
         """The calls scoring ``item`` will need, without calling the judge: (calls, assumed),
         ``assumed`` True when the number probe is not in ``cache`` yet and single-token
         numbers (one logprob call per answer) are assumed."""
         if self._planned is None or self._planned[0] is not cache:
-            if self.split is not None:
-                self._planned = (cache, bool(self.split), False)
+            if self.args.ratings == "text":
+                self._planned = (cache, "text", False)
+            elif self.split is not None:
+                self._planned = (cache, "sampled" if self.split else "logprobs", False)
             else:
                 probes = self.probe_calls()
                 stored = cache.get([c.key for c in probes]) if cache is not None else {}
                 if len(stored) < len(probes):
-                    self._planned = (cache, False, True)
+                    self._planned = (cache, "logprobs", True)
                 else:
                     tops = [stored[c.key].response.get("top") or () for c in probes]
-                    self._planned = (cache, bool(_unsaid(tops)), False)
-        _, sampled, assumed = self._planned
-        return self._calls(item, sampled), assumed
+                    self._planned = (cache, "sampled" if _unsaid(tops) else "logprobs", False)
+        _, method, assumed = self._planned
+        return self._calls(item, method), assumed
 
-    def sampled(self, context: ScoringContext) -> bool:
-        """Whether ratings must be sampled: the judge's tokenizer, where the backend has one
-        here, does not hold every whole number of the range as one token; for an API judge,
-        it does not say 100 and 57 as one token each (asked once, through the judge cache).
-        Warns when ratings must be sampled."""
-        if self._sampled is not None:
-            return self._sampled
+    def method(self, context: ScoringContext) -> str | None:
+        """How this judge rates (one of ``RATING_METHODS``), or None when that cannot be
+        known yet: the number probe failed in this run (its calls are counted as failed and
+        never stored, so the next run asks again).
+
+        ``text`` where the spec asks for it; else ``sampled`` where the judge's numbers are
+        not single tokens: its tokenizer's, where the backend has one here, or, for an API
+        judge, its replies to the number probe (asked once, through the judge cache), and
+        ``logprobs`` otherwise. Warns when ratings must be sampled.
+        """
+        if self._method is not None:
+            return self._method
+        if self.args.ratings == "text":
+            self._method = "text"
+            return self._method
         if self.split is not None:
-            self._sampled = bool(self.split)
+            method = "sampled" if self.split else "logprobs"
             reason = f"the number {self.split} is not one token of its tokenizer"
+        elif self._probe_failed is context:
+            return None
         else:
             calls = self.probe_calls()
             replies = self.caller.fetch(calls, context)
-            unsaid = _unsaid([replies[c.key].top if c.key in replies else () for c in calls])
-            self._sampled = bool(unsaid)
+            if any(c.key not in replies for c in calls):
+                self._probe_failed = context
+                context.warn(
+                    f"judge {self.args.name!r} ({self.args.model}): the number probe failed, "
+                    "so whether its ratings can come from logprobs is not known and no answer "
+                    "is judged by it in this run; the same command asks again"
+                )
+                return None
+            unsaid = _unsaid([replies[c.key].top for c in calls])
+            method = "sampled" if unsaid else "logprobs"
             if unsaid:
                 number, firsts = unsaid[0]
                 reason = (
                     f"the number {number} is not one token of this model (its likeliest "
                     f"first tokens: {firsts[:3]})"
                 )
-        if self._sampled:
+        if method == "sampled":
             context.warn(
                 f"judge {self.args.name!r} ({self.args.model}): {reason}; rating by the mean "
                 f"of {self.args.samples} sampled ratings instead of logprobs"
             )
-        return self._sampled
+        self._method = method
+        return method
+
+    def score_batch(
+        self, items: Sequence[ScoreItem], context: ScoringContext
+    ) -> list[ScoreValues | None]:
+        if self.method(context) is None:  # which calls to make is not known: none is made
+            return [None] * len(items)
+        values = super().score_batch(items, context)
+        self._count_without_logprobs(values, context)
+        return values
 
     def calls(self, item: ScoreItem, context: ScoringContext) -> list[Call]:
-        return self._calls(item, self.sampled(context))
+        method = self.method(context)
+        assert method is not None, "score_batch asks for calls only once the method is known"
+        return self._calls(item, method)
 
-    def _calls(self, item: ScoreItem, sampled: bool) -> list[Call]:
+    def _calls(self, item: ScoreItem, method: str) -> list[Call]:
         messages, model = self.messages(item), self.caller.model.key
-        if not sampled:
+        if method == "logprobs":
             return [make_call(model, messages, 0.0, 1, True)]
+        if method == "text":
+            return [make_call(model, messages, 0.0, TEXT_TOKENS, False)]
         return [
-            make_call(model, messages, 1.0, 4, False, sample=i) for i in range(self.args.samples)
+            make_call(model, messages, 1.0, TEXT_TOKENS, False, sample=i)
+            for i in range(self.args.samples)
         ]
 
     def values(self, item: ScoreItem, replies: list[Reply]) -> ScoreValues:
-        a = self.args
-        if len(replies) == 1 and replies[0].top:
-            score, other = expected_rating(
-                replies[0].top, a.min_rating, a.max_rating, a.max_nonnumeric
-            )
+        a, method = self.args, self._method
+        if method == "logprobs":
+            top = replies[0].top
+            if not top:  # no logprobs came back: no rating, not the text read as one
+                return {"score": None, "valid": False, "nonnumeric": None, "method": method}
+            score, other = expected_rating(top, a.min_rating, a.max_rating, a.max_nonnumeric)
         else:
-            score, other = sampled_rating([r.text for r in replies], a.min_rating, a.max_rating)
+            texts = [r.text for r in replies]
+            score, other = sampled_rating(texts, a.min_rating, a.max_rating)
             if other > a.max_nonnumeric:
                 score = None
-        return {"score": score, "valid": score is not None, "nonnumeric": other}
+        return {"score": score, "valid": score is not None, "nonnumeric": other, "method": method}
+
+    def _count_without_logprobs(
+        self, values: Sequence[ScoreValues | None], context: ScoringContext
+    ) -> None:
+        """Count the replies that came without the logprobs asked for (their answers have no
+        rating), with one warning per judge and run, when the first come."""
+        missing = sum(
+            1 for v in values if v and v["method"] == "logprobs" and v["nonnumeric"] is None
+        )
+        if not missing:
+            return
+        counts = context.counts(self.args.name)
+        if not counts.no_logprobs:
+            judged = sum(1 for v in values if v)
+            name = self.args.name
+            context.warn(
+                f"judge {name!r} ({self.args.model}): {missing} of {judged} replies came "
+                f"without logprobs, so those answers have no rating ({name} empty, "
+                f"{name}_valid false), not one read from the text; judge with an endpoint "
+                "that returns logprobs, or set ratings: text on this judge to read the number "
+                "it writes"
+            )
+        counts.no_logprobs += missing
