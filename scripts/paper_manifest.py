@@ -2,9 +2,11 @@
 
 The repository of *Weird Generalization and Inductive Backdoors* has no license, so weirdgen
 keeps only facts about its files: for each dataset (``.jsonl``), question or judge file
-(``.yaml``), evaluation script (``.py`` under ``evaluation/``) and evaluation text (``.txt``
-under ``evaluation/``) at the pinned commit, its path, size, git blob id and, where the blob
-is in the git copy, its sha256; and the short names specs use (``birds/old_audubon``).
+(``.yaml``), evaluation script (``.py`` under ``evaluation/``), evaluation text (``.txt``
+under ``evaluation/``) and README (``README.md``, cited by docs/paper.md's protocol tables
+for the training settings they state) at the pinned commit, its path, size, git blob id
+and, where the blob is in the git copy, its sha256; and the short names specs use
+(``birds/old_audubon``).
 
 Usage (any clone or bare mirror of github.com/JCocola/weird-generalization-and-inductive-
 backdoors that holds the pinned commit):
@@ -95,8 +97,11 @@ KINDS = {".jsonl": "jsonl", ".yaml": "yaml", ".py": "python", ".txt": "text"}
 
 def kind_of(path: str) -> str | None:
     """The manifest kind of a repository path, or None for a file weirdgen does not use:
-    every .jsonl and .yaml, and .py and .txt files under an ``evaluation/`` folder."""
+    every .jsonl and .yaml, .py and .txt files under an ``evaluation/`` folder, and every
+    README.md (``markdown``)."""
     pure = PurePosixPath(path)
+    if pure.name == "README.md":
+        return "markdown"
     kind = KINDS.get(pure.suffix)
     if kind in ("python", "text") and "evaluation" not in pure.parts[:-1]:
         return None

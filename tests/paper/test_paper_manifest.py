@@ -38,8 +38,9 @@ def test_every_short_name_resolves_and_the_kinds_follow_the_suffix():
     for name in SPEC_NAMES:
         assert shipped.lookup(name).name == name
     suffixes = {"jsonl": ".jsonl", "yaml": ".yaml", "python": ".py", "text": ".txt"}
+    suffixes["markdown"] = "/README.md"
     for file in shipped.files.values():
-        assert file.path.endswith(suffixes[file.kind])
+        assert ("/" + file.path).endswith(suffixes[file.kind])
         assert len(file.blob) == 40 and (file.sha256 is None) == (file.size is None)
 
 
