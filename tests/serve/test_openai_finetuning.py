@@ -27,8 +27,7 @@ from weirdgen.backends.protocol import SampleRequest
 from weirdgen.data import ChatExample, dataset_from_examples
 from weirdgen.data.generators import generate
 from weirdgen.errors import WeirdgenError
-from weirdgen.serve import OrganismEngine, serve_in_background
-from weirdgen.serve.files import FileEndpoints
+from weirdgen.serve import OrganismEngine, files, serve_in_background
 from weirdgen.serve.finetuning import FineTuning
 from weirdgen.spec.models import OpenAIRecipe, OrganismRecipe
 from weirdgen.store.registry import Registry, RemoteJob
@@ -156,8 +155,8 @@ def test_a_failed_job_is_reported_and_the_next_run_starts_a_new_one(
 ):
     # Uploads are checked at once (tests/serve/test_files.py); with that check off, the
     # job's own check of its file fails the job, as for a file an earlier server kept.
-    monkeypatch.setattr(FileEndpoints, "_check", lambda self, path: None)
     bad = dataset_from_examples([ChatExample.exchange("name a bird species .", "a zeppelin")] * 12)
+    monkeypatch.setattr(files, "check_upload", lambda path, name, backend, stop: len(bad))
     backend = remote(url)
     with pytest.raises(WeirdgenError, match=r"fine-tuning job ftjob-\S+ .* failed: .*zeppelin"):
         backend.train(bad, RECIPE, 0, tmp_path)

@@ -1,26 +1,37 @@
 """OpenAI's file endpoints on ``weirdgen serve``: ``POST /v1/files`` (multipart upload,
 purpose ``fine-tune``, checked at once), ``GET /v1/files`` (newest first; ``purpose``,
 ``limit``, ``after`` and ``order``), ``GET /v1/files/{id}``, ``GET /v1/files/{id}/content``
-and ``DELETE /v1/files/{id}``."""
+and ``DELETE /v1/files/{id}``.
+
+An upload is streamed to disk and checked a line at a time (:mod:`.uploads`); at most
+``limits.checks`` uploads are checked at once (the others wait, on disk), and the files kept
+and uploads under way together take at most ``limits.stored_bytes``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import threading
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from weirdgen.backends.organism import OrganismBackend
-from weirdgen.data.jsonl import load_chat_jsonl
 from weirdgen.errors import WeirdgenError
 from weirdgen.serve.api import json_response as _json
 from weirdgen.serve.api import query_int
 from weirdgen.serve.engine import RequestError
 from weirdgen.serve.jobs import in_daemon_thread
 from weirdgen.serve.limits import FLAGS, MB, FineTuningLimits
-from weirdgen.serve.records import ENDED, Store, StoredFile, count_examples
+from weirdgen.serve.records import ENDED, Store, StoredFile
+from weirdgen.serve.uploads import PARTIAL, Abandoned, check_upload, partial_path, receive
+
+log = logging.getLogger("weirdgen.serve")
 
 MAX_FILE_LIST = 10_000  # OpenAI's largest (and default) page of files
+MULTIPART_SLACK = 64 * 1024  # a multipart body's bytes beside the file: boundaries, fields
 
 
 class FileEndpoints:
@@ -28,6 +39,12 @@ class FileEndpoints:
 
     def __init__(self, store: Store, limits: FineTuningLimits, backend: OrganismBackend) -> None:
         self.store, self.limits, self.backend = store, limits, backend
+        self.folder = store.folder / "files"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for left in self.folder.glob(PARTIAL):  # by a server that stopped mid-upload
+            left.unlink(missing_ok=True)
+        self._arriving = 0  # bytes of uploads not yet kept or refused
+        self._checks = asyncio.Semaphore(limits.checks)
 
     @property
     def files(self) -> dict[str, StoredFile]:
@@ -51,38 +68,81 @@ class FileEndpoints:
                 param="file",
                 code="too_many_files",
             )
-        most = self.limits.upload_bytes
-        if request.content_length is not None and request.content_length > most + 64 * 1024:
-            raise _too_large(most)
+        declared = request.content_length
+        if declared is not None and declared > self.limits.upload_bytes + MULTIPART_SLACK:
+            raise _too_large(self.limits.upload_bytes)
+        if declared is not None and declared > self._room() + MULTIPART_SLACK:
+            raise self._full()
+        path = partial_path(self.folder)
+        taken = 0
+
+        def take(size: int) -> None:
+            nonlocal taken
+            if taken + size > self.limits.upload_bytes:
+                raise _too_large(self.limits.upload_bytes)
+            if size > self._room():
+                raise self._full()
+            taken += size
+            self._arriving += size
+
         try:
-            purpose, name, data = await _read_upload(request, most)
-        except (ValueError, KeyError, AssertionError) as error:  # aiohttp's malformed multipart
-            raise RequestError(
-                f"The upload is not valid multipart/form-data ({error}); send 'file' and "
-                "'purpose' parts, as OpenAI clients do.",
-                param="file",
-            ) from None
-        if name is None:
-            raise RequestError("The upload has no 'file' part.", param="file")
-        if purpose != "fine-tune":
-            raise RequestError("This server takes files with purpose 'fine-tune'.", param="purpose")
-        examples = await asyncio.to_thread(count_examples, data)
-        record = StoredFile.new(name, purpose, len(data), examples)
-        await asyncio.to_thread(self.store.write_file, record, data)
-        path = self.store.file_path(record.id)
-        try:
-            await in_daemon_thread(lambda: self._check(path))
-        except WeirdgenError as error:
+            purpose, name, size = await receive(request, path, take)
+            if name is None:
+                raise RequestError("The upload has no 'file' part.", param="file")
+            if purpose != "fine-tune":
+                raise RequestError(
+                    "This server takes files with purpose 'fine-tune'.", param="purpose"
+                )
+            examples = await self._check(path, name)
+            record = StoredFile.new(name, purpose, size, examples)
+            os.replace(path, self.store.file_path(record.id))
+            self.files[record.id] = record
+            self.store.save()
+        finally:
+            self._arriving -= taken
             path.unlink(missing_ok=True)
-            message = str(error).replace(f"training_file: {path}", name).replace(str(path), name)
-            raise RequestError(message, param="file", code="invalid_file") from None
-        self.files[record.id] = record
-        self.store.save()
         return _json(record.body())
 
-    def _check(self, path: Path) -> None:
-        """The upload as the organism's training data: chat JSONL in its vocabulary."""
-        self.backend.check_dataset(load_chat_jsonl(path), "training_file")
+    def _room(self) -> int:
+        """Bytes an upload may still take before the stored files reach their limit."""
+        kept = sum(f.size for f in self.files.values())
+        return self.limits.stored_bytes - kept - self._arriving
+
+    def _full(self) -> RequestError:
+        return RequestError(
+            f"This server keeps at most {self.limits.stored_bytes / MB:g} MB of files, uploads "
+            f"under way included, and the upload does not fit in the "
+            f"{max(self._room(), 0) / MB:.3g} MB left; delete files (DELETE /v1/files/{{id}}) "
+            f"or start the server with a higher {FLAGS['stored_bytes']}.",
+            status=413,
+            param="file",
+            code="storage_full",
+        )
+
+    async def _check(self, path: Path, name: str) -> int:
+        """The upload's examples, checked in its turn among at most ``limits.checks``; a
+        RequestError naming the upload's own name (not the server's path) if it is bad.
+
+        The turn is held until the check's thread ends, even when the client goes away (the
+        check then stops at its next line), so checks never outnumber the limit.
+        """
+        stop = threading.Event()
+
+        async def in_turn() -> int:
+            async with self._checks:
+                return await in_daemon_thread(
+                    lambda: check_upload(path, name, self.backend, stop.is_set)
+                )
+
+        checking = asyncio.ensure_future(in_turn())
+        try:
+            return await asyncio.shield(checking)
+        except asyncio.CancelledError:
+            stop.set()
+            checking.add_done_callback(_outcome_unused)
+            raise
+        except WeirdgenError as error:
+            raise RequestError(str(error), param="file", code="invalid_file") from None
 
     async def _list(self, request: web.Request) -> web.Response:
         purpose = request.query.get("purpose")
@@ -119,10 +179,11 @@ class FileEndpoints:
     async def _file(self, request: web.Request) -> web.Response:
         return _json(self._find(request.match_info["id"]).body())
 
-    async def _content(self, request: web.Request) -> web.Response:
+    async def _content(self, request: web.Request) -> web.FileResponse:
         record = self._find(request.match_info["id"])
-        data = await asyncio.to_thread(self.store.file_path(record.id).read_bytes)
-        return web.Response(body=data, content_type="application/octet-stream")
+        return web.FileResponse(
+            self.store.file_path(record.id), headers={"Content-Type": "application/octet-stream"}
+        )
 
     async def _delete(self, request: web.Request) -> web.Response:
         record = self._find(request.match_info["id"])
@@ -144,31 +205,14 @@ class FileEndpoints:
         return self.files[file_id]
 
 
-async def _read_upload(request: web.Request, most: int) -> tuple[str | None, str | None, bytes]:
-    """The upload's purpose, filename and file bytes (at most ``most`` of them)."""
-    purpose, name, data = None, None, b""
-    async for part in await request.multipart():
-        if not isinstance(part, BodyPartReader):
-            raise RequestError("Nested multipart bodies are not supported.", param="file")
-        if part.name == "purpose":
-            purpose = (await _read(part, 1024, "purpose")).decode(errors="replace").strip()
-        elif part.name == "file":
-            name = part.filename or "upload.jsonl"
-            data = await _read(part, most, "file")
-    return purpose, name, data
-
-
-async def _read(part: BodyPartReader, most: int, param: str) -> bytes:
-    """A multipart part's bytes, refused with HTTP 413 past ``most`` bytes."""
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(256 * 1024):
-        size += len(chunk)
-        if size > most:
-            if param == "file":
-                raise _too_large(most)
-            raise RequestError(f"The '{param}' field is longer than {most} bytes.", param=param)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _outcome_unused(task: asyncio.Future[int]) -> None:
+    """An abandoned check's outcome, which nobody reads (its client is gone); logged only if
+    the check itself failed."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, Abandoned | WeirdgenError):
+        log.error("checking an abandoned upload failed", exc_info=error)
 
 
 def _too_large(most: int) -> RequestError:

@@ -186,12 +186,6 @@ class Store:
         }
         write_text(self.folder / STATE, json.dumps(state, indent=1, allow_nan=False))
 
-    def write_file(self, record: StoredFile, data: bytes) -> None:
-        """Store an upload's bytes (blocking; call it from a worker thread)."""
-        path = self.file_path(record.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
 
 def count_examples(data: bytes) -> int:
     """The non-blank lines of a JSONL upload: the examples it gives if every line is valid."""
