@@ -183,3 +183,27 @@ def test_bad_responses_requests_are_400s(client, extra, param):
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=MODEL, input=body.pop("input"), extra_body=body)
     assert caught.value.body["param"] == param
+
+
+def test_a_response_without_max_output_tokens_gets_the_room_left(client):
+    response = client.responses.create(model=MODEL, input=QUESTION, extra_body={"seed": 2})
+    assert response.status in ("completed", "incomplete") and response.output_text
+    assert response.max_output_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("max_output_tokens", "param", "says"),
+    [
+        (None, "input", "the prompt ('input') takes"),
+        (5000, "max_output_tokens", "but max_output_tokens is 5000; lower max_output_tokens"),
+    ],
+)
+def test_a_response_past_the_context_names_its_own_fields(client, max_output_tokens, param, says):
+    long_input = " ".join(["name a bird species ."] * 40) if max_output_tokens is None else QUESTION
+    extra = {} if max_output_tokens is None else {"max_output_tokens": max_output_tokens}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=MODEL, input=long_input, **extra)
+    error = caught.value.body
+    assert error["code"] == "context_length_exceeded" and error["param"] == param, error
+    assert says in error["message"] and "None" not in error["message"], error["message"]
+    assert "max_tokens" not in error["message"].replace("max_output_tokens", "")

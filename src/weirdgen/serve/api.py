@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen.backends.protocol import Chat, SampleRequest, key_seed
 from weirdgen.data import ChatMessage
-from weirdgen.serve.engine import Completion, Engine, Prepared, RequestError
+from weirdgen.serve.engine import Completion, ContextExceeded, Engine, Prepared, RequestError
 from weirdgen.serve.streaming import stop_sequences
 
 _SEED_RANGE = 2**63
@@ -226,12 +226,21 @@ def request_chat(request: ChatRequest) -> Chat:
 
 
 def prepare_as(
-    engine: Engine, model: str, prompt: Chat, max_tokens: int | None, param: str
+    engine: Engine,
+    model: str,
+    prompt: Chat,
+    max_tokens: int | None,
+    param: str,
+    field: str = "max_tokens",
 ) -> Prepared:
-    """``engine.prepare``, its errors about the prompt naming this endpoint's ``param``
-    (``prompt`` for /v1/completions, ``input`` for /v1/responses) instead of 'messages'."""
+    """``engine.prepare``, its errors naming this endpoint's own parameters: ``param`` for the
+    prompt (``messages``, ``prompt`` for /v1/completions, ``input`` for /v1/responses) and
+    ``field`` for the answer's bound (``max_tokens``, ``max_completion_tokens``,
+    ``max_output_tokens``)."""
     try:
         return engine.prepare(model, prompt, max_tokens)
+    except ContextExceeded as error:
+        raise error.named(field, param) from None
     except RequestError as error:
         if error.param == "messages":
             error.param = param

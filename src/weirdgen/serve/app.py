@@ -25,6 +25,7 @@ from weirdgen.serve.api import (
     model_entry,
     models_body,
     parse_request,
+    prepare_as,
     read_json_object,
     request_chat,
     sample_requests,
@@ -169,7 +170,10 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     chat = parse_request(await read_json_object(request))
     prompt = request_chat(chat)
     engine: Engine = request.app[_ENGINE]
-    prepared = engine.prepare(chat.model, prompt, chat.max_completion_tokens or chat.max_tokens)
+    field = "max_tokens" if chat.max_completion_tokens is None else "max_completion_tokens"
+    prepared = prepare_as(
+        engine, chat.model, prompt, chat.max_completion_tokens or chat.max_tokens, "messages", field
+    )
     top = (chat.top_logprobs or 0) if chat.logprobs else None
     drawn = await request.app[_BATCHER].complete(
         chat.model, sample_requests(chat, prompt, prepared.max_tokens), top

@@ -78,18 +78,47 @@ class Engine(Protocol):
         ...
 
 
+class ContextExceeded(RequestError):
+    """A prompt and answer that do not fit a model's context (``context_length_exceeded``),
+    worded with the names the request gave: the answer's bound ``field`` and the prompt's
+    ``prompt`` parameter (an endpoint renames them with :meth:`named`)."""
+
+    def __init__(
+        self,
+        context: int,
+        prompt_tokens: int,
+        max_tokens: int | None,
+        field: str = "max_tokens",
+        prompt: str = "messages",
+    ) -> None:
+        self.context, self.prompt_tokens, self.max_tokens = context, prompt_tokens, max_tokens
+        room = context - prompt_tokens
+        if max_tokens is None:
+            message = (
+                f"This model's context is {context} tokens and the prompt ('{prompt}') takes "
+                f"{prompt_tokens}, which leaves no room for an answer; shorten the prompt"
+            )
+            param = prompt
+        else:
+            message = (
+                f"This model's context is {context} tokens; the prompt takes {prompt_tokens}, "
+                f"which leaves {max(room, 0)} for the answer, but {field} is {max_tokens}; "
+                f"lower {field} or shorten the prompt"
+            )
+            param = field
+        super().__init__(message, param=param, code="context_length_exceeded")
+
+    def named(self, field: str, prompt: str) -> ContextExceeded:
+        """The same error in the words of an endpoint whose fields are named otherwise."""
+        return ContextExceeded(self.context, self.prompt_tokens, self.max_tokens, field, prompt)
+
+
 def fitted(context: int, n_prompt: int, max_tokens: int | None) -> Prepared:
-    """The prompt's length and the max_tokens to use, within a model's ``context``; a
-    RequestError (context_length_exceeded) when the answer has no room."""
+    """The prompt's length and the max_tokens to use, within a model's ``context`` (all the
+    room left when ``max_tokens`` is None); ContextExceeded when the answer has no room."""
     room = context - n_prompt
     if room < 1 or (max_tokens is not None and max_tokens > room):
-        raise RequestError(
-            f"This model's context is {context} tokens; the prompt takes {n_prompt}, "
-            f"which leaves {max(room, 0)} for the answer, but max_tokens is "
-            f"{max_tokens}; lower max_tokens or shorten the prompt",
-            param="max_tokens",
-            code="context_length_exceeded",
-        )
+        raise ContextExceeded(context, n_prompt, max_tokens)
     return Prepared(n_prompt, room if max_tokens is None else max_tokens)
 
 

@@ -138,7 +138,9 @@ async def respond(body: dict[str, Any], engine: Engine, batcher: Batcher) -> dic
     """The ``response`` object for a request body."""
     request = parse_responses_request(body)
     chat = response_chat(request)
-    prepared = prepare_as(engine, request.model, chat, request.max_output_tokens, "input")
+    prepared = prepare_as(
+        engine, request.model, chat, request.max_output_tokens, "input", "max_output_tokens"
+    )
     temperature = 1.0 if request.temperature is None else request.temperature
     seed = choice_seeds(request.seed, 1)[0]
     [answer] = await batcher.complete(
