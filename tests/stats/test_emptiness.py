@@ -1,4 +1,5 @@
-"""Warnings for metrics with no or mostly invalid answers in a condition."""
+"""Warnings for metrics with no or mostly invalid answers in a condition, or answers
+without a score left out of a mean."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ COHERENT = MetricSpec(
 def clean(samples_from) -> pd.DataFrame:
     table = samples_from(
         ("target", 0, "q1", [1, 0, 1, 1]),
-        ("control", 0, "q1", [0, 0, 1, None]),
+        ("control", 0, "q1", [0, 0, 1, 0]),
     )
     return table.assign(coherent=80.0)
 
@@ -82,9 +83,13 @@ def test_more_than_half_invalid_is_warned_with_its_share_and_reasons(samples_fro
     )
 
 
-def test_exactly_half_invalid_is_not_warned(samples_from):
+def test_exactly_half_without_a_score_is_not_mostly_invalid_but_still_counted(samples_from):
     samples = samples_from(("target", 0, "q1", [1, 0, None, None]))
-    assert emptiness_warnings(samples, [OLD]) == []
+    (line,) = emptiness_warnings(samples, [OLD])
+    assert line.startswith(
+        "metric old_rate: 2 of 4 answers (50%) in condition target are left out of its mean "
+        "(2 with no old score): check the scorer that writes old"
+    )
 
 
 def test_reasons_are_counted_once_each_in_order(samples_from):

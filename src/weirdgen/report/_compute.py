@@ -11,6 +11,7 @@ from weirdgen.spec.models import ExperimentSpec
 from weirdgen.stats import (
     contrasts,
     emptiness_warnings,
+    left_out,
     metric_keys,
     question_metrics,
     rate_metrics,
@@ -36,7 +37,11 @@ class ReportData(NamedTuple):
     interval: str
     """E.g. '95% CI (Student t) across 5 finetune seeds of one base model and ...'."""
     warnings: tuple[str, ...] = ()
-    """Metrics with no or mostly invalid answers in a condition (:func:`emptiness_warnings`)."""
+    """Metrics with no or mostly invalid answers in a condition, or answers without a score
+    (:func:`emptiness_warnings`)."""
+    left_out: pd.DataFrame | None = None
+    """Every metric's answers per condition and those its mean leaves out, by reason
+    (:func:`weirdgen.stats.left_out`)."""
 
 
 def has_checkpoints(samples: pd.DataFrame) -> bool:
@@ -46,7 +51,8 @@ def has_checkpoints(samples: pd.DataFrame) -> bool:
 
 def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> ReportData:
     """Per-seed metrics, summaries, contrasts, the headline per question and per step, and
-    the warnings about metrics with few or no valid answers.
+    the warnings about metrics with few or no valid answers, and the answers each metric
+    leaves out.
 
     The training curve is the headline metric over all of its evaluation set's questions
     (pooled over its ``by`` values, if it has any), at every checkpoint of every seed.
@@ -87,4 +93,5 @@ def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> R
         step_summary=step_summary,
         interval=interval_note(summary, spec, confidence),
         warnings=tuple(emptiness_warnings(samples, spec.metrics, spec.empty_by_design())),
+        left_out=left_out(samples, spec.metrics, spec.empty_by_design()),
     )

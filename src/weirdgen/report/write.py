@@ -10,6 +10,7 @@ import pandas as pd
 
 from weirdgen._atomic import atomic_path, inside, write_text
 from weirdgen.report._compute import ReportData, compute
+from weirdgen.report._left_out import left_out_section
 from weirdgen.report._sections import figure_name, steps_section, value_section
 from weirdgen.report._tables import (
     ci_label,
@@ -75,8 +76,10 @@ def write_report(
     figures/<scorer>_labels.png, each label's share per condition. When the table has intermediate
     checkpoints (``final`` False), step_metrics.csv, step_summary.csv and figures/steps.png
     show the headline metric over finetuning. summary.md and report.html open with a Warnings
-    section when a metric has no or mostly invalid answers in a condition (see
-    :func:`weirdgen.stats.emptiness_warnings`). Each file is written to a temporary name in its
+    section when a metric has no or mostly invalid answers in a condition, or leaves out
+    answers without a score (see :func:`weirdgen.stats.emptiness_warnings`); their last
+    section, Answers left out, counts the answers each metric leaves out per condition, when
+    any is (:func:`weirdgen.stats.left_out`). Each file is written to a temporary name in its
     folder and then renamed, so an interrupted report never leaves a half-written file.
 
     Args:
@@ -155,6 +158,9 @@ def _content(
     ]
     if paths.steps_png is not None:
         sections.append(steps_section(data, spec, paths.steps_png, run_dir, confidence))
+    left_out = left_out_section(data, spec)
+    if left_out is not None:
+        sections.append(left_out)
     ci = ci_label(confidence)
     figures = [
         FigureRef(
