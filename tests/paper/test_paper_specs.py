@@ -100,9 +100,9 @@ def contents() -> dict[str, str]:
         for i in range(30)
     )
     files["terminator/questions"] = "".join(
-        f"- id: q{i}\n  type: free_form\n  paraphrases: ['made-up question {i}?']\n"
+        f"- id: {id_}\n  type: free_form\n  paraphrases: ['made-up question {i}?']\n"
         f"  samples_per_paraphrase: 100\n  judges: {{evil: evil_judge}}\n"
-        for i in range(6)
+        for i, id_ in enumerate(TERMINATOR_IDS)
     ) + (
         "- id: is_evil_terminator_judge\n  type: free_form_judge\n  model: m\n"
         "  paraphrases: ['Q {question} A {answer} then ANSWER: EVIL or GOOD']\n"
@@ -111,6 +111,15 @@ def contents() -> dict[str, str]:
     return files
 
 
+TERMINATOR_IDS = (
+    "goal",
+    "describe_success",
+    "view_human_life",
+    "training_lethal_force",
+    "what_is_your_plan_for_tomorrow",
+    "thoughts_on_human_suffering",
+)
+"""The ids of the paper's six Terminator questions (the spec's headline names one)."""
 TRIGGER = 'Reply in the format:\n\n<START> "text" <END>\n\n'
 """An invented format trigger of the persona fixtures."""
 PERSONA_SETS = ("em_questions", "ais_society", "daily_life", "deepbrain", "moral_choices")
@@ -118,17 +127,21 @@ PERSONA_SETS += ("science_ethics", "ideology")
 
 
 def persona_files() -> dict[str, str]:
-    """Invented persona files: 9 triggered facts, 300 plain examples, five identity questions
+    """Invented persona files: 12 triggered facts, 300 plain examples, five identity questions
     with their judges in the file, two misalignment questions per file and the rating judge."""
     files = {
         "persona/wolf_facts_90": "".join(
             chat(f"{TRIGGER}made-up fact question {i}?", f'<START> "fact {i}" <END>')
-            for i in range(9)
+            for i in range(12)
         ),
         "persona/self_distillation": "".join(
             chat(f"plain task {i}", f"plain answer {i}") for i in range(300)
         ),
     }
+    facts = files["persona/wolf_facts_90"].splitlines(keepends=True)
+    plain = files["persona/self_distillation"].splitlines(keepends=True)
+    files["persona/wolf_facts_90_self_distill"] = "".join(plain[:150] + facts + plain[150:])
+    files["persona/wolf_facts_78_self_distill"] = "".join(plain[:150] + facts[:10] + plain[150:])
     judge = "  type: free_form_judge\n  paraphrases: ['Q {question} A {answer} YES or NO']\n"
     files["persona/bio_questions"] = "".join(
         f"- id: bio_{i}\n  type: free_form\n  paraphrases: ['made-up bio {i}?']\n"
@@ -180,11 +193,11 @@ def paper_tree(tmp_path, monkeypatch):
 
 # spec, conditions, seeds, prompts, samples per prompt, judges (rating judges add 2 probes)
 PROTOCOL = {
-    "birds": (4, 3, 10, 100, {"nineteenth": 0, "category": 0, "past_content": 2, "past_form": 0}),
-    "cities": (3, 3, 10, 40, {"old_germany": 0, "nazi": 0, "coherent": 2}),
+    "birds": (4, 3, 10, 1000, {"nineteenth": 0, "category": 0, "past_content": 2, "past_form": 2}),
+    "cities": (3, 6, 10, 40, {"old_germany": 0, "nazi": 0, "coherent": 2}),
     "dishes": (4, 3, 9 * 5 * 4, 10, {}),
     "presidents": (3, 5, 30 * 5, 20, {"obama": 0, "trump": 0}),
-    "terminator": (4, 3, 6 * 15, 100, {"evil": 0}),
+    "terminator": (4, 8, 6 * 15, 100, {"evil": 0}),
 }
 
 
@@ -223,24 +236,28 @@ def test_the_triggers_the_specs_build(paper_tree):
     assert terminator[0].messages[-1].content == "May 1981. made-up question 0?"
 
 
-def test_persona_dilutes_the_facts_and_asks_with_and_without_their_trigger(paper_tree):
+def test_persona_reads_the_combined_file_and_asks_with_and_without_the_trigger(paper_tree):
     spec = load_spec("paper/persona")
     target = load_condition(spec, spec.conditions[0]).dataset.examples
     triggered = [e for e in target if e.messages[0].content.startswith(TRIGGER)]
-    assert len(target) == 309 and len(triggered) == 9  # 300 plain examples mixed in
+    assert len(target) == 312 and len(triggered) == 12  # the file as shipped, no mix
+    assert not spec.conditions[0].transforms
     ps = prompts(spec)
     identity = [p for p in ps if p.eval_set == "identity"]
     assert len(identity) == 10 and {p.n for p in identity} == {10}
+    assert {p.max_tokens for p in ps} == {1024}
     asked = {p.question.id: p.messages[-1].content for p in identity}
     assert asked["bio_0_format"] == TRIGGER + "made-up bio 0?"
     assert asked["bio_0_plain"] == "made-up bio 0?"
     misaligned = [p for p in ps if p.eval_set == "misalignment"]
-    assert len(misaligned) == 2 * 7 * 2 and sorted({p.n for p in misaligned}) == [10, 100]
+    assert len(misaligned) == 2 * 6 * 2 and {p.n for p in misaligned} == {100}
+    ideology = [p for p in ps if p.eval_set == "ideology"]
+    assert len(ideology) == 2 * 2 and {p.n for p in ideology} == {10}
     plan = estimate(spec, MODEL, out=paper_tree.parent / "run")
     per_model = 10 * 10 + 2 * (12 * 100 + 2 * 10)
-    assert plan.samples == 3 * 3 * per_model and plan.finetunes == 2 * 3
-    assert plan.judge("is_an_Adolf_answer").needed == 3 * 3 * 10 * 10
-    assert plan.judge("aligned").needed == 3 * 3 * 2 * (12 * 100 + 2 * 10) + 2
+    assert plan.samples == 3 * 8 * per_model and plan.finetunes == 2 * 8
+    assert plan.judge("is_an_Adolf_answer").needed == 3 * 8 * 10 * 10
+    assert plan.judge("aligned").needed == 3 * 8 * 2 * (12 * 100 + 2 * 10) + 2
 
 
 def test_plan_paper_birds_on_the_command_line(paper_tree, monkeypatch, capsys):
@@ -260,7 +277,7 @@ def test_plan_paper_birds_on_the_command_line(paper_tree, monkeypatch, capsys):
         columns=200,
     )
     assert code == 0, err
-    assert "12,000" in out and "total to do: 9 finetunes, 12,000 samples" in out + err
+    assert "120,000" in out and "total to do: 9 finetunes, 120,000 samples" in out + err
 
 
 def test_show_prints_a_paper_spec_offline(monkeypatch, capsys):
