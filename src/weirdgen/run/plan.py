@@ -20,6 +20,7 @@ from weirdgen.data.text import normalize
 from weirdgen.data.transforms import apply_transforms
 from weirdgen.errors import WeirdgenError
 from weirdgen.run.schema import SAMPLE_COLUMNS
+from weirdgen.run.unseen import check_unseen_dates
 from weirdgen.score import Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.load import validate_spec
@@ -294,3 +295,4 @@ def check(
             check_question = getattr(scorer, "check_question", None)
             if check_question is not None and scorer.args.scores(eval_set):
                 check_question(group[0].question, field)
+    check_unseen_dates(spec, conditions, asked)

@@ -35,8 +35,12 @@ _NUMBER = re.compile(r"(?<![\w.])([-+−]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\
 
 
 def _key(kind: str, args: ScorerArgs) -> str:
-    """Content key: the kind, VERSION and every argument but the scorer's name."""
-    payload = f"{kind}|{VERSION}|{args.model_dump_json(exclude={'name', 'eval_sets'})}"
+    """Content key: the kind, VERSION and every argument but the scorer's name (``verbatim``
+    only where set, so that the keys of scorers written before it stay what they were)."""
+    exclude = {"name", "eval_sets"} | (
+        {"verbatim"} if not getattr(args, "verbatim", False) else set()
+    )
+    payload = f"{kind}|{VERSION}|{args.model_dump_json(exclude=exclude)}"
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -56,7 +60,7 @@ def _clean(text: str, strip: bool) -> str:
     return strip_answer(text) if strip else text
 
 
-def _problem(pattern: str, mode: MatchMode, strip: bool) -> str | None:
+def _problem(pattern: str, mode: MatchMode, strip: bool, verbatim: bool = False) -> str | None:
     """What is wrong with one pattern in ``mode``, or None."""
     if mode == "regex":
         try:
@@ -67,8 +71,8 @@ def _problem(pattern: str, mode: MatchMode, strip: bool) -> str | None:
                 "mode keyword (or prefix, exact) to match it as plain text"
             )
         return None
-    if not _clean(pattern, strip):
-        return f"pattern {pattern!r} is empty once stripped; remove it"
+    if not (pattern if verbatim else _clean(pattern, strip)):
+        return f"pattern {pattern!r} is empty{'' if verbatim else ' once stripped'}; remove it"
     return None
 
 
@@ -89,6 +93,13 @@ class MatchArgs(ScorerArgs):
         True,
         description="Strip surrounding whitespace and quotes and trailing punctuation from the "
         "answer (and, except in regex mode, from the patterns) before matching.",
+    )
+    verbatim: bool = Field(
+        False,
+        description="Match the answer exactly as the model returned it: nothing stripped, "
+        "whitespace as it is, case ignored by lower-casing answer and pattern (str.lower); "
+        "the paper's check x.lower().startswith(y). Patterns are used as written; strip "
+        "does not apply.",
     )
     patterns: list[str] | None = Field(
         None, min_length=1, description="The patterns, tried in order (the first one wins)."
@@ -116,8 +127,9 @@ class MatchArgs(ScorerArgs):
     @classmethod
     def _patterns_compile(cls, patterns: list[str] | None, info: ValidationInfo):
         mode, strip = info.data.get("mode"), info.data.get("strip", True)
+        verbatim = info.data.get("verbatim", False)
         for pattern in (patterns or []) if mode else []:
-            if problem := _problem(pattern, mode, strip):
+            if problem := _problem(pattern, mode, strip, verbatim):
                 raise ValueError(problem)
         return patterns
 
@@ -125,9 +137,10 @@ class MatchArgs(ScorerArgs):
     @classmethod
     def _labels_compile(cls, labels: dict[str, list[str]] | None, info: ValidationInfo):
         mode, strip = info.data.get("mode"), info.data.get("strip", True)
+        verbatim = info.data.get("verbatim", False)
         for label, patterns in (labels or {}).items() if mode else []:
             for pattern in patterns:
-                if problem := _problem(pattern, mode, strip):
+                if problem := _problem(pattern, mode, strip, verbatim):
                     raise ValueError(f"label {label!r}: {problem}")
         return labels
 
@@ -142,6 +155,11 @@ class MatchArgs(ScorerArgs):
             )
         if self.separator is not None and self.patterns_from is None:
             raise ValueError("separator splits a patterns_from value; remove it or use that")
+        if self.verbatim and "strip" in self.model_fields_set:
+            raise ValueError(
+                "verbatim matches the answer as returned, so strip does not apply; "
+                "remove strip, or verbatim"
+            )
         return self
 
     def outputs(self) -> tuple[str, ...]:
@@ -154,8 +172,9 @@ class _Rules:
     def __init__(
         self, groups: Sequence[tuple[str | None, Sequence[str]]], args: MatchArgs, field: str
     ):
-        self.mode, self.strip = args.mode, args.strip
-        self.fold: Callable[[str], str] = str if args.case_sensitive else str.casefold
+        self.mode, self.strip, self.verbatim = args.mode, args.strip, args.verbatim
+        lower = str.lower if args.verbatim else str.casefold
+        self.fold: Callable[[str], str] = str if args.case_sensitive else lower
         self.flags = 0 if args.case_sensitive else re.IGNORECASE
         self.where = f"scorer {args.name!r} (match) {field}"
         self.groups = [(label, [(self._compile(p), p) for p in ps]) for label, ps in groups]
@@ -163,7 +182,7 @@ class _Rules:
     def _compile(self, pattern: str) -> str | re.Pattern[str] | Pattern:
         if self.mode == "regex":  # the user's own regex: run bounded
             return compile_pattern(pattern, self.flags)
-        text = _clean(pattern, self.strip)
+        text = pattern if self.verbatim else _clean(pattern, self.strip)
         if self.mode == "keyword":
             return re.compile(rf"(?<!\w){re.escape(text)}(?!\w)", self.flags)
         return self.fold(text)
@@ -171,7 +190,9 @@ class _Rules:
     def find(self, answer: str) -> tuple[str | None, str | None]:
         """The first (label, pattern) that matches the answer, or (None, None); a WeirdgenError
         naming the scorer and the pattern when a regex runs over its time limit."""
-        if self.mode == "regex":
+        if self.verbatim:
+            text = answer
+        elif self.mode == "regex":
             text = strip_answer(answer) if self.strip else answer
         else:
             text = _clean(answer, self.strip)
@@ -246,9 +267,10 @@ class MatchScorer:
                 f"for scorer {name!r}; write the patterns as text (e.g. {key}: Mossad)"
             )
         found = self._by_list.get(tuple(patterns))
+        verbatim = self.args.verbatim
         if found is None:
             for pattern in patterns:
-                if problem := _problem(pattern, self.args.mode, self.args.strip):
+                if problem := _problem(pattern, self.args.mode, self.args.strip, verbatim):
                     raise WeirdgenError(
                         f"{where}.metadata.{key}: question {question.id!r}, scorer {name!r}: "
                         f"{problem}"
