@@ -279,6 +279,7 @@ def check(
     for i, prepared in enumerate(conditions):
         if prepared.dataset is not None:
             backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")
+    check_unseen_dates(spec, conditions, asked)
     by_question: dict[tuple[str, str], list[Prompt]] = {}
     for p in asked:
         by_question.setdefault((p.eval_set, p.question.id), []).append(p)
@@ -295,4 +296,3 @@ def check(
             check_question = getattr(scorer, "check_question", None)
             if check_question is not None and scorer.args.scores(eval_set):
                 check_question(group[0].question, field)
-    check_unseen_dates(spec, conditions, asked)
