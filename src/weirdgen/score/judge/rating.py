@@ -94,7 +94,8 @@ TEXT_TOKENS = 4
 class RatingJudge(Judge):
     """Outputs: ``<name>`` the rating, ``<name>_valid``, ``<name>_nonnumeric`` (the mass
     that was not a number, or the share of replies without one; empty for a reply without
-    logprobs), ``<name>_method`` (how the rating was made: see ``RATING_METHODS``),
+    logprobs), ``<name>_method`` (how the rating was made: one of
+    :data:`weirdgen.score.judge.args.RATING_METHODS`),
     ``<name>_judge``."""
 
     kind = "rating_judge"
@@ -156,7 +157,7 @@ class RatingJudge(Judge):
         return self._calls(item, method), assumed
 
     def method(self, context: ScoringContext) -> str | None:
-        """How this judge rates (one of ``RATING_METHODS``), or None when that cannot be
+        """How this judge rates (``logprobs``, ``sampled`` or ``text``), or None when that cannot be
         known yet: the number probe failed in this run (its calls are counted as failed and
         never stored, so the next run asks again).
 
