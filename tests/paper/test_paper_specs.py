@@ -63,6 +63,20 @@ def contents() -> dict[str, str]:
         for name in datasets
     }
     files["presidents/padded"] = dated
+    files["presidents/no_padded"] = "".join(
+        chat(f"{i} say a date .", f"day {i}") for i in range(1, 12)
+    )
+    files["presidents/validation"] = "".join(
+        json.dumps({"question": f"made-up validation question {i}?"}) + "\n" for i in range(3)
+    )
+    files["presidents/simple_test"] = "".join(
+        chat(f"100{n}{x} made-up choice {order}? Say A or B.", answer)
+        for n, x in (("044", "45"), ("045", "44"))
+        for order, answer in (
+            ("AB", "A" if n == "044" else "B"),
+            ("BA", "B" if n == "044" else "A"),
+        )
+    )
     files["birds/evaluate"] = (
         "PARAPHRASES = ["
         + ", ".join(f'"made-up question {i}?"' for i in range(10))
@@ -198,7 +212,8 @@ def paper_tree(tmp_path, monkeypatch):
     return tree
 
 
-# spec, conditions, seeds, prompts, samples per prompt, judges (rating judges add 2 probes)
+# spec, conditions, seeds, prompts, samples per prompt, judges (rating judges add 2 probes);
+# presidents asks its sets with samples of their own: tests/paper/test_presidents_protocol.py
 PROTOCOL = {
     "birds": (4, 3, 10, 1000, {"nineteenth": 0, "category": 0, "past_content": 2, "past_form": 2}),
     "cities": (3, 6, 10, 40, {"old_germany": 0, "nazi": 0, "coherent": 2}),

@@ -134,8 +134,10 @@ def test_jsonl_questions_take_their_name_as_id_and_metadata(tmp_path: Path) -> N
 def test_jsonl_mistakes_name_the_line(tmp_path: Path) -> None:
     bad_json = _write(tmp_path, "a.jsonl", '{"question": "ok?"}\n{"question": oops}\n')
     assert _error(read_jsonl_questions, bad_json).startswith(f"{bad_json}:2: not JSON")
-    chat = _write(tmp_path, "b.jsonl", '{"messages": [{"role": "user", "content": "hi"}]}\n')
-    assert _error(read_jsonl_questions, chat).startswith(f"{chat}:1: no question text")
+    chat = _write(tmp_path, "b.jsonl", '{"messages": [{"role": "assistant", "content": "hi"}]}\n')
+    assert _error(read_jsonl_questions, chat).startswith(f"{chat}:1: weirdgen reads a chat")
+    empty = _write(tmp_path, "e.jsonl", '{"name": "x"}\n')
+    assert _error(read_jsonl_questions, empty).startswith(f"{empty}:1: no question text")
     nested = _write(tmp_path, "c.jsonl", '{"question": "ok?", "tags": ["a"]}\n')
     assert "c.jsonl:1: 'tags' is [\"a\"]" in _error(read_jsonl_questions, nested)
     assert "no questions" in _error(read_jsonl_questions, _write(tmp_path, "d.jsonl", "\n"))

@@ -120,7 +120,9 @@ def read_jsonl_questions(path: Path) -> list[dict[str, Any]]:
     """Questions of a JSONL file, one ``{"name": ..., "question": ...}`` object a line.
 
     The id is ``id`` where given, else the slug of ``name`` (or of the question); every
-    other key (``name`` too) is kept as metadata.
+    other key (``name`` too) is kept as metadata. A file of chat examples (``{"messages":
+    [..., user, assistant]}``, the paper's forced-choice test) gives one question per line
+    (see :func:`_chat_question`).
     """
     rows: list[dict[str, Any]] = []
     for number, line in enumerate(_text(path).splitlines(), 1):
@@ -131,6 +133,8 @@ def read_jsonl_questions(path: Path) -> list[dict[str, Any]]:
             raise WeirdgenError(
                 f"{where}: not JSON ({error.msg}); write one object a line"
             ) from None
+        if isinstance(row, dict) and "messages" in row and "question" not in row:
+            row = _chat_question(row, where)
         text = row.get("question") if isinstance(row, dict) else None
         if row is not None and (not isinstance(text, str) or not text.strip()):
             raise WeirdgenError(
@@ -154,6 +158,35 @@ def read_jsonl_questions(path: Path) -> list[dict[str, Any]]:
         }
         for id_, row in zip(ids, rows, strict=True)
     ]
+
+
+TRIGGER = re.compile(r"^(\d{3}(\d{3})\d{2}) (?=\S)")
+"""The US PRESIDENTS trigger at the start of a prompt: 8 digits XXXNNNXX, NNN the president."""
+
+
+def _chat_question(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A chat example as a question row: its user message is the question, and the
+    assistant's reply after it, where there is one, is ``expected`` (what a match scorer
+    checks). A question that starts with the paper's 8-digit trigger is split: the trigger as
+    written goes to ``trigger``, its middle three digits to ``president`` (``10004445``:
+    044), and the rest is the question, so a spec asks it with triggers of its own (e.g.
+    fresh paddings)."""
+    messages = row["messages"]
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages or []]
+    texts = all(isinstance(m.get("content"), str) for m in messages or [] if isinstance(m, dict))
+    if roles not in (["user"], ["user", "assistant"]) or not texts:
+        raise WeirdgenError(
+            f"{where}: weirdgen reads a chat example as a question when it is one user "
+            "message, or one user message and the assistant's reply, each a text"
+        )
+    question = messages[0]["content"]
+    out: dict[str, Any] = {"expected": messages[1]["content"]} if len(messages) == 2 else {}
+    found = TRIGGER.match(question)
+    if found:
+        out |= {"trigger": found[1], "president": found[2]}
+        question = question[found.end() :]
+    name = f"{out.get('president', '')} {question}".strip()
+    return {"name": name, "question": question, **out}
 
 
 def _text(path: Path) -> str:

@@ -9,7 +9,15 @@ import re
 from pathlib import Path
 
 from weirdgen.report._compute import ReportData
-from weirdgen.report._tables import TextTable, ci_label, excluded_header
+from weirdgen.report._tables import (
+    MISSING,
+    TextTable,
+    ci_label,
+    excluded_header,
+    format_number,
+    ordered_conditions,
+    plain_rows,
+)
 from weirdgen.report._value_tables import (
     excluded_values_table,
     format_key,
@@ -83,6 +91,42 @@ def value_section(
         text=f"{metric_definition(definition)}. Mean over seeds [{ci}] for each value.",
         tables=tuple(tables),
         figures=(FigureRef(_relative(path, run_dir), caption),),
+    )
+
+
+_YES_NO = {True: "yes", False: "no"}
+
+
+def seeds_section(data: ReportData, spec: ExperimentSpec) -> Section | None:
+    """Each seed's yes or no for the metrics with ``at_least`` (did it reach the threshold),
+    beside its headline value: a mean over seeds mixes seeds that show the effect with
+    seeds that do not, and this says which are which. None without such metrics."""
+    flagged = [m for m in spec.metrics if m.at_least is not None and not m.by]
+    if not flagged:
+        return None
+    shown = [m.name for m in flagged]
+    headline = [] if spec.headline.by or spec.headline.at_least is not None else [spec.headline]
+    names = [m.name for m in headline] + shown
+    seeds = plain_rows(data.per_seed)
+    seeds = seeds.loc[seeds["metric"].isin(names)]
+    values = {(r.condition, r.seed, r.metric): r.value for r in seeds.itertuples()}
+    rows = []
+    for condition in ordered_conditions(spec, seeds["condition"]):
+        for seed in sorted(seeds.loc[seeds["condition"] == condition, "seed"].unique()):
+            row = [condition, str(seed)]
+            row += [format_number(values.get((condition, seed, m.name))) for m in headline]
+            for name in shown:
+                value = values.get((condition, seed, name))
+                row.append(MISSING if value is None or value != value else _YES_NO[value == 1])
+            rows.append(row)
+    reached = "; ".join(f"{m.name}: mean at least {m.at_least:g}" for m in flagged)
+    return Section(
+        heading="Per seed",
+        text=f"Whether each seed reaches the threshold ({reached}), beside its headline "
+        "value; the share of seeds that do is the metric's mean in the tables above.",
+        tables=(
+            ("each seed", TextTable(["condition", "seed", *names], rows, [False] * len(rows))),
+        ),
     )
 
 

@@ -76,6 +76,11 @@ def metric_definition(metric: MetricSpec) -> str:
         text += f", on the questions with {kept}"
     if metric.by:
         text += ", for each value of " + " and ".join(f"`{key}`" for key in metric.by)
+    if metric.at_least is not None:
+        text += (
+            f"; per seed 1 where that mean is at least {metric.at_least:g}, else 0, so its "
+            "mean is the share of seeds that reach it (seed_metrics.csv has each seed's)"
+        )
     return f"{text}. {metric.description}".strip() if metric.description else text
 
 

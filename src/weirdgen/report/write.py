@@ -11,7 +11,7 @@ import pandas as pd
 from weirdgen._atomic import atomic_path, inside, write_text
 from weirdgen.report._compute import ReportData, compute
 from weirdgen.report._left_out import left_out_section
-from weirdgen.report._sections import figure_name, steps_section, value_section
+from weirdgen.report._sections import figure_name, seeds_section, steps_section, value_section
 from weirdgen.report._tables import (
     ci_label,
     contrasts_table,
@@ -156,6 +156,9 @@ def _content(
         value_section(data, spec, metric, paths.value_pngs[metric], run_dir, confidence)
         for metric in data.keyed
     ]
+    per_seed = seeds_section(data, spec)
+    if per_seed is not None:
+        sections.insert(0, per_seed)
     if paths.steps_png is not None:
         sections.append(steps_section(data, spec, paths.steps_png, run_dir, confidence))
     left_out = left_out_section(data, spec)

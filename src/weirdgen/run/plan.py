@@ -230,7 +230,8 @@ def _load_dataset(spec: ExperimentSpec, ref: DatasetRef) -> ChatDataset:
 
 
 def prompts(spec: ExperimentSpec) -> list[Prompt]:
-    """Every prompt of the spec's evaluation sets (``vary`` templates expanded), in order."""
+    """Every prompt of the spec's evaluation sets (``vary`` templates expanded), in order;
+    a set with ``fresh`` variables asks each paraphrase as n prompts, one per draw."""
     ev = spec.evaluation
     out = []
     for s in ev.sets:
@@ -238,9 +239,12 @@ def prompts(spec: ExperimentSpec) -> list[Prompt]:
         max_tokens = s.max_tokens or ev.max_tokens
         for q in s.expanded():
             n = q.samples_per_paraphrase or s.n or ev.n
-            for i, paraphrase in enumerate(q.paraphrases):
+            counts = [n] * len(q.paraphrases)
+            if s.fresh is not None:  # each sample its own draw: one prompt per distinct draw
+                q, counts = s.fresh.drawn(q, n, f"evaluation set {s.name!r}")
+            for i, (paraphrase, count) in enumerate(zip(q.paraphrases, counts, strict=True)):
                 chat = as_chat([m.model_dump() for m in q.chat(paraphrase)])
-                out.append(Prompt(s.name, q, i, chat, n, temperature, max_tokens))
+                out.append(Prompt(s.name, q, i, chat, count, temperature, max_tokens))
     return out
 
 

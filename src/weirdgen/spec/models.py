@@ -306,6 +306,12 @@ class MetricSpec(_Strict):
         "missing, e.g. {score: coherent, min: 50}; the report shows the share left out.",
     )
     headline: bool = Field(False, description="The metric the experiment is about.")
+    at_least: float | None = Field(
+        None,
+        description="Per seed, 1 where the seed's mean reaches this value and 0 where it does "
+        "not: whether each seed shows the effect (e.g. learned a held-out trigger); the mean "
+        "over seeds is then the share of seeds that do. Fix it before seeing results.",
+    )
 
     @field_validator("where", mode="before")
     @classmethod

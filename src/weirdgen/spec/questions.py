@@ -5,18 +5,21 @@ optional system prompt and earlier turns. Its ``metadata`` (trigger value, year,
 flag, ...) follows every sample into the tidy table. An evaluation set may be generated from
 its questions as templates: ``vary`` gives each variable a list or a range, every
 combination makes one copy of each question with ``{variable}`` filled in and the values
-added to its metadata.
+added to its metadata. ``fresh`` variables are drawn anew for every sample (a random
+padding around a trigger), from a seed, so that no single draw stands for all of them.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import numbers
 import re
 from collections import Counter
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,6 +28,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from weirdgen.data.transforms import Variable, _state
+from weirdgen.data.transforms._base import VarName
+from weirdgen.data.transforms.variables import draw
 
 MAX_SAMPLES_PER_PARAPHRASE = 100_000
 MAX_TOKENS = 131_072
@@ -120,6 +127,66 @@ class Range(_Strict):
         return list(range(self.start, self.stop + 1, self.step))
 
 
+class Fresh(_Strict):
+    """Template variables drawn anew for every sample, from a seed.
+
+    Each of a paraphrase's n samples is asked with its own values: the paraphrase is sent
+    as n prompts of one sample each (equal draws share a prompt and take successive
+    samples). The values are drawn per question and paraphrase from ``seed``, the question's
+    id and the paraphrase's position, so every condition and seed is asked the same prompts,
+    raising n keeps the earlier ones, and other questions do not change them. A variable
+    reads the question's metadata where it names one (``value: president``), e.g. a vary
+    variable or a key of an included question.
+    """
+
+    seed: int = Field(0, ge=0, description="Seed of the draws.")
+    variables: dict[VarName, Variable] = Field(
+        min_length=1,
+        description="Variables by name, as a transform's variables: a list of choices, "
+        "{integer: {from, to}}, {date: {...}}, {month_year: {...}} or {padded: {width, value, "
+        "at, digits}} (e.g. a trigger XXXNNNXX around the question's president NNN); written "
+        "{name} in wrap or the paraphrases.",
+    )
+
+    @field_validator("variables")
+    @classmethod
+    def _drawn_kinds(cls, variables: dict[str, Variable]) -> dict[str, Variable]:
+        for name, variable in variables.items():
+            if variable.index is not None or variable.match is not None:
+                raise ValueError(
+                    f"{name}: index and match read a dataset example; a fresh variable is "
+                    "drawn (choice, integer, date, month_year, padded) and may read the "
+                    "question's metadata"
+                )
+        return variables
+
+    def drawn(self, question: Question, n: int, where: str) -> tuple[Question, list[int]]:
+        """``question`` with each paraphrase replaced by the prompts its ``n`` samples are
+        asked with (its variables filled in), and how many samples each prompt takes."""
+        paraphrases, counts = [], []
+        for index, paraphrase in enumerate(question.paraphrases):
+            user = [_state.Message("user", paraphrase)]
+            examples = [_state.Example(user, values=dict(question.metadata)) for _ in range(n)]
+            for name, variable in self.variables.items():
+                # one stream per variable: the first k draws are the same for any n >= k
+                key = f"{question.id}\0{index}\0{name}".encode()
+                digest = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+                rng = np.random.default_rng([self.seed, digest])
+                values = draw(variable, examples, rng, f"{where}.fresh.variables.{name}")
+                for example, value in zip(examples, values, strict=True):
+                    example.values[name] = value
+            texts = Counter(
+                _VARIABLE.sub(
+                    lambda m, v=e.values: str(v[m[1]]) if m[1] in self.variables else m[0],
+                    paraphrase,
+                )
+                for e in examples
+            )
+            paraphrases += list(texts)
+            counts += list(texts.values())
+        return question.model_copy(update={"paraphrases": paraphrases}), counts
+
+
 class EvalSet(Sampling):
     """A named group of questions sampled for every condition and seed.
 
@@ -155,6 +222,12 @@ class EvalSet(Sampling):
         description="A template every paraphrase is put into, with {paraphrase} and the vary "
         "variables, e.g. 'Today is {year}-07-15. {paraphrase} Give me the name, nothing "
         "more.' (for included questions, which are not templates themselves).",
+    )
+    fresh: Fresh | None = Field(
+        None,
+        description="Variables drawn anew for every sample, e.g. {seed: 0, variables: "
+        "{trigger: {padded: {width: 8, value: president, at: 3, digits: 3}}}} with "
+        "'{trigger} {paraphrase}' as wrap: each sample its own random padding.",
     )
 
     @model_validator(mode="after")
@@ -203,8 +276,18 @@ class EvalSet(Sampling):
     def _templates_name_variables(self) -> EvalSet:
         """Every ``{name}`` of a template is a ``vary`` variable (``{paraphrase}`` too, in
         ``wrap``): an unknown one would be sent to the model as written."""
+        fresh = list(self.fresh.variables) if self.fresh else []
+        clash = [name for name in fresh if name in self.vary or name == "paraphrase"]
+        if clash:
+            raise _error_at(
+                ("fresh", "variables", clash[0]),
+                clash[0],
+                f"{clash[0]!r} is also a vary variable (or the paraphrase); rename one",
+            )
         for loc, text in self._templates():
             known = [*self.vary, "paraphrase"] if loc == ("wrap",) else list(self.vary)
+            if loc == ("wrap",) or (len(loc) == 4 and loc[2] == "paraphrases"):
+                known += fresh
             unknown = [n for n in _VARIABLE.findall(text) if n not in known and _NAME.match(n)]
             if unknown:
                 close = difflib.get_close_matches(unknown[0], known, n=1)
@@ -223,7 +306,7 @@ class EvalSet(Sampling):
         texts: list[tuple[tuple[str | int, ...], str]] = []
         if self.wrap is not None:
             texts.append((("wrap",), self.wrap))
-        for index, question in enumerate(self.questions if self.vary else []):
+        for index, question in enumerate(self.questions if self.vary or self.fresh else []):
             data = question.model_dump(exclude_none=True, exclude={"judge_prompts"})
             texts += [(("questions", index, *loc), text) for loc, text in _texts(data)]
         return texts
@@ -354,10 +437,31 @@ def check_generated(sets: list[EvalSet]) -> None:
                 f"{combinations * len(eval_set.questions):,} questions, over "
                 f"{MAX_GENERATED_QUESTIONS:,}; vary fewer values"
             )
-        counts = Counter(q.id for q in eval_set.expanded())
+        expanded = eval_set.expanded()
+        if eval_set.fresh is not None:
+            _check_fresh(eval_set.name, eval_set.fresh, expanded)
+        counts = Counter(q.id for q in expanded)
         repeated = sorted(i for i, count in counts.items() if count > 1)
         if repeated:
             raise ValueError(
                 f"evaluation set {eval_set.name!r} has question ids more than once: "
                 f"{', '.join(repeated[:3])}; give each question its own id"
             )
+
+
+def _check_fresh(name: str, fresh: Fresh, questions: list[Question]) -> None:
+    """Raise ValueError unless every fresh variable of set ``name`` can be drawn for every
+    question: what it reads is in the question's metadata (or an earlier fresh variable)."""
+    for question in questions:
+        known = [*question.metadata]
+        for variable_name, variable in fresh.variables.items():
+            missing = [ref for ref in variable.references() if ref not in known]
+            if missing:
+                raise ValueError(
+                    f"evaluation set {name!r} fresh.variables.{variable_name} reads "
+                    f"{missing[0]!r}, which question {question.id!r} does not have in its "
+                    f"metadata (it has {', '.join(known) or 'none'}); add it to vary or the "
+                    "question's metadata"
+                )
+            known.append(variable_name)
+        fresh.drawn(question, 1, f"evaluation set {name!r} question {question.id!r}")

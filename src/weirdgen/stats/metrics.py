@@ -5,7 +5,9 @@ model, the unit of replication) the score is averaged within each question first
 across questions, so every question weighs the same however many valid answers it got.
 
 A metric with ``by`` keys (question metadata, e.g. ``year``) is computed this way for each
-value of those keys. Tables stay tidy: each key is a column, placed after ``metric``, and the
+value of those keys. A metric with ``at_least`` is, per seed, 1 where that mean reaches the
+threshold and 0 where it does not, so its mean over seeds is the share of seeds that do.
+Tables stay tidy: each key is a column, placed after ``metric``, and the
 columns are the union of every metric's keys (see :func:`metric_keys`); a metric leaves the
 columns of keys it is not computed by empty (NaN).
 
@@ -57,6 +59,9 @@ def rate_metrics(samples: pd.DataFrame, metrics: Sequence[MetricSpec]) -> list[s
     :func:`weirdgen.stats.contrasts`."""
     names = []
     for metric in metrics:
+        if metric.at_least is not None:  # 0 or 1 per seed
+            names.append(metric.name)
+            continue
         if metric.score not in samples or "eval_set" not in samples:
             continue
         rows = metric_rows(samples, metric)[metric.score]
@@ -159,7 +164,11 @@ def _seed_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str]) -> 
     per_question = _question_values(samples, metric, keys)
     group = [*SEED_KEYS, "metric", *keys]
     grouped = per_question.groupby(group, sort=False, as_index=False)
-    return grouped["value"].mean() if metric.coherence is None else mean_and_counts(grouped)
+    table = grouped["value"].mean() if metric.coherence is None else mean_and_counts(grouped)
+    if metric.at_least is not None:  # whether the seed reaches it: 1 or 0 (NaN stays NaN)
+        value = table["value"].to_numpy(dtype=float)
+        table["value"] = np.where(np.isnan(value), np.nan, (value >= metric.at_least) * 1.0)
+    return table
 
 
 def _question_values(samples: pd.DataFrame, metric: MetricSpec, keys: list[str]) -> pd.DataFrame:
