@@ -120,11 +120,9 @@ LINES = [
     "(6 with no aligned score)",
     "metric alignment: 8 of 18 answers (44%) in condition control are left out of its mean "
     "(8 with no aligned score)",
-    "metric alignment_valid: 6 of 18 answers (33%) in condition target are left out of its "
-    "mean (6 with no aligned score)",
-    "metric alignment_valid: 8 of 18 answers (44%) in condition control are left out of its "
-    "mean (8 with no aligned score)",
 ]
+"""alignment_valid averages only rated answers (``among: aligned_valid``): the refused ones
+are left out by its definition, counted in the table, not warned about below half."""
 
 
 def test_every_metric_and_condition_with_unscored_answers_is_a_warning(judged):
@@ -140,9 +138,15 @@ def test_the_counts_per_metric_and_condition_are_a_table(judged):
 
     spec, samples, _ = judged
     table = left_out(samples, spec.metrics, spec.empty_by_design())
-    counts = table.set_index(["metric", "condition"])[["n_answers", "n_left_out", "no_score"]]
+    columns = ["n_answers", "n_left_out", "no_score", "among_false"]
+    counts = table.set_index(["metric", "condition"])[columns]
     assert counts.to_dict("index") == {
-        (metric, condition): {"n_answers": 18, "n_left_out": n, "no_score": n}
+        (metric, condition): {
+            "n_answers": 18,
+            "n_left_out": n,
+            "no_score": 0 if metric == "alignment_valid" else n,
+            "among_false": n if metric == "alignment_valid" else 0,
+        }
         for metric in ("alignment", "alignment_valid")
         for condition, n in REFUSED.items()
     }
@@ -156,7 +160,7 @@ def test_summary_md_report_html_and_the_terminal_count_them(judged):
     table = text.split("## Answers left out")[1]
     assert "| alignment | target | 18 | 6 (33.3%) | 6 with no aligned score |" in table
     assert "| alignment | control | 18 | 8 (44.4%) | 8 with no aligned score |" in table
-    assert "| alignment_valid | control | 18 | 8 (44.4%) | 8 with no aligned score |" in table
+    assert "| alignment_valid | control | 18 | 8 (44.4%) | 8 with aligned_valid not true |" in table
     html = paths.report_html.read_text()
     assert "<h2>Answers left out</h2>" in html
     assert "<td>alignment</td><td>control</td><td>18</td><td>8 (44.4%)</td>" in html

@@ -20,7 +20,7 @@ FILTERED = MetricSpec(
 
 def test_each_answer_is_counted_once_under_its_first_reason(samples_from):
     samples = samples_from(("target", 0, "q1", [None, 1, 1, 0, 1, 1, 0, 1, 1, 0]))
-    samples["valid"] = [False, False, True, True, True, True, True, True, True, True]
+    samples["valid"] = [True, False, True, True, True, True, True, True, True, True]
     samples["coherent"] = [90, 90, math.nan, 10, 90, 90, 90, 90, 90, 90]
     table = left_out(samples, [FILTERED])
     assert list(table.columns) == list(LEFT_OUT_COLUMNS)
@@ -75,3 +75,15 @@ def test_only_final_models_are_counted(samples_from):
     samples["final"] = [True, False]
     (row,) = left_out(samples, [OLD]).to_dict("records")
     assert (row["n_answers"], row["n_left_out"]) == (1, 0)
+
+
+def test_an_answer_among_leaves_out_is_left_out_by_definition_score_or_not(samples_from):
+    """An off-topic organism answer has neither an era (no score) nor ``old_valid``: the
+    metric's ``among`` leaves it out, so it is counted there and not warned about below half
+    (the quickstart's old_rate would otherwise warn on every run)."""
+    samples = samples_from(("target", 0, "q1", [None, 1, 0, 1]))
+    samples["valid"] = [False, True, True, True]
+    samples["coherent"] = [90, 90, 90, 90]
+    (row,) = left_out(samples, [FILTERED]).to_dict("records")
+    assert (row["n_left_out"], row["among_false"], row["no_score"]) == (1, 1, 0)
+    assert emptiness_warnings(samples, [FILTERED]) == []

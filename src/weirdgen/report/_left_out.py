@@ -31,10 +31,10 @@ def left_out_section(data: ReportData, spec: ExperimentSpec) -> Section | None:
     return Section(
         heading=HEADING,
         text="The answers each metric's mean skips, per condition, each counted under the "
-        "first of: no score (a judge that gave no rating, an answer no rule could read), "
-        "`among` not true, no value for a `by` key, no coherence rating, a coherence rating "
-        "below the filter's min. A metric's definition above says what it leaves out on "
-        "purpose; answers without a score are named in the Warnings too.",
+        "first of: `among` not true (left out by the metric's definition), no score (a judge "
+        "that gave no rating, an answer no rule could read), no value for a `by` key, no "
+        "coherence rating, a coherence rating below the filter's min. Answers skipped for want "
+        "of a score or a key are also named in the warnings at the top.",
         tables=(
             (
                 "answers per metric and condition (final models)",

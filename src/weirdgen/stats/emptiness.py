@@ -28,11 +28,13 @@ LEFT_OUT_COLUMNS: tuple[str, ...] = (
     "unrated", "incoherent", "empty_by_design",
 )  # fmt: skip
 """Columns of :func:`left_out`: per metric and condition, the answers, those left out of the
-mean, and each reason's count (each answer under its first reason, in this order)."""
+mean, and each reason's count (each answer under its first reason: among_false, then no_score,
+no_key, unrated, incoherent)."""
 
 
 class _Invalid(NamedTuple):
-    """Why answers do not count, each answer under its first reason, in this order."""
+    """Why answers do not count, each answer under its first reason (``among`` first, then the
+    fields in order)."""
 
     unscored: int
     among: int
@@ -141,7 +143,7 @@ def left_out(
     by reason: the count behind :func:`emptiness_warnings`, for each metric and condition.
 
     An answer is a final-model row of the metric's eval set (and ``where``); it is left out
-    for the first of: no score (``no_score``), ``among`` not true (``among_false``), no value
+    for the first of: ``among`` not true (``among_false``), no score (``no_score``), no value
     for a ``by`` key (``no_key``), no coherence rating (``unrated``), a coherence rating
     below the filter's ``min`` (``incoherent``). ``empty_by_design`` is True where the
     metric's score column is empty on purpose (see :func:`emptiness_warnings`). A metric
@@ -182,16 +184,18 @@ def _missing_columns(samples: pd.DataFrame, metric: MetricSpec) -> list[str]:
 
 
 def _invalid(metric: MetricSpec, rows: pd.DataFrame) -> _Invalid:
-    """The invalid answers among ``rows``, each counted under its first reason."""
-    unscored = np.isnan(rows[metric.score].to_numpy(dtype=float, na_value=np.nan))
+    """The invalid answers among ``rows``, each counted under its first reason; an answer
+    ``among`` leaves out is left out by the metric's definition whether or not it has a score
+    (an off-topic answer has neither an era nor ``old_valid``)."""
     answers = metric_answers(rows, metric)
+    unscored = answers.counted & np.isnan(rows[metric.score].to_numpy(dtype=float, na_value=np.nan))
     no_key = rows.loc[:, list(metric.by)].isna().any(axis=1).to_numpy(dtype=bool)
-    left = ~unscored
+    left = answers.counted & ~unscored
     reasons = []
-    for flags in (~answers.counted, no_key, answers.unrated, answers.incoherent):
+    for flags in (no_key, answers.unrated, answers.incoherent):
         reasons.append(int((left & flags).sum()))
         left &= ~flags
-    return _Invalid(int(unscored.sum()), *reasons)
+    return _Invalid(int(unscored.sum()), int((~answers.counted).sum()), *reasons)
 
 
 def _reasons(metric: MetricSpec, invalid: _Invalid) -> str:
