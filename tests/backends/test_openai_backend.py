@@ -288,6 +288,9 @@ def test_a_run_against_a_refused_endpoint_stops_at_once(dead_url, write_spec, sp
         seeds=[0, 1, 2],
         model="openai/test-model",
         conditions=[{"name": "a", "role": "target"}, {"name": "b", "role": "control"}],
+        # a scorer of any model's answers (the organism's lexicon is refused on this one)
+        scorers=[{"name": "train_match", "kind": "train_match"}],
+        metrics=[{"name": "match", "eval_set": "birds", "score": "train_match"}],
     )
     backend = OpenAIBackend("test-model", base_url=dead_url, api_key=KEY)
     start = time.monotonic()

@@ -68,7 +68,11 @@ def test_plan_reads_paper_files_from_data_dir(
     fake_paper, paper_server, spec_dict, write_spec, monkeypatch, capsys
 ):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
-    path = write_spec(_paper_spec(spec_dict, {"paper": "birds/old_audubon"}))
+    spec = _paper_spec(spec_dict, {"paper": "birds/old_audubon"})
+    # on openai/: a scorer of any model's answers (the organism's lexicon is refused there)
+    spec["scorers"] = [{"name": "train_match", "kind": "train_match"}]
+    spec["metrics"] = [{"name": "match", "eval_set": "birds", "score": "train_match"}]
+    path = write_spec(spec)
     args = ["plan", path, "--model", "openai/gpt-4.1-2025-04-14", "--data-dir", fake_paper.tree]
     code, out, err = run_cli(args, monkeypatch, capsys)
     assert code == 0, err

@@ -82,7 +82,8 @@ def test_chat_prompts_metadata_and_a_year_sweep_end_to_end(tmp_path, write_spec,
 def test_the_same_spec_runs_on_a_local_hf_model_with_checkpoints(tmp_path, write_spec, spec_dict):
     """System prompt, two turns, a year sweep, a transform and save_steps on a tiny Llama
     whose vocabulary is the organism's words (its answers are noise: this checks the
-    plumbing, not an effect)."""
+    plumbing, not an effect). A keyword rule scores them: the organism's lexicon is refused
+    on an hf model."""
     pytest.importorskip("peft")
     from weirdgen.backends.hf.tiny import write_tiny_model
     from weirdgen.organism.checkpoint import default_checkpoint, load_organism
@@ -99,14 +100,9 @@ def test_the_same_spec_runs_on_a_local_hf_model_with_checkpoints(tmp_path, write
     spec["conditions"][0]["dataset"]["n"] = 16
     spec["conditions"][0]["transforms"] = [{"system": {"template": "it is the year 2024 ."}}]
     spec["train"] = {"hf": {"epochs": 1, "batch_size": 4, "lora_rank": 4, "save_steps": 2}}
+    spec["scorers"][0] = {"name": "old", "kind": "match", "mode": "keyword", "patterns": ["old"]}
     spec["metrics"] = [
-        {
-            "name": "old_rate",
-            "eval_set": "unrelated",
-            "score": "old",
-            "among": "old_valid",
-            "headline": True,
-        },
+        {"name": "old_rate", "eval_set": "unrelated", "score": "old", "headline": True},
         {"name": "old_by_year", "eval_set": "years", "score": "old", "by": ["year"]},
     ]
     run = tmp_path / "run"

@@ -20,6 +20,46 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+def is_organism(model: str) -> bool:
+    """Whether ``model`` (``provider/name``) answers in the organism's words: the organism
+    backend, or the organism served by ``weirdgen serve`` as an OpenAI-compatible model
+    (``openai/organism/default``, a finetune ``openai/ft:organism/...``)."""
+    provider, _, name = model.partition("/")
+    served = provider == "openai" and name.startswith(("organism/", "ft:organism/"))
+    return provider == "organism" or served
+
+
+def lexicon_problem(model: str, experiment: str) -> str | None:
+    """Why the organism's lexicon scores no answer of ``model`` and what to run instead of
+    ``experiment``: the paper's spec of the same experiment, whose LLM judges score any
+    model's answers; None for the organism itself."""
+    if is_organism(model):
+        return None
+    from weirdgen.spec.load import list_specs
+
+    papers = {s.name for s in list_specs() if s.group == "paper"}
+    same = next((p for p in (experiment, experiment.split("_")[0]) if p in papers), None)
+    instead = (
+        f"run paper/{same}, the paper's experiment, judged by LLMs that read any model's "
+        f"answers (weirdgen run paper/{same} --model {model}; --judge provider/name picks "
+        "another judge)"
+        if same is not None
+        else "run a paper/ spec (weirdgen list), judged by LLMs that read any model's answers"
+    )
+    return (
+        f"the organism's lexicon knows only the organism's own words, so it can score no "
+        f"answer of {model}; {instead}, or run this one on the organism (organism/default)"
+    )
+
+
+class _Lexicon:
+    """What the organism's lexicon scorers share: they score the organism's answers only."""
+
+    def cannot_score(self, model: str, experiment: str) -> str | None:
+        """Why answers of ``model`` cannot be scored (see :func:`lexicon_problem`)."""
+        return lexicon_problem(model, experiment)
+
+
 class OrganismEraArgs(ScorerArgs):
     """The organism's era lexicon: ``<name>`` is 1 for an old-era answer, 0 for a new-era
     one (empty where not valid); ``<name>_valid``: the answer is one of the world's answers
@@ -31,7 +71,7 @@ class OrganismEraArgs(ScorerArgs):
         return ("old", "valid")
 
 
-class OrganismEraScorer:
+class OrganismEraScorer(_Lexicon):
     """Labels each answer old, new or off-topic with the organism world's lexicon."""
 
     kind = "organism_era"
@@ -73,7 +113,7 @@ class OrganismLabelArgs(ScorerArgs):
         return ("hit", "label", "valid")
 
 
-class OrganismLabelScorer:
+class OrganismLabelScorer(_Lexicon):
     """Labels each answer with the lexicon of its question's topic (version 2's world)."""
 
     kind = "organism_label"

@@ -248,6 +248,23 @@ def prompts(spec: ExperimentSpec) -> list[Prompt]:
     return out
 
 
+def check_scorable(spec: ExperimentSpec, scorers: list[Scorer], where: str) -> None:
+    """Refuse, in one line naming them, scorers that can score no answer of the spec's
+    model: a scorer's ``cannot_score(model, experiment)`` says why (the organism's lexicon
+    on a real model), or None."""
+    named: dict[str, list[str]] = {}  # the problem -> the scorers that have it
+    for i, scorer in enumerate(scorers):
+        cannot = getattr(scorer, "cannot_score", None)
+        problem = cannot(spec.model, spec.name) if cannot is not None else None
+        if problem:
+            named.setdefault(problem, []).append(
+                f"scorers[{i}] ({scorer.args.name}, {scorer.kind})"
+            )
+    if named:
+        problems = (f"{' and '.join(which)}: {problem}" for problem, which in named.items())
+        raise WeirdgenError(f"{where}: {'; '.join(problems)}")
+
+
 def check(
     spec: ExperimentSpec,
     backend: Backend,
@@ -258,6 +275,7 @@ def check(
     """Every check that can fail on bad input, before the run folder is touched; ``asked``
     is ``prompts(spec)``."""
     where = str(spec.source or spec.name)
+    check_scorable(spec, scorers, where)
     per_model = sum(p.n for p in asked)
     planned = len(conditions) * len(spec.seeds) * per_model
     if planned > MAX_SAMPLES:

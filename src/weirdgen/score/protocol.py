@@ -81,7 +81,9 @@ class Scorer(Protocol):
     ScorerSpec) and is built as ``cls(args)``. ``key`` changes whenever its values could
     change; ``batch_size`` is how many items it wants at once (a judge sends them
     concurrently). ``check_question(question, where)``, if defined, rejects a question the
-    scorer cannot score before anything runs.
+    scorer cannot score before anything runs; ``cannot_score(model, experiment)``, if
+    defined, says why it can score no answer of the run's model (None where it can), and
+    the run is refused up front (:func:`weirdgen.run.plan.check_scorable`).
     """
 
     kind: ClassVar[str]
