@@ -19,6 +19,7 @@ from weirdgen.stats import (
     step_metrics,
     summarize,
 )
+from weirdgen.stats.truncation import truncation_warnings
 
 
 class ReportData(NamedTuple):
@@ -92,6 +93,9 @@ def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> R
         step_seeds=step_seeds,
         step_summary=step_summary,
         interval=interval_note(summary, spec, confidence),
-        warnings=tuple(emptiness_warnings(samples, spec.metrics, spec.empty_by_design())),
+        warnings=(
+            *emptiness_warnings(samples, spec.metrics, spec.empty_by_design()),
+            *truncation_warnings(samples),
+        ),
         left_out=left_out(samples, spec.metrics, spec.empty_by_design()),
     )

@@ -49,6 +49,7 @@ def sample_models(
                         for i in range(p.n)
                     ]
                     answers = store.answers([k for k, _, _ in planned])
+                    ended = store.finish_reasons([k for k, _, _ in planned])
                     missing = [(k, p, i) for k, p, i in planned if k not in answers]
                     if missing:
                         try:
@@ -56,10 +57,11 @@ def sample_models(
                         except _Partial as partial:
                             failed.append((prepared.condition.name, seed, partial.error))
                             got = partial.got
-                        answers.update(got)
+                        answers.update({k: a for k, (a, _) in got.items()})
+                        ended.update({k: e for k, (_, e) in got.items() if e is not None})
                         work.sampled += len(got)
                     bars.advance(task)
-                    rows.extend(_rows(spec, prepared, seed, variant, planned, answers))
+                    rows.extend(_rows(spec, prepared, seed, variant, planned, answers, ended))
     if failed:
         first = failed[0]
         where = _listed(f"{condition} seed {seed}" for condition, seed, _ in failed)
@@ -74,7 +76,7 @@ def sample_models(
 class _Partial(Exception):
     """Some requests of a batch failed for good: the answers that did arrive, and why."""
 
-    def __init__(self, got: dict[str, str], error: SamplingFailed) -> None:
+    def __init__(self, got: dict[str, tuple[str, str | None]], error: SamplingFailed) -> None:
         super().__init__(str(error))
         self.got, self.error = got, error
 
@@ -86,8 +88,10 @@ def _draw(
     missing: list[tuple[str, Prompt, int]],
     store: Store,
     lost: set[str],
-) -> dict[str, str]:
-    """Draw the ``missing`` samples of one model and store every answer that arrives.
+) -> dict[str, tuple[str, str | None]]:
+    """Draw the ``missing`` samples of one model and store every answer that arrives, with
+    why it ended where the backend says (an API backend's ``complete`` does; ``length`` is
+    an answer cut at max_tokens): {sample key: (answer, finish reason or None)}.
 
     Raises:
         _Partial: some requests failed for good (their keys are added to ``lost``); it
@@ -97,20 +101,26 @@ def _draw(
         SampleRequest(p.messages, p.temperature, p.max_tokens, key_seed(k)) for k, p, _ in missing
     ]
     error = None
+    complete = getattr(backend, "complete", None)
     try:
-        drawn: list[str | None] = list(backend.sample(ref, requests))
+        drawn: list = list(complete(ref, requests) if complete else backend.sample(ref, requests))
     except SamplingFailed as failure:
         error = failure
-        drawn = [None if c is None else c.text for c in failure.completions]
+        drawn = list(failure.completions)
     failpoint("sample.drawn")
-    got = [(m, a) for m, a in zip(missing, drawn, strict=True) if a is not None]
-    lost.update(k for (k, _, _), a in zip(missing, drawn, strict=True) if a is None)
+    texts = [getattr(d, "text", d) for d in drawn]
+    got = [
+        (m, a, getattr(d, "finish_reason", None))
+        for m, a, d in zip(missing, texts, drawn, strict=True)
+        if a is not None
+    ]
+    lost.update(k for (k, _, _), a in zip(missing, texts, strict=True) if a is None)
     store.add_samples(
-        StoredSample(k, ref.key, p.text, p.temperature, p.max_tokens, seed, i, a)
-        for (k, p, i), a in got
+        StoredSample(k, ref.key, p.text, p.temperature, p.max_tokens, seed, i, a, e)
+        for (k, p, i), a, e in got
     )
     failpoint("sample.stored")
-    answers = {k: a for (k, _, _), a in got}
+    answers = {k: (a, e) for (k, _, _), a, e in got}
     if error is not None:
         raise _Partial(answers, error)
     return answers
@@ -130,8 +140,10 @@ def _rows(
     variant: Variant,
     planned: list[tuple[str, Prompt, int]],
     answers: dict[str, str],
+    ended: dict[str, str],
 ) -> list[dict]:
-    """The sample rows of one model, for those of ``planned`` that have an answer."""
+    """The sample rows of one model, for those of ``planned`` that have an answer;
+    ``finish_reason`` where the backend said why the answer ended, else empty."""
     train_answers = prepared.train_answers
     return [
         {
@@ -149,6 +161,7 @@ def _rows(
             "messages": _messages_json(p),
             "step": variant.step,
             "final": variant.final,
+            "finish_reason": ended.get(k),
             **p.question.metadata,
             "_key": k,
             "_question": p.question,

@@ -15,8 +15,10 @@ Then ``messages`` (str): the JSON list of every message sent (system prompt and 
 turns included); ``step`` (nullable int): optimizer steps of the model that answered (0 for
 the base model, empty where not recorded); ``final`` (bool): the model at the end of its
 finetuning (or the base model), False for the earlier checkpoints a recipe's ``save_steps``
-keeps; and one column per question metadata key (a trigger value, a year, a held-out flag;
-empty where a question lacks the key).
+keeps; ``finish_reason`` (nullable str): why the answer ended where the backend says
+(``stop``, or ``length`` for an answer cut at max_tokens; the openai backend says, local
+backends do not); and one column per question metadata key (a trigger value, a year, a
+held-out flag; empty where a question lacks the key).
 
 Scorer columns: each scorer adds its main value as the column ``name`` and its other values
 as ``name_<value>`` (see ``weirdgen scorers`` for each kind's values). For example an

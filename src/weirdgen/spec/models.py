@@ -455,7 +455,7 @@ class ExperimentSpec(_Strict):
                     f"sets are {sets}"
                 )
             for column in scorer.columns().values():
-                if column in (*SAMPLE_COLUMNS, "step", "final", "messages"):
+                if column in (*SAMPLE_COLUMNS, "step", "final", "finish_reason", "messages"):
                     raise ValueError(
                         f"scorer {scorer.name!r} adds column {column!r}, which the samples "
                         "table already has; rename the scorer"

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS samples (
     key TEXT PRIMARY KEY, model_key TEXT NOT NULL, prompt TEXT NOT NULL,
     temperature REAL NOT NULL, max_tokens INTEGER NOT NULL, seed INTEGER NOT NULL,
     sample_index INTEGER NOT NULL, answer TEXT NOT NULL,
-    created TEXT DEFAULT CURRENT_TIMESTAMP
+    created TEXT DEFAULT CURRENT_TIMESTAMP, finish_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     item_key TEXT NOT NULL, scorer_key TEXT NOT NULL, values_json TEXT NOT NULL,
@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS scores (
 
 @dataclass(frozen=True)
 class StoredSample:
-    """A sample row to insert: its content key and where the answer came from."""
+    """A sample row to insert: its content key and where the answer came from;
+    ``finish_reason`` is why the answer ended (``stop``, ``length`` at max_tokens) where the
+    backend says so, else None."""
 
     key: str
     model_key: str
@@ -58,6 +60,7 @@ class StoredSample:
     seed: int
     sample_index: int
     answer: str
+    finish_reason: str | None = None
 
 
 class Counts(NamedTuple):
@@ -129,12 +132,27 @@ class Store:
             )
         return found
 
+    def finish_reasons(self, keys: Sequence[str]) -> dict[str, str]:
+        """Why the stored answers among ``keys`` ended, where the backend said (``stop``,
+        ``length``...); answers without a recorded reason are left out."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.db.execute(
+                    f"SELECT key, finish_reason FROM samples WHERE key IN ({marks})"
+                    " AND finish_reason IS NOT NULL",
+                    chunk,
+                ).fetchall()
+            )
+        return found
+
     def add_samples(self, rows: Iterable[StoredSample]) -> None:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT OR IGNORE INTO samples (key, model_key, prompt, temperature, max_tokens,"
-                " seed, sample_index, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " seed, sample_index, answer, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         r.key,
@@ -145,6 +163,7 @@ class Store:
                         r.seed,
                         r.sample_index,
                         r.answer,
+                        r.finish_reason,
                     )
                     for r in rows
                 ],
@@ -235,6 +254,7 @@ def _migrate(db: sqlite3.Connection) -> None:
             f"{SCHEMA_VERSION}); upgrade weirdgen"
         )
     if version == SCHEMA_VERSION:
+        _add_finish_reason(db)
         return
     with db:
         db.execute("BEGIN IMMEDIATE")
@@ -247,7 +267,16 @@ def _migrate(db: sqlite3.Connection) -> None:
             if statement.strip():
                 db.execute(statement)
         add_columns(db, "models")
+        _add_finish_reason(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _add_finish_reason(db: sqlite3.Connection) -> None:
+    """Give an earlier store's samples the nullable ``finish_reason`` column (answers drawn
+    before it have none). Not a schema version: an older weirdgen reads and writes the
+    store as before, naming its columns."""
+    if "finish_reason" not in {row[1] for row in db.execute("PRAGMA table_info(samples)")}:
+        db.execute("ALTER TABLE samples ADD COLUMN finish_reason TEXT")
 
 
 def add_columns(db: sqlite3.Connection, table: str) -> None:
