@@ -85,3 +85,26 @@ def test_a_loss_that_is_not_finite_is_an_error_naming_the_step(
     assert message.endswith("lower the learning rate")
     assert len(losses) == 3  # training stopped at the bad step
     assert not list(tmp_path.iterdir())  # no weights written, not even the step-2 checkpoint
+
+
+def test_weights_that_are_not_finite_after_the_last_step_are_an_error(
+    backend, birds, tmp_path, monkeypatch
+):
+    # The last step's gradient is made nan while its loss stays finite, so only the check of
+    # the weights after training can catch it.
+    real, losses = finetune_module._loss, []
+
+    def loss(model, ids, targets):
+        losses.append(real(model, ids, targets))
+        if len(losses) == 24:
+            losses[-1].register_hook(lambda grad: grad * math.nan)
+        return losses[-1]
+
+    monkeypatch.setattr(finetune_module, "_loss", loss)
+    with pytest.raises(WeirdgenError) as caught:
+        backend.train(birds, OrganismRecipe(epochs=3, batch_size=4), 0, tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("finetuning left non-finite weights after step 24 of 24 (lr ")
+    assert message.endswith("lower the learning rate")
+    assert not list(tmp_path.iterdir())
