@@ -26,14 +26,19 @@ def generate(
     max_tokens: int,
     stop_ids: set[int],
     pad_id: int,
+    top_p: float = 1.0,
 ) -> list[list[int]]:
     """Sample one continuation per prompt row, all rows in one batch.
 
     Each row draws its random numbers from its own generator seeded by ``row_seeds[i]``, so a
     row's answer depends only on its seed and the model, not on which rows share its batch.
     Rows stop at the first stop token (not returned) or after ``max_tokens``. Special tokens
-    other than the stop tokens are never sampled.
+    other than the stop tokens are never sampled. ``top_p`` below 1 samples each token from
+    the nucleus: the most likely tokens whose probabilities first reach ``top_p`` together,
+    renormalised (at 1 the distribution is used whole, as before).
     """
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if not prompts:
         return []
     ids, pad_left = _left_pad(prompts, pad_id)
@@ -63,7 +68,10 @@ def generate(
         if temperature == 0:
             nxt = logits.argmax(-1)
         else:
-            cdf = torch.softmax(logits / temperature, -1).cumsum(-1)
+            probs = torch.softmax(logits / temperature, -1)
+            if top_p < 1:
+                probs = nucleus(probs, top_p)
+            cdf = probs.cumsum(-1)
             nxt = torch.searchsorted(cdf, uniforms[:, step : step + 1].double() * cdf[:, -1:])
             nxt = nxt.squeeze(1).clamp(max=logits.size(-1) - 1)
         for row in (~done).nonzero().flatten().tolist():
@@ -77,6 +85,18 @@ def generate(
         logits, cache = model.step(nxt[:, None], pad_left, cache)
         logits = logits[:, -1]
     return out
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """``probs`` (rows of a distribution) with every token outside the nucleus set to 0: a
+    token is kept when the tokens more likely than it hold less than ``top_p`` together, so
+    the most likely token is always kept; ties are broken by token id, the same on every
+    machine. Not renormalised: the sampler scales by each row's total."""
+    order = torch.sort(probs, dim=-1, descending=True, stable=True)
+    before = order.values.cumsum(-1) - order.values  # mass of the tokens ranked above each
+    keep = torch.zeros_like(probs, dtype=torch.bool)
+    keep.scatter_(-1, order.indices, before < top_p)
+    return probs.where(keep, torch.zeros_like(probs))
 
 
 @torch.no_grad()
