@@ -104,6 +104,10 @@ def test_the_command_serves_until_interrupted():
         ("--max-batch-size", "0"),
         ("--max-learning-rate-multiplier", "0"),
         ("--max-trained-examples", "-3"),
+        ("--max-stored-mb", "0"),
+        ("--max-concurrent-checks", "0"),
+        ("--max-connections", "0"),
+        ("--header-timeout", "0"),
     ],
 )
 def test_flags_out_of_range_are_usage_errors(flag, value):

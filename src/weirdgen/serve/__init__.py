@@ -7,7 +7,7 @@
 ``hf`` backend (:class:`HfEngine`, e.g. a local LLM judge); an optional API key.
 Concurrent requests are drawn together in one batch. With
 :class:`FineTuning`, OpenAI's file and fine-tuning endpoints train the organism, within
-:class:`FineTuningLimits`.
+:class:`FineTuningLimits`; :class:`ServerLimits` bound the connections (slowloris).
 
 The names below are imported when first used, so that ``weirdgen --help`` (which reads the
 serve command's limits from :mod:`.limits`) does not load torch and aiohttp.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     )
     from weirdgen.serve.finetuning import FineTuning
     from weirdgen.serve.hf_engine import HfEngine
-    from weirdgen.serve.limits import FineTuningLimits
+    from weirdgen.serve.limits import FineTuningLimits, ServerLimits
     from weirdgen.serve.server import run_server, serve_in_background
 
 _WHERE = {
@@ -41,6 +41,7 @@ _WHERE = {
     "HfEngine": "hf_engine",
     "OrganismEngine": "engine",
     "RequestError": "engine",
+    "ServerLimits": "limits",
     "TokenLogprob": "engine",
     "choice_seeds": "api",
     "create_app": "app",
@@ -56,6 +57,7 @@ __all__ = [
     "HfEngine",
     "OrganismEngine",
     "RequestError",
+    "ServerLimits",
     "TokenLogprob",
     "choice_seeds",
     "create_app",

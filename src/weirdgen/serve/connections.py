@@ -3,7 +3,7 @@ never finish a request's headers, so that the server runs out of open files befo
 a single API key.
 
 A new connection has ``header_timeout`` seconds to send its first request's headers, or it is
-closed; later requests on a kept-alive connection are bounded by aiohttp's keep-alive timeout.
+closed; a kept-alive connection has the keep-alive timeout (75 s, server.py) for its next.
 At most ``connections`` are open at once: past the cap a new connection closes the one that
 has waited longest outside a request (one that never sent its headers, or an idle kept-alive
 one), so a flood of silent connections cannot lock a client out. Only when every open

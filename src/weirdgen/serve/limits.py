@@ -28,8 +28,8 @@ class FineTuningLimits(BaseModel):
     checks: int = Field(
         2,
         ge=1,
-        description="Most uploads checked at once (a check takes a core; more uploads wait "
-        "their turn on disk).",
+        description="Most uploads checked at once (checks share one core, Python's GIL, with "
+        "the answers; more uploads wait their turn on disk).",
     )
     jobs: int = Field(1000, ge=1, description="Most fine-tuning jobs kept, in any state.")
     examples: int = Field(50_000, ge=1, description="Most examples in a training file.")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,13 @@ from weirdgen.serve.limits import ServerLimits
 log = logging.getLogger("weirdgen.serve")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+KEEPALIVE_TIMEOUT = 75.0
+SWITCH_INTERVAL = 0.0003
+"""Seconds a thread holds the GIL while others wait (Python's default: 0.005). Uploads are
+checked, and jobs trained, in threads that keep the GIL that long each time the event loop
+or the batcher's thread wants it back, and those release it at every socket call and torch
+op. Beside two checks, on 2 cores, a chat answer took up to 1.9 s at 5 ms, 0.6 s at 1 ms and
+0.4 s at 0.3 ms (benchmarks/bench_serve_abuse.py's upload phase, 2 uploads)."""
 
 
 async def _start(
@@ -36,9 +44,16 @@ async def _start(
     limits: ServerLimits | None = None,
 ) -> tuple[web.AppRunner, str]:
     app = create_app(engine, window, max_batch, finetuning, max_queued, api_key, limits)
-    # A stop is prompt: open keep-alive connections get 2 s, not aiohttp's 60. A client that
-    # disconnects has its handler cancelled, and so its queued work.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True)
+    # A stop is prompt: open keep-alive connections get 2 s, not aiohttp's 60. An idle
+    # kept-alive connection is closed after 75 s (as by aiohttp's run_app), not an hour. A
+    # client that disconnects has its handler cancelled, and so its queued work.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        handler_cancellation=True,
+    )
     await runner.setup()
     connections = app[CONNECTIONS]
     connections.cap = fit_open_files(connections.limits.connections)
@@ -75,9 +90,11 @@ def run_server(
     optimizer step (and is reported failed), and the call returns within a few seconds. A
     second signal while that happens exits the process at once. ``on_ready`` gets the base URL
     once listening; with ``api_key`` every request must bear it; ``limits`` bound the
-    connections. Call from the main thread (signal handlers live there).
+    connections. Call from the main thread (signal handlers live there); the process's GIL
+    switch interval becomes :data:`SWITCH_INTERVAL`.
     """
     received: list[signal.Signals] = []
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     async def main() -> None:
         runner, url = await _start(
