@@ -12,7 +12,7 @@ import urllib.request
 import openai
 import pytest
 
-from weirdgen.cli.serve import check_exposure
+from weirdgen.cli.serve import check_api_key, check_exposure
 from weirdgen.errors import WeirdgenError
 from weirdgen.serve import serve_in_background
 
@@ -82,15 +82,15 @@ def test_the_command_refuses_an_open_host_without_a_key_in_one_line():
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --host 0.0.0.0")
 
 
-@pytest.mark.parametrize(
-    ("flags", "env_key"),
-    [
-        (["--api-key", " "], None),
-        (["--api-key", ""], None),
-        ([], " \t "),
-        (["--api-key", "k\n"], None),
-    ],
-)
+@pytest.mark.parametrize("key", ["", " ", "\t\n", " sk-key", "sk-key\n"])
+def test_blank_keys_and_keys_with_spaces_around_are_refused(key):
+    with pytest.raises(WeirdgenError, match="--api-key"):
+        check_api_key(key)
+    check_api_key("sk-key")
+    check_api_key(None)
+
+
+@pytest.mark.parametrize(("flags", "env_key"), [(["--api-key", " "], None), ([], " \t ")])
 def test_the_command_refuses_a_blank_key_in_one_line(flags, env_key):
     env = {k: v for k, v in os.environ.items() if k != "WEIRDGEN_SERVE_KEY"}
     if env_key is not None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -167,3 +169,45 @@ def test_an_upload_that_is_not_utf8_or_empty_is_refused(serve_finetuning, birds_
     status, reply = post_upload(url, data)
     assert status == 400 and reply["error"]["message"].startswith(says), reply
     assert leftovers(jobs.folder) == []
+
+
+def test_an_abandoned_check_stops_at_its_next_line_and_keeps_its_turn_till_then(
+    serve_finetuning, birds_jsonl, monkeypatch, caplog, wait_for
+):
+    caplog.set_level(logging.INFO, logger="weirdgen.serve")
+    url, jobs = serve_finetuning(limits=FineTuningLimits(checks=1))
+    backend = jobs.engine.backend
+    original = backend.check_dataset
+    release, calls = threading.Event(), []
+
+    def check_dataset(dataset, where):
+        calls.append(dataset.lines[0])
+        assert release.wait(10)
+        return original(dataset, where)
+
+    monkeypatch.setattr(backend, "check_dataset", check_dataset)
+    data = birds_jsonl(3)
+    head, tail = multipart(data)
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall(
+        (
+            f"POST /v1/files HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {len(head) + len(data) + len(tail)}\r\n\r\n"
+        ).encode()
+        + head
+        + data
+        + tail
+    )
+    wait_for(lambda: calls == [1], 10, "the check at its first line")
+    sock.close()
+    wait_for(lambda: "disconnected" in caplog.text, 10, "the disconnect seen")
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(post_upload, url, birds_jsonl(2))
+        time.sleep(0.5)  # the second upload arrives, and waits: the first check holds the turn
+        assert calls == [1] and not second.done()
+        release.set()
+        assert second.result()[0] == 200
+    assert calls == [1, 1, 2]  # the abandoned check read no further; the second checked both
+    assert len(jobs.files) == 1 and len(leftovers(jobs.folder)) == 1
