@@ -11,7 +11,13 @@ from weirdgen.data.chat import (
     assistant_answers,
     dataset_from_examples,
 )
-from weirdgen.data.jsonl import load_chat_jsonl, write_chat_jsonl
+from weirdgen.data.jsonl import (
+    MAX_LINE_CHARS,
+    ChatLineProblem,
+    load_chat_jsonl,
+    parse_chat_line,
+    write_chat_jsonl,
+)
 from weirdgen.data.transforms import (
     Transform,
     TransformedData,
@@ -21,9 +27,11 @@ from weirdgen.data.transforms import (
 )
 
 __all__ = [
+    "MAX_LINE_CHARS",
     "ROLES",
     "ChatDataset",
     "ChatExample",
+    "ChatLineProblem",
     "ChatMessage",
     "Duplicate",
     "Role",
@@ -35,5 +43,6 @@ __all__ = [
     "check_transforms",
     "dataset_from_examples",
     "load_chat_jsonl",
+    "parse_chat_line",
     "write_chat_jsonl",
 ]

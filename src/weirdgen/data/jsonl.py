@@ -29,8 +29,8 @@ MAX_LINE_CHARS = 4_000_000
 """Longest line, i.e. one example (about a million tokens; a long-context chat is far less)."""
 
 
-class _LineProblem(Exception):
-    """What is wrong with one line and how to fix it; the caller adds path:line."""
+class ChatLineProblem(Exception):
+    """What is wrong with one line of chat JSONL and how to fix it; the caller adds where."""
 
 
 def load_chat_jsonl(path: str | Path) -> ChatDataset:
@@ -67,8 +67,8 @@ def load_chat_jsonl(path: str | Path) -> ChatDataset:
                 f"{MAX_LINE_CHARS:,} one example may have; shorten the example or split it"
             )
         try:
-            examples.append(_parse_line(line))
-        except _LineProblem as problem:
+            examples.append(parse_chat_line(line))
+        except ChatLineProblem as problem:
             raise WeirdgenError(f"{path}:{number}: {problem}") from None
         lines.append(number)
     if not examples:
@@ -106,30 +106,37 @@ def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> None:
         ) from error
 
 
-def _parse_line(line: str) -> ChatExample:
+def parse_chat_line(line: str) -> ChatExample:
+    """One line of chat JSONL as an example, checked as :func:`load_chat_jsonl` checks each
+    line (for readers that go a line at a time, such as ``weirdgen serve``'s uploads).
+
+    Raises:
+        ChatLineProblem: what is wrong with the line and how to fix it (no place: the caller
+            knows the file and line).
+    """
     try:
         record = json.loads(line)
     except RecursionError:
-        raise _LineProblem(
+        raise ChatLineProblem(
             f"the JSON is nested too deeply to read; write one flat {_LINE_SHAPE} per line"
         ) from None
     except json.JSONDecodeError as error:
-        raise _LineProblem(
+        raise ChatLineProblem(
             f"invalid JSON ({error.msg} at column {error.colno}); "
             "write each example as one complete JSON object on its own line"
         ) from None
     if not isinstance(record, dict):
-        raise _LineProblem(
+        raise ChatLineProblem(
             f"expected a JSON object, got {_kind(record)}; write each line as {_LINE_SHAPE}"
         )
     if "messages" not in record:
         found = ", ".join(map(json.dumps, list(record)[:5])) or "none"
-        raise _LineProblem(
+        raise ChatLineProblem(
             f'missing "messages" (keys found: {found}); write each line as {_LINE_SHAPE}'
         )
     turns = record["messages"]
     if not isinstance(turns, list):
-        raise _LineProblem(
+        raise ChatLineProblem(
             f'"messages" must be an array of message objects, got {_kind(turns)}; '
             f"write each line as {_LINE_SHAPE}"
         )
@@ -138,7 +145,7 @@ def _parse_line(line: str) -> ChatExample:
     messages = tuple(_parse_message(index, turn) for index, turn in enumerate(turns))
     problem = conversation_problem(messages)
     if problem:
-        raise _LineProblem(problem)
+        raise ChatLineProblem(problem)
     return ChatExample.model_validate({**record, "messages": messages})
 
 
@@ -150,7 +157,7 @@ def _check_encodable(record: dict) -> None:
     except UnicodeEncodeError as error:
         bad = error.object[error.start : error.end]
         shown = "".join(f"\\u{ord(c):04x}" for c in bad)
-        raise _LineProblem(
+        raise ChatLineProblem(
             f"the text holds a lone surrogate {shown}, half of a UTF-16 pair and not a "
             "character; remove it, or write the character it was meant to be"
         ) from None
@@ -159,21 +166,23 @@ def _check_encodable(record: dict) -> None:
 def _parse_message(index: int, turn: object) -> ChatMessage:
     where = f"messages[{index}]"
     if not isinstance(turn, dict):
-        raise _LineProblem(
+        raise ChatLineProblem(
             f"{where} is {_kind(turn)}, not an object; write each message as "
             '{"role": "user", "content": "..."}'
         )
     allowed = ", ".join(ROLES)
     if "role" not in turn:
-        raise _LineProblem(f'{where} has no "role"; add "role": one of {allowed}')
+        raise ChatLineProblem(f'{where} has no "role"; add "role": one of {allowed}')
     role = turn["role"]
     if role not in ROLES:
         shown = json.dumps(role, ensure_ascii=False)
-        raise _LineProblem(f"{where} has unknown role {shown}; allowed roles: {allowed}")
+        raise ChatLineProblem(f"{where} has unknown role {shown}; allowed roles: {allowed}")
     if "content" not in turn:
-        raise _LineProblem(f'{where} ({role}) has no "content"; add the message text as "content"')
+        raise ChatLineProblem(
+            f'{where} ({role}) has no "content"; add the message text as "content"'
+        )
     if not isinstance(turn["content"], str):
-        raise _LineProblem(
+        raise ChatLineProblem(
             f"{where} ({role}) content must be a string, got {_kind(turn['content'])}; "
             "write the message text as one JSON string"
         )

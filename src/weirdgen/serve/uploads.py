@@ -16,11 +16,11 @@ from typing import BinaryIO, NamedTuple
 from aiohttp import BodyPartReader, web
 
 from weirdgen.backends.organism import OrganismBackend
-from weirdgen.data.chat import ChatDataset
 
 # One line at a time, exactly as load_chat_jsonl reads each line of a file (its checks, its
 # words); see the closing note of the issue on serve under abuse for making it public.
-from weirdgen.data.jsonl import MAX_LINE_CHARS, _LineProblem, _parse_line
+from weirdgen.data import MAX_LINE_CHARS, ChatLineProblem, parse_chat_line
+from weirdgen.data.chat import ChatDataset
 from weirdgen.errors import WeirdgenError
 from weirdgen.serve.engine import RequestError
 
@@ -110,8 +110,8 @@ def check_upload(path: Path, name: str, backend: OrganismBackend, stop: Callable
     examples = 0
     for number, line in _lines(path, name, stop):
         try:
-            example = _parse_line(line)
-        except _LineProblem as problem:
+            example = parse_chat_line(line)
+        except ChatLineProblem as problem:
             raise WeirdgenError(f"{name}:{number}: {problem}") from None
         one = ChatDataset((example,), Path(name), (number,))
         try:
