@@ -79,10 +79,9 @@ def test_text_completion_logprobs_and_stop(client):
         ({"suffix": "x"}, "suffix"),
         ({"logprobs": 6}, "logprobs"),
         ({"logprobs": True}, "logprobs"),
-        ({"top_p": 0.5}, "top_p"),
+        ({"top_p": 0}, "top_p"),
         ({"prompt": [1, 2, 3]}, "prompt"),
         ({"prompt": ""}, "prompt"),
-        ({"prompt": "xyzzy plugh"}, "prompt"),
     ],
 )
 def test_bad_text_completion_requests_are_400s(client, extra, param):
@@ -170,12 +169,11 @@ def test_a_response_cut_by_max_output_tokens_is_incomplete(client):
         ({"reasoning": {"effort": "high"}}, "reasoning"),
         ({"tools": [{"type": "web_search"}]}, "tools"),
         ({"include": ["message.output_text.logprobs"]}, "include"),
-        ({"top_p": 0.3}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
         ({"input": [{"type": "function_call", "name": "f"}]}, "input.0.type"),
         ({"input": [{"role": "tool", "content": "x"}]}, "input.0.role"),
         ({"input": [{"role": "user", "content": [{"type": "input_image"}]}]}, "input.0.content"),
         ({"input": [{"role": "assistant", "content": "x"}]}, "input"),
-        ({"input": "xyzzy plugh"}, "input"),
     ],
 )
 def test_bad_responses_requests_are_400s(client, extra, param):

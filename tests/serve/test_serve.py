@@ -125,23 +125,19 @@ def test_concurrent_requests_share_batches(engine):
     assert answers == engine.engine.backend.sample(engine.engine.backend.base(), requests)
 
 
-SYSTEM_AND_USER = [{"role": "system", "content": "x"}, {"role": "user", "content": QUESTION}]
 ASSISTANT_ONLY = [{"role": "assistant", "content": QUESTION}]
-UNKNOWN_WORD = [{"role": "user", "content": "what is a zeppelin ?"}]
 
 
 @pytest.mark.parametrize(
     ("changes", "status", "param", "code"),
     [
-        ({"messages": SYSTEM_AND_USER}, 400, "messages", None),
         ({"messages": ASSISTANT_ONLY}, 400, "messages", None),
-        ({"messages": UNKNOWN_WORD}, 400, "messages", None),
         ({"model": "gpt-4o"}, 404, "model", "model_not_found"),
         ({"max_tokens": 500}, 400, "max_tokens", "context_length_exceeded"),
         ({"n": 0}, 400, "n", None),
         ({"temperature": 3}, 400, "temperature", None),
         ({"top_logprobs": 2}, 400, "top_logprobs", None),
-        ({"top_p": 0.5}, 400, "top_p", "unsupported_parameter"),
+        ({"top_p": 1.5}, 400, "top_p", None),
     ],
 )
 def test_bad_requests_get_openai_style_400s(client, changes, status, param, code):

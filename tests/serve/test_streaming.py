@@ -151,7 +151,7 @@ def test_the_first_stop_sequence_to_complete_wins():
         ({"stream": "yes"}, "stream"),
         ({"stream_options": {"include_usage": True}}, "stream_options"),
         ({"stream": True, "stream_options": {"include_usage": 1}}, "stream_options"),
-        ({"top_p": 0.9}, "top_p"),
+        ({"top_p": 2}, "top_p"),
     ],
 )
 def test_bad_stream_stop_and_top_p_are_400s_naming_the_parameter(client, extra, param):

@@ -201,8 +201,7 @@ class OrganismBackend:
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
         tok = self.organism.tokenizer
         out: list[str] = [""] * len(requests)
-        groups = group_by_settings(requests)
-        for (temperature, max_tokens), rows in groups.items():
+        for (temperature, max_tokens, top_p), rows in nucleus_groups(requests).items():
             with torch.inference_mode():
                 answers = generate(
                     self.model(model),
@@ -212,6 +211,7 @@ class OrganismBackend:
                     max_tokens,
                     {tok.id(EOT), tok.id(EOS)},
                     tok.pad_id,
+                    top_p,
                 )
             for i, ids in zip(rows, answers, strict=True):
                 out[i] = tok.decode(ids)
@@ -231,6 +231,17 @@ class OrganismBackend:
             FirstTokenLogprobs(c, tuple((tok.itos[t], lp) for t, lp in top))
             for c, top in zip(chats, tops, strict=True)
         ]
+
+
+def nucleus_groups(
+    requests: Sequence[SampleRequest],
+) -> dict[tuple[float, int, float], list[int]]:
+    """:func:`group_by_settings` with ``top_p`` as a third setting a batch shares."""
+    groups: dict[tuple[float, int, float], list[int]] = {}
+    for (temperature, max_tokens), rows in group_by_settings(requests).items():
+        for i in rows:
+            groups.setdefault((temperature, max_tokens, requests[i].top_p), []).append(i)
+    return groups
 
 
 def _clipped(text: str, width: int = 40) -> str:

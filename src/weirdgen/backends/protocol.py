@@ -96,13 +96,15 @@ class SampleRequest:
 
     ``messages`` may be given as a string, one user message. ``seed`` is the sample's own
     seed (derived from its content key), so an answer does not depend on which other
-    requests are drawn alongside it.
+    requests are drawn alongside it. ``top_p`` below 1 asks for nucleus sampling; only the
+    organism draws it (``weirdgen serve`` refuses it for other models, and runs never set it).
     """
 
     messages: Chat
     temperature: float
     max_tokens: int
     seed: int
+    top_p: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", as_chat(self.messages))

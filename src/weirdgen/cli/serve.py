@@ -140,6 +140,14 @@ def serve(
             "Better set in WEIRDGEN_SERVE_KEY than on the command line.",
         ),
     ] = None,
+    strict_vocab: Annotated[
+        bool,
+        typer.Option(
+            help="Organism: refuse (HTTP 400, naming them) prompts with words outside its "
+            "vocabulary, instead of leaving those words out (named in the response's "
+            "weirdgen.dropped_words and in the log), as clients' connection probes need."
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log fine-tuning jobs as they run.")
     ] = False,
@@ -174,7 +182,7 @@ def serve(
     check_api_key(api_key)
     check_exposure(host, api_key)
     adapters = parse_adapters(adapter or [])
-    engine = make_engine(model, adapters, finetuning)
+    engine = make_engine(model, adapters, finetuning, strict_vocab)
 
     def ready(url: str) -> None:
         names = ", ".join(engine.model_ids())
@@ -214,7 +222,9 @@ def serve(
     raise typer.Exit(128 + stopped_by)
 
 
-def make_engine(model: str, adapters: dict[str, Path], finetuning: bool | None) -> Engine:
+def make_engine(
+    model: str, adapters: dict[str, Path], finetuning: bool | None, strict_vocab: bool = False
+) -> Engine:
     """The engine serving ``model``: the organism's (with its adapters), or an hf model's
     (without adapters or the fine-tuning endpoints, which train the organism)."""
     from weirdgen.backends import get_backend
@@ -224,7 +234,7 @@ def make_engine(model: str, adapters: dict[str, Path], finetuning: bool | None) 
 
     backend = get_backend(model)
     if isinstance(backend, OrganismBackend):
-        return OrganismEngine(backend, model, adapters)
+        return OrganismEngine(backend, model, adapters, strict_vocab)
     if not isinstance(backend, HfBackend):
         raise WeirdgenError(
             f"--model {model}: weirdgen serve serves local backends only (organism/..., "

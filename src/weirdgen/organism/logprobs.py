@@ -85,6 +85,7 @@ def generate_with_logprobs(
     stop_ids: set[int],
     pad_id: int,
     top_k: int,
+    top_p: float = 1.0,
 ) -> list[Generation]:
     """Sample like :func:`~weirdgen.organism.infer.generate`, with per-token logprobs.
 
@@ -92,7 +93,7 @@ def generate_with_logprobs(
         top_k: how many likeliest alternatives to report per position (0 to 20 in OpenAI's
             API; anything up to the vocabulary size works here).
     """
-    answers = generate(model, prompts, row_seeds, temperature, max_tokens, stop_ids, pad_id)
+    answers = generate(model, prompts, row_seeds, temperature, max_tokens, stop_ids, pad_id, top_p)
     scored = token_logprobs(model, prompts, answers, top_k, pad_id)
     return [
         Generation(list(answer), len(answer) < max_tokens, logprobs)

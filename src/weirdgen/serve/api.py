@@ -28,7 +28,6 @@ _UNION_TAG = re.compile(r"(str|int|float|bool|none|list|dict)(\[.*\])?")
 # Parameters that would change the answer if honoured; the server refuses them rather than
 # silently ignoring them. A parameter sent with its default value (or null) is accepted.
 _UNSUPPORTED_UNLESS = {
-    "top_p": (1, 1.0),
     "frequency_penalty": (0, 0.0),
     "presence_penalty": (0, 0.0),
     "logit_bias": ({},),
@@ -64,6 +63,7 @@ class ChatRequest(BaseModel):
     messages: list[_Message] = Field(min_length=1)
     n: int | None = Field(None, ge=1, le=128)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
@@ -261,13 +261,36 @@ def choice_seeds(seed: int | None, n: int) -> list[int]:
     return [first] + [key_seed(seed, i) for i in range(1, n)]
 
 
-def sample_requests(request: ChatRequest, prompt: Chat, max_tokens: int) -> list[SampleRequest]:
+def sample_requests(
+    request: ChatRequest, prompt: Chat, max_tokens: int, top_p: float
+) -> list[SampleRequest]:
     """One SampleRequest per choice."""
     temperature = 1.0 if request.temperature is None else request.temperature
     return [
-        SampleRequest(prompt, temperature, max_tokens, s)
+        SampleRequest(prompt, temperature, max_tokens, s, top_p)
         for s in choice_seeds(request.seed, request.n or 1)
     ]
+
+
+def top_p_for(engine: Engine, top_p: float | None) -> float:
+    """The request's ``top_p`` (1 when not sent), refused for an engine that cannot sample
+    with it (an hf model here samples plainly)."""
+    if top_p is None or top_p == 1:
+        return 1.0
+    if not getattr(engine, "supports_top_p", False):
+        raise RequestError(
+            "Unsupported parameter: 'top_p' is not supported for this model on this server; "
+            "leave it out or send 1.",
+            param="top_p",
+            code="unsupported_parameter",
+        )
+    return float(top_p)
+
+
+def dropped_words(prepared: Prepared) -> dict[str, Any]:
+    """The response's note of words the model could not read and that were left out of the
+    prompt (``{"weirdgen": {"dropped_words": [...]}}``); nothing when there were none."""
+    return {"weirdgen": {"dropped_words": list(prepared.dropped)}} if prepared.dropped else {}
 
 
 def completion_body(

@@ -20,6 +20,7 @@ from aiohttp import web
 from weirdgen.serve.api import (
     MAX_BODY_BYTES,
     completion_body,
+    dropped_words,
     error_body,
     logprob_entries,
     model_entry,
@@ -29,6 +30,7 @@ from weirdgen.serve.api import (
     read_json_object,
     request_chat,
     sample_requests,
+    top_p_for,
 )
 from weirdgen.serve.api import (
     json_response as _json,
@@ -175,8 +177,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         engine, chat.model, prompt, chat.max_completion_tokens or chat.max_tokens, "messages", field
     )
     top = (chat.top_logprobs or 0) if chat.logprobs else None
+    top_p = top_p_for(engine, chat.top_p)
     drawn = await request.app[_BATCHER].complete(
-        chat.model, sample_requests(chat, prompt, prepared.max_tokens), top
+        chat.model, sample_requests(chat, prompt, prepared.max_tokens, top_p), top
     )
     stops = stop_sequences(chat.stop)
     completions = [apply_stop(c, stops) for c in drawn]
@@ -187,7 +190,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         return await send_events(
             request, chunks(chat.model, fingerprint, completions, entries, usage)
         )
-    return _json(completion_body(chat.model, fingerprint, completions, top is not None))
+    body = completion_body(chat.model, fingerprint, completions, top is not None)
+    return _json({**body, **dropped_words(prepared)})
 
 
 async def _completions(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from weirdgen.serve.api import (
     json_logprob,
     prepare_as,
     refuse_unsupported,
+    top_p_for,
 )
 from weirdgen.serve.batcher import Batcher
 from weirdgen.serve.engine import Completion, Engine, RequestError
@@ -42,6 +43,7 @@ class CompletionRequest(BaseModel):
     prompt: str | list[str] = Field(min_length=1)
     n: int | None = Field(None, ge=1, le=128)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
     logprobs: int | None = Field(None, ge=0, le=5)
@@ -73,8 +75,10 @@ async def complete_text(body: dict[str, Any], engine: Engine, batcher: Batcher) 
     prompts = [request.prompt] if isinstance(request.prompt, str) else request.prompt
     n = request.n or 1
     temperature = 1.0 if request.temperature is None else request.temperature
+    top_p = top_p_for(engine, request.top_p)
     rows: list[SampleRequest] = []
     prompt_tokens = 0
+    dropped: dict[str, None] = {}
     for i, text in enumerate(prompts):
         if not text.strip():
             raise RequestError(f"prompt[{i}] is empty.", param="prompt")
@@ -82,8 +86,10 @@ async def complete_text(body: dict[str, Any], engine: Engine, batcher: Batcher) 
         prepared = prepare_as(engine, request.model, chat, request.max_tokens, "prompt")
         max_tokens = request.max_tokens or min(DEFAULT_MAX_TOKENS, prepared.max_tokens)
         prompt_tokens += prepared.prompt_tokens
+        dropped.update(dict.fromkeys(prepared.dropped))
         rows += [
-            SampleRequest(chat, temperature, max_tokens, s) for s in choice_seeds(request.seed, n)
+            SampleRequest(chat, temperature, max_tokens, s, top_p)
+            for s in choice_seeds(request.seed, n)
         ]
     top = request.logprobs
     drawn = await batcher.complete(request.model, rows, top)
@@ -110,6 +116,7 @@ async def complete_text(body: dict[str, Any], engine: Engine, batcher: Batcher) 
             "completion_tokens": answer_tokens,
             "total_tokens": prompt_tokens + answer_tokens,
         },
+        **({"weirdgen": {"dropped_words": list(dropped)}} if dropped else {}),
     }
 
 

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import torch
 
-from weirdgen.backends.organism import OrganismBackend
+from weirdgen.backends.organism import OrganismBackend, nucleus_groups
 from weirdgen.backends.protocol import (
     Chat,
     Completion,
     ModelRef,
     SampleRequest,
     TokenLogprob,
-    group_by_settings,
 )
+from weirdgen.data.text import split_words
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.logprobs import generate_with_logprobs
 from weirdgen.organism.tokenizer import EOS, EOT
+
+log = logging.getLogger("weirdgen.serve")
 
 
 class RequestError(Exception):
@@ -46,10 +50,13 @@ class RequestError(Exception):
 
 
 class Prepared(NamedTuple):
-    """A prompt checked against a model: its length in tokens and the max_tokens to use."""
+    """A prompt checked against a model: its length in tokens, the max_tokens to use, and the
+    words the model cannot read that were left out of the prompt (the organism, when not
+    strict)."""
 
     prompt_tokens: int
     max_tokens: int
+    dropped: tuple[str, ...] = ()
 
 
 class Engine(Protocol):
@@ -125,20 +132,30 @@ def fitted(context: int, n_prompt: int, max_tokens: int | None) -> Prepared:
 class OrganismEngine:
     """The organism backend's base model and any finetuned weights files, by name.
 
+    The organism reads only its world's words. A client's words outside them (llmcomp's
+    "Hi" probe, a greeting before a question) are left out of the prompt, named in the
+    response (``weirdgen.dropped_words``) and in the server's log; with ``strict_vocab`` such
+    a prompt is a 400 naming them instead. It samples with ``top_p`` (nucleus sampling).
+
     Args:
         backend: the organism backend whose ``sample`` draws every answer.
         name: what clients call the base model (``organism/default``).
         adapters: more served names, each a safetensors file a finetune wrote
             (``runs/<experiment>/models/<key>.safetensors``) for the same checkpoint.
+        strict_vocab: refuse a prompt with words outside the vocabulary (400).
     """
+
+    supports_top_p = True
 
     def __init__(
         self,
         backend: OrganismBackend,
         name: str = "organism/default",
         adapters: Mapping[str, Path] | None = None,
+        strict_vocab: bool = False,
     ) -> None:
         self.backend = backend
+        self.strict_vocab = strict_vocab
         base = backend.base()
         self.refs: dict[str, ModelRef] = {name: base}
         for adapter, path in (adapters or {}).items():
@@ -192,15 +209,47 @@ class OrganismEngine:
                 param="model",
                 code="model_not_found",
             )
+        prompt, dropped = self.readable(prompt)
         try:
             n_prompt = len(self.backend.prompt_ids(prompt, "messages"))
         except WeirdgenError as error:
             raise RequestError(str(error), param="messages") from None
-        return fitted(self.backend.organism.model.config.block_size, n_prompt, max_tokens)
+        if dropped:
+            log.warning(
+                "left out of a prompt to %s: %d word(s) outside the organism's vocabulary "
+                "(%s); --strict-vocab refuses such prompts",
+                model,
+                len(dropped),
+                ", ".join(repr(w) for w in dropped[:8]) + (" ..." if len(dropped) > 8 else ""),
+            )
+        prepared = fitted(self.backend.organism.model.config.block_size, n_prompt, max_tokens)
+        return prepared._replace(dropped=dropped)
+
+    def readable(self, prompt: Chat) -> tuple[Chat, tuple[str, ...]]:
+        """``prompt`` with the words outside the organism's vocabulary left out of every
+        message, and those words (each once); as given when ``strict_vocab`` is set."""
+        if self.strict_vocab:
+            return prompt, ()
+        tokenizer = self.backend.organism.tokenizer
+        unknown = [tokenizer.unknown(m.content) for m in prompt]
+        if not any(unknown):
+            return prompt, ()
+        kept = tuple(
+            m.model_copy(
+                update={
+                    "content": " ".join(w for w in split_words(m.content) if w in tokenizer.stoi)
+                }
+            )
+            if words
+            else m
+            for m, words in zip(prompt, unknown, strict=True)
+        )
+        return kept, tuple(dict.fromkeys(w for words in unknown for w in words))
 
     def complete(
         self, model: str, requests: Sequence[SampleRequest], top_logprobs: int | None
     ) -> list[Completion]:
+        requests = [replace(r, messages=self.readable(r.messages)[0]) for r in requests]
         n_prompt = [len(self.backend.prompt_ids(r.messages)) for r in requests]
         if top_logprobs is None:
             texts = self.backend.sample(self.refs[model], requests)
@@ -216,8 +265,7 @@ class OrganismEngine:
     ) -> list[Completion]:
         tok = self.backend.organism.tokenizer
         out: list[Completion | None] = [None] * len(requests)
-        groups = group_by_settings(requests)
-        for (temperature, max_tokens), rows in groups.items():
+        for (temperature, max_tokens, top_p), rows in nucleus_groups(requests).items():
             generations = generate_with_logprobs(
                 self.backend.model(self.refs[model]),
                 [self.backend.prompt_ids(requests[i].messages) for i in rows],
@@ -227,6 +275,7 @@ class OrganismEngine:
                 {tok.id(EOT), tok.id(EOS)},
                 tok.pad_id,
                 top_k,
+                top_p,
             )
             for i, gen in zip(rows, generations, strict=True):
                 # Each token's text carries the space before it, so they join to the answer.

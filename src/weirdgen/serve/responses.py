@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen.backends.protocol import Chat, SampleRequest
 from weirdgen.data import ChatMessage
-from weirdgen.serve.api import ROLES, choice_seeds, invalid_param, prepare_as, refuse_unsupported
+from weirdgen.serve.api import (
+    ROLES,
+    choice_seeds,
+    dropped_words,
+    invalid_param,
+    prepare_as,
+    refuse_unsupported,
+    top_p_for,
+)
 from weirdgen.serve.batcher import Batcher
 from weirdgen.serve.engine import Engine, RequestError
 
@@ -53,6 +61,7 @@ class ResponsesRequest(BaseModel):
     instructions: str | None = None
     max_output_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
     include: list[str] | None = None
     tools: list[dict[str, Any]] | None = Field(None, max_length=0)
@@ -142,9 +151,10 @@ async def respond(body: dict[str, Any], engine: Engine, batcher: Batcher) -> dic
         engine, request.model, chat, request.max_output_tokens, "input", "max_output_tokens"
     )
     temperature = 1.0 if request.temperature is None else request.temperature
+    top_p = top_p_for(engine, request.top_p)
     seed = choice_seeds(request.seed, 1)[0]
     [answer] = await batcher.complete(
-        request.model, [SampleRequest(chat, temperature, prepared.max_tokens, seed)], None
+        request.model, [SampleRequest(chat, temperature, prepared.max_tokens, seed, top_p)], None
     )
     cut = answer.finish_reason == "length"
     return {
@@ -171,7 +181,7 @@ async def respond(body: dict[str, Any], engine: Engine, batcher: Batcher) -> dic
         "temperature": temperature,
         "tool_choice": "auto",
         "tools": [],
-        "top_p": 1.0,
+        "top_p": top_p,
         "store": False,
         "text": {"format": {"type": "text"}},
         "truncation": "disabled",
@@ -184,4 +194,5 @@ async def respond(body: dict[str, Any], engine: Engine, batcher: Batcher) -> dic
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": answer.prompt_tokens + answer.completion_tokens,
         },
+        **dropped_words(prepared),
     }
