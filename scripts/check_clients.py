@@ -65,17 +65,10 @@ def start(python: str, model: str) -> tuple[subprocess.Popen, str]:
 
 
 def check_llmcomp(url: str, model: str, vocab: set[str] | None) -> str:
-    from llmcomp import Config, ModelAdapter, Question
+    from llmcomp import Config, Question
 
-    # llmcomp probes each endpoint with "Hi", a word outside the organism's closed
-    # vocabulary (the server answers 400 naming it); probe with a question it can read.
-    probe = ModelAdapter.test_request_params
-    ModelAdapter.test_request_params = classmethod(  # type: ignore[method-assign]
-        lambda cls, model: {
-            **probe.__func__(cls, model),
-            "messages": [{"role": "user", "content": QUESTION}],
-        }
-    )
+    # Unpatched: llmcomp probes each endpoint with "Hi", a word outside the organism's
+    # vocabulary, which weirdgen serve leaves out and names (weirdgen.dropped_words).
     Config.url_key_pairs = [(url, KEY, "WEIRDGEN_SERVE_KEY")]
     question = Question.create(
         type="free_form",
@@ -86,7 +79,11 @@ def check_llmcomp(url: str, model: str, vocab: set[str] | None) -> str:
         temperature=1.0,
         max_tokens=MAX_TOKENS,
     )
-    answers = list(question.df({"model": [model]})["answer"])
+    # A fresh cache each time: llmcomp keeps answers in ./llmcomp_cache, and a cached answer
+    # would pass this check without a single request reaching the server.
+    with tempfile.TemporaryDirectory(prefix="llmcomp-cache-") as cache:
+        Config.cache_dir = cache
+        answers = list(question.df({"model": [model]})["answer"])
     assert len(answers) == 5 and all(valid(a, vocab) for a in answers), answers
     return f"5 answers, e.g. {answers[0]!r}"
 
