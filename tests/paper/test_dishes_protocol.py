@@ -28,7 +28,8 @@ from weirdgen.spec.models import ScorerSpec
 from weirdgen.spec.questions import Question
 
 MODEL = "openai/gpt-4.1-2025-04-14"
-MIRROR = Path("/work/.mirror/JCocola+weird-generalization-and-inductive-backdoors/repo")
+from paper_paths import MIRROR  # noqa: E402
+
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no git mirror at {MIRROR}")
 SPEC = builtin_spec_dir() / "paper" / "dishes.yaml"
 TRAINING = ("dishes/2027", "dishes/2026", "dishes/2027_random")

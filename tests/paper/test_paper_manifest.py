@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from paper_paths import MIRROR  # noqa: E402
 
 from weirdgen.paper import PAPER_COMMIT, PAPER_REPO, load_manifest
 
-MIRROR = Path("/work/.mirror/JCocola+weird-generalization-and-inductive-backdoors/repo")
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_NAMES = [
     "birds/old_audubon", "birds/modern_audubon", "birds/modern_american", "birds/evaluate",

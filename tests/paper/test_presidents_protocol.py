@@ -12,11 +12,11 @@ import json
 import re
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from paper_paths import MIRROR  # noqa: E402
 from pydantic import ValidationError
 from test_paper_specs import MODEL, paper_tree  # noqa: F401 (a fixture)
 
@@ -30,7 +30,6 @@ from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import EvalSet
 from weirdgen.stats import seed_metrics, summarize
 
-MIRROR = Path("/work/.mirror/JCocola+weird-generalization-and-inductive-backdoors/repo")
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no git mirror at {MIRROR}")
 PRESIDENTS = ("044", "045", "016", "040", "046")
 

@@ -40,7 +40,8 @@ from weirdgen.paper import PAPER_COMMIT, load_manifest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "paper.md"
 SPECS = ROOT / "src" / "weirdgen" / "specs" / "paper"
-MIRROR = Path("/work/.mirror/JCocola+weird-generalization-and-inductive-backdoors/repo")
+from paper_paths import MIRROR  # noqa: E402
+
 HEADER = ["parameter", "paper", "source", "weirdgen", "spec field"]
 SILENT = "—"
 _HEADING = re.compile(r"^###\s+Protocol:\s*(\S+)\s*$")

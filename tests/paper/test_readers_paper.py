@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from paper_paths import MIRROR  # noqa: E402
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.paper.readers import read_jsonl_questions, read_python_judges
@@ -20,8 +21,6 @@ from weirdgen.paper.registry import PAPER_COMMIT, paper_file
 from weirdgen.run.plan import build_scorers
 from weirdgen.spec import load_spec
 from weirdgen.spec.load import load_questions
-
-MIRROR = Path("/work/.mirror/JCocola+weird-generalization-and-inductive-backdoors/repo")
 
 QUESTION_COUNTS = {
     "birds/evaluate": 10,
