@@ -189,7 +189,14 @@ def _refuse_links_out(path: Path, flag: str) -> None:
             _check_link(folder, root, flag)
         if not _plain_folder(folder):
             continue
-        for entry in os.scandir(folder):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as error:
+            raise WeirdgenError(
+                f"cannot read {folder} in {flag} {path} ({_reason(error)}); give a run folder "
+                "you can read and write"
+            ) from error
+        for entry in entries:
             if entry.is_symlink():
                 _check_link(Path(entry.path), root, flag)
 
