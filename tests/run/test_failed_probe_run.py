@@ -46,8 +46,11 @@ def test_a_failed_number_probe_fails_the_run_and_the_rerun_rates_by_logprobs(
             }
         )
         path = write_spec(spec, name="probed.yaml")
-        with pytest.raises(WeirdgenError, match="2 calls of judge 'modern' failed"):
+        with pytest.raises(WeirdgenError, match="2 calls of judge 'modern' failed") as failed:
             weirdgen.run_experiment(weirdgen.load_spec(path), out=tmp_path / "r", progress=False)
+        assert "none answered; run the same command again once the judge answers" in str(
+            failed.value
+        )
         assert all(p.startswith("Reply with the number") for p in server.prompts)
 
         down["probe"] = False

@@ -73,9 +73,14 @@ def _raise_failures(scorer: Scorer, context: ScoringContext) -> None:
     if counts is None or not counts.failed:
         return
     reasons = "; ".join(dict.fromkeys(counts.reasons)) or "no reason given"
+    then = (
+        f"the {counts.made} that answered are kept, so the same command again asks only for "
+        "the rest"
+        if counts.made
+        else "none answered; run the same command again once the judge answers"
+    )
     raise WeirdgenError(
-        f"{counts.failed} calls of judge {scorer.args.name!r} failed ({reasons}); the "
-        f"{counts.made} that answered are kept, so the same command again asks only for the rest"
+        f"{counts.failed} calls of judge {scorer.args.name!r} failed ({reasons}); {then}"
     )
 
 
