@@ -26,7 +26,6 @@ from weirdgen.errors import Interrupted
 from weirdgen.run._work import Work, stage
 from weirdgen.run.duplicates import warn_duplicates
 from weirdgen.run.folder import RunFolder, check_run_folder
-from weirdgen.run.judges import check_judges
 from weirdgen.run.plan import (
     PreparedCondition,
     Prompt,
@@ -137,7 +136,6 @@ def prepare_run(
     warn_duplicates(conditions, _warner(console))  # a repeated example weighs more
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)
-    check_judges(spec, scorers, asked)
     out = Path(out) if out is not None else Path("runs") / spec.name
     check_run_folder(out)
     return PreparedRun(spec, out, backend, scorers, conditions, asked)

@@ -21,7 +21,7 @@ from weirdgen.data.transforms import apply_transforms
 from weirdgen.errors import WeirdgenError
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.run.unseen import check_unseen_dates
-from weirdgen.score import Scorer, build_scorer
+from weirdgen.score import ScoreItem, Scorer, build_scorer
 from weirdgen.spec import resolve_spec_path
 from weirdgen.spec.load import validate_spec
 from weirdgen.spec.models import Condition, DatasetRef, ExperimentSpec, ScorerSpec
@@ -314,7 +314,29 @@ def check(
             q_index = [q.id for q in written.questions].index(question_id)
             field = f"{where}: evaluation.sets[{index}].questions[{q_index}]"
         backend.check_prompts([p.messages for p in group], field, group[0].max_tokens)
-        for scorer in scorers:
+        for i, scorer in enumerate(scorers):
+            if not scorer.args.scores(eval_set):
+                continue
             check_question = getattr(scorer, "check_question", None)
-            if check_question is not None and scorer.args.scores(eval_set):
+            if check_question is not None:
                 check_question(group[0].question, field)
+            _check_judge_prompt(scorer, group[0], f"{where}: scorers[{i}]")
+
+
+def _check_judge_prompt(scorer: Scorer, prompt: Prompt, where: str) -> None:
+    """An LLM judge's prompt for ``prompt``'s question, rendered with an empty answer (none
+    exists yet), through the judge backend's own prompt check, which loads what the model
+    needs (an hf judge's tokenizer, the organism's vocabulary): a judge that cannot run is
+    one line up front, not a failure after finetuning and sampling."""
+    render = getattr(scorer, "messages", None)
+    if render is None or getattr(scorer, "backend", None) is None:
+        return  # not an LLM judge
+    field = f"{where} ({scorer.args.name}, judge {scorer.args.model})"
+    item = ScoreItem(prompt.question, "", None, prompt.messages, prompt.eval_set)
+    try:
+        scorer.backend.check_prompts([render(item)], field)
+    except WeirdgenError as error:
+        message = str(error)
+        raise WeirdgenError(
+            message if message.startswith(field) else f"{field}: {message}"
+        ) from None
