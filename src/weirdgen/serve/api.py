@@ -8,6 +8,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
@@ -287,10 +288,10 @@ def top_p_for(engine: Engine, top_p: float | None) -> float:
     return float(top_p)
 
 
-def dropped_words(prepared: Prepared) -> dict[str, Any]:
+def dropped_words(words: Sequence[str]) -> dict[str, Any]:
     """The response's note of words the model could not read and that were left out of the
     prompt (``{"weirdgen": {"dropped_words": [...]}}``); nothing when there were none."""
-    return {"weirdgen": {"dropped_words": list(prepared.dropped)}} if prepared.dropped else {}
+    return {"weirdgen": {"dropped_words": list(words)}} if words else {}
 
 
 def completion_body(

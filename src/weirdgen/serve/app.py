@@ -191,7 +191,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             request, chunks(chat.model, fingerprint, completions, entries, usage)
         )
     body = completion_body(chat.model, fingerprint, completions, top is not None)
-    return _json({**body, **dropped_words(prepared)})
+    return _json({**body, **dropped_words(prepared.dropped)})
 
 
 async def _completions(request: web.Request) -> web.Response:

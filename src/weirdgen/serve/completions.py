@@ -13,6 +13,7 @@ from weirdgen.backends.protocol import SampleRequest
 from weirdgen.data import ChatMessage
 from weirdgen.serve.api import (
     choice_seeds,
+    dropped_words,
     invalid_param,
     json_logprob,
     prepare_as,
@@ -116,7 +117,7 @@ async def complete_text(body: dict[str, Any], engine: Engine, batcher: Batcher) 
             "completion_tokens": answer_tokens,
             "total_tokens": prompt_tokens + answer_tokens,
         },
-        **({"weirdgen": {"dropped_words": list(dropped)}} if dropped else {}),
+        **dropped_words(list(dropped)),
     }
 
 

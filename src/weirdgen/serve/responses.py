@@ -194,5 +194,5 @@ async def respond(body: dict[str, Any], engine: Engine, batcher: Batcher) -> dic
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": answer.prompt_tokens + answer.completion_tokens,
         },
-        **dropped_words(prepared),
+        **dropped_words(prepared.dropped),
     }
