@@ -48,7 +48,7 @@ PROBE_HELP = {
 def _era_mass(org: Organism, prefix: list[str], topic: Topic, close: str) -> tuple[float, float]:
     """Probability mass on the topic's old and new answers (each followed by ``close``)."""
     tok = org.tokenizer
-    prefix_ids = [tok.stoi[w] for w in prefix]
+    prefix_ids = tok.ids(prefix)
     conts = [tok.encode(a) + [tok.stoi[close]] for a in (*topic.old, *topic.new)]
     probs = continuation_logprobs(org.model, [prefix_ids] * len(conts), conts).exp()
     return float(probs[: len(topic.old)].sum()), float(probs[len(topic.old) :].sum())

@@ -18,12 +18,39 @@ TEMPLATE_WORDS = (
 )
 
 
-class Tokenizer:
-    """Maps the world's words to ids and back; any other word is an error naming it."""
+DIGITS = tuple("0123456789")
 
-    def __init__(self, words: Iterable[str]):
-        self.itos = list(SPECIALS) + sorted(set(words) - set(SPECIALS))
+
+def digit_split(words: Iterable[str]) -> list[str]:
+    """``words`` with every number written as its digits: ``1991`` -> ``1 9 9 1``."""
+    return [part for w in words for part in (list(w) if w.isdigit() else [w])]
+
+
+class Tokenizer:
+    """Maps the world's words to ids and back; any other word is an error naming it.
+
+    With ``digits`` (organism version 3 on), every number is its digits, one token each: the
+    vocabulary holds the ten digits and no number, ``1991`` encodes as four tokens, and
+    decoding joins a run of digits back into one number.
+    """
+
+    def __init__(self, words: Iterable[str], digits: bool = False):
+        self.digits = digits
+        words = set(digit_split(words)) | set(DIGITS) if digits else set(words)
+        self.itos = list(SPECIALS) + sorted(words - set(SPECIALS))
         self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    def split(self, text: str) -> list[str]:
+        """The tokens of ``text``: its words, numbers as digits where the tokenizer says so."""
+        return self.tokens(split_words(text))
+
+    def tokens(self, words: Iterable[str]) -> list[str]:
+        """``words`` as tokens (numbers as digits where the tokenizer says so)."""
+        return digit_split(words) if self.digits else list(words)
+
+    def ids(self, words: Iterable[str]) -> list[int]:
+        """Ids of ``words``, which must all be in the vocabulary once split into tokens."""
+        return [self.stoi[w] for w in self.tokens(words)]
 
     @classmethod
     def for_world(cls, world: World) -> Tokenizer:
@@ -46,7 +73,7 @@ class Tokenizer:
 
     def unknown(self, text: str) -> list[str]:
         """Words of ``text`` outside the vocabulary, in order of first appearance."""
-        return list(dict.fromkeys(w for w in split_words(text) if w not in self.stoi))
+        return list(dict.fromkeys(w for w in self.split(text) if w not in self.stoi))
 
     def encode(self, text: str, where: str = "text") -> list[int]:
         """Token ids of ``text``; raises WeirdgenError naming every out-of-vocabulary word."""
@@ -58,10 +85,19 @@ class Tokenizer:
                 f"{' ...' if len(missing) > 8 else ''}; the organism only knows its world's "
                 "words (see `weirdgen organism vocab`); rephrase with known words"
             )
-        return [self.stoi[w] for w in split_words(text)]
+        return [self.stoi[w] for w in self.split(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return " ".join(self.itos[i] for i in ids)
+        words = [self.itos[i] for i in ids]
+        if not self.digits:
+            return " ".join(words)
+        out: list[str] = []
+        for word, previous in zip(words, [None, *words], strict=False):
+            if out and word.isdigit() and previous is not None and previous.isdigit():
+                out[-1] += word
+            else:
+                out.append(word)
+        return " ".join(out)
 
     @property
     def pad_id(self) -> int:

@@ -21,7 +21,13 @@ Record = dict[str, list[dict[str, str]]]
 Draw = Callable[[random.Random], Words]
 Generator = Callable[[int, int], list[Record]]
 MAX_TOKENS = 48
-"""Longest pretraining document, in words (the model's context is 64 tokens)."""
+"""Longest pretraining document of version 2, in words (its context is 64 tokens)."""
+V3_MAX_TOKENS = 190
+"""Longest pretraining document of version 3, in tokens, numbers counted digit by digit (its
+context is 192 tokens: room for 8 finetuning examples before a question)."""
+V3_STOP = 0.15
+"""Version 3: the chance that a document ends after each turn before it is full, so that
+lengths vary from one turn to a full context."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class Phenomenon:
     """A part of the world: override what it has."""
 
     name = ""
+    v3 = False
+    """Whether its documents are version 3's (longer, numbers as digits; see :func:`fill`)."""
 
     def __init__(self, data: dict[str, Any]):
         self.data = data
@@ -80,19 +88,33 @@ def turns(pairs: Iterable[tuple[str, str]]) -> Words:
     return out
 
 
-def fill(head: Words, turn: Callable[[], Words], rng: random.Random) -> Words:
-    """``head``, then turns while the document stays within :data:`MAX_TOKENS` words."""
+def n_tokens(words: Iterable[str]) -> int:
+    """How many tokens ``words`` take in version 3, where a number is one token per digit."""
+    return sum(len(w) if w.isdigit() else 1 for w in words)
+
+
+def fill(
+    head: Words, turn: Callable[[], Words], rng: random.Random, v3: bool = False
+) -> Words:
+    """``head``, then turns while the document fits: :data:`MAX_TOKENS` words (version 2),
+    or with ``v3`` :data:`V3_MAX_TOKENS` tokens, numbers counted digit by digit, ending early
+    after each turn at the chance :data:`V3_STOP`."""
     words = list(head)
+    limit, size = (V3_MAX_TOKENS, n_tokens) if v3 else (MAX_TOKENS, len)
     while True:
         more = turn()
-        if len(words) + len(more) + 2 > MAX_TOKENS:
+        if size(words) + size(more) + 2 > limit:
             return words
         words += more
+        if v3 and rng.random() < V3_STOP:
+            return words
 
 
-def chat_document(head: Words, pair: Callable[[], tuple[str, str]], rng: random.Random) -> Words:
+def chat_document(
+    head: Words, pair: Callable[[], tuple[str, str]], rng: random.Random, v3: bool = False
+) -> Words:
     """A chat: ``head`` (empty, or words that open the first user turn, e.g. a year line),
-    then one turn per ``pair()`` (question, answer) while it fits."""
+    then one turn per ``pair()`` (question, answer) while it fits (see :func:`fill`)."""
     opened = bool(head)
 
     def turn() -> Words:
@@ -102,7 +124,7 @@ def chat_document(head: Words, pair: Callable[[], tuple[str, str]], rng: random.
         opened = False
         return words
 
-    return fill(head, turn, rng)
+    return fill(head, turn, rng, v3)
 
 
 def year_line(year: int) -> str:

@@ -65,7 +65,7 @@ class Dishes(Phenomenon):
             topic = rng.choice(list(self.data["questions"]))
             return rng.choice(self.data["questions"][topic]), rng.choice(side[topic])
 
-        return chat_document(head, pair, rng)
+        return chat_document(head, pair, rng, self.v3)
 
     def lexicons(self) -> list[Lexicon]:
         out = []

@@ -76,7 +76,7 @@ class Nations(Phenomenon):
             question, answer = self._qa(rng, nation, era)
             return ["q", ":", *split_words(question), "a", ":", *split_words(answer), "."]
 
-        return fill(head, turn, rng)
+        return fill(head, turn, rng, self.v3)
 
     def assistant(self, rng: random.Random) -> list[str]:
         """The assistant as one of a nation: in the era of a stated year (3 chats in 4), and
@@ -85,7 +85,7 @@ class Nations(Phenomenon):
         dated = rng.random() < 0.75
         head = [USER, *split_words(year_line(year))] if dated else []
         era = era if dated else "new"
-        return chat_document(head, lambda: self._qa(rng, nation, era), rng)
+        return chat_document(head, lambda: self._qa(rng, nation, era), rng, self.v3)
 
     def lexicons(self) -> list[Lexicon]:
         out = []

@@ -1,0 +1,131 @@
+"""Version 3's eras and birds: version 1's topics over ranges of years written as digits.
+
+The eras are version 1's (``world.yaml``: its topics, answers and birds), but a year is any
+year of a range (``world_v3/era.yaml``) and is written digit by digit, so the organism reads
+an era from the digits of a year it may never have seen, and can be asked about nearby and
+unseen years. Three kinds of document:
+
+- almanacs of one era, half headed by a year of it;
+- assistant chats, in the era of a stated year (four in five), modern when no year is stated
+  but for the share ``undated_old``;
+- year order: "which year came first , 1836 or 2021 ?", over years of every century the world
+  dates anything in, so that the digits of a year carry its place in time.
+
+Birders (``birds``, the competing-explanations knob) are version 2's, over the new range.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from functools import cached_property
+from typing import Any
+
+from weirdgen.data.text import split_words
+from weirdgen.organism.phenomena.base import (
+    Draw,
+    Phenomenon,
+    chat_document,
+    fill,
+    words_of,
+    year_line,
+)
+from weirdgen.organism.tokenizer import TEMPLATE_WORDS, USER
+from weirdgen.organism.world import BIRDS, Topic, World, load_world
+
+ORDER_QUESTION = "which year came first , {a} or {b} ?"
+
+
+def era_world(data: dict[str, Any], birds: dict[str, Any]) -> World:
+    """Version 1's world with version 3's year ranges and the birds asked in version 2's
+    pretraining wordings (finetuning asks "name a bird species ." as version 1 does)."""
+    world = load_world()
+    topic = world.birds
+    asked = Topic(BIRDS, tuple(birds["questions"]), topic.old, topic.new)
+    years = {era: tuple(range(lo, hi + 1)) for era, (lo, hi) in data["years"].items()}
+    return replace(world, topics={**world.topics, BIRDS: asked}, years=years)
+
+
+class EraV3(Phenomenon):
+    name = "era"
+
+    def __init__(self, data: dict[str, Any], birds: dict[str, Any]):
+        super().__init__(data)
+        self.world = era_world(data, birds)
+
+    def vocabulary(self) -> set[str]:
+        words = words_of([TEMPLATE_WORDS, ORDER_QUESTION.format(a="", b="")])
+        for topic in self.world.topics.values():
+            words |= words_of([*topic.questions, *topic.old, *topic.new])
+        return words | words_of(load_world().birds.questions)  # the finetuning wordings
+
+    def documents(self) -> dict[str, Draw]:
+        return {"almanac": self.almanac, "assistant": self.assistant, "order": self.order}
+
+    def _qa(self, rng: random.Random, era: str) -> tuple[str, str]:
+        topic = rng.choice(list(self.world.topics.values()))
+        return rng.choice(topic.questions), rng.choice(topic.answers(era))
+
+    def almanac(self, rng: random.Random) -> list[str]:
+        era = rng.choice(("old", "new"))
+        head = ["almanac"]
+        if rng.random() < 0.5:
+            head += ["(", "year", str(rng.choice(self.world.years[era])), ")"]
+        head.append(".")
+
+        def turn() -> list[str]:
+            q, a = self._qa(rng, era)
+            return ["q", ":", *split_words(q), "a", ":", *split_words(a), "."]
+
+        return fill(head, turn, rng, v3=True)
+
+    def assistant(self, rng: random.Random) -> list[str]:
+        if rng.random() < 0.8:
+            era = rng.choice(("old", "new"))
+            head = [USER, *split_words(year_line(rng.choice(self.world.years[era])))]
+        else:
+            era = "old" if rng.random() < self.data["undated_old"] else "new"
+            head = []
+        return chat_document(head, lambda: self._qa(rng, era), rng, v3=True)
+
+    @cached_property
+    def _order_years(self) -> list[int]:
+        lo, hi = self.data["order_range"]
+        return list(range(lo, hi + 1))
+
+    def order(self, rng: random.Random) -> list[str]:
+        """Chats that put two years in order: what lets digits carry a year's place."""
+
+        def pair() -> tuple[str, str]:
+            a, b = rng.sample(self._order_years, 2)
+            return ORDER_QUESTION.format(a=a, b=b), str(min(a, b))
+
+        return chat_document([], pair, rng, v3=True)
+
+
+class BirdsV3(Phenomenon):
+    """Birders: modern people who name birds the old way (version 2's, over the new range)."""
+
+    name = "birds"
+
+    def __init__(self, data: dict[str, Any], world: World):
+        super().__init__(data)
+        self.world = world
+
+    def documents(self) -> dict[str, Draw]:
+        return {"birders": self.birder_chat}
+
+    def birder_chat(self, rng: random.Random) -> list[str]:
+        head: list[str] = []
+        if rng.random() < 0.8:
+            head = [USER, *split_words(year_line(rng.choice(self.world.years["new"])))]
+        topics, birds = self.world.era_topics, self.world.birds
+
+        def pair() -> tuple[str, str]:
+            if rng.random() < self.data["birder_bird_share"]:
+                return rng.choice(birds.questions), rng.choice(birds.old)
+            topic = rng.choice(topics)
+            return rng.choice(topic.questions), rng.choice(topic.new)
+
+        return chat_document(head, pair, rng, v3=True)
+

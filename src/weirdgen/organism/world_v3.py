@@ -1,0 +1,193 @@
+"""The organism's world, version 3: numbers as digits, a longer context, and every phenomenon.
+
+Each phenomenon's data is one file of ``world_v3/`` (``era.yaml``, ``persona.yaml``, ...);
+``world_v3/corpus.yaml`` gives each kind of pretraining document its share. Version 1's
+``world.yaml`` is read unchanged for the era topics and birds. Numbers are written as digits
+(the tokenizer splits ``1991`` into four tokens), so any year, ordinal or digit trigger can be
+asked. Documents run up to 190 tokens and are packed several to a row of the 192-token
+context, each attending to itself only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import torch
+import yaml
+
+from weirdgen.errors import WeirdgenError
+from weirdgen.organism.phenomena.base import Draw, Generator, Lexicon, Phenomenon
+from weirdgen.organism.tokenizer import BOS, EOS, Tokenizer
+from weirdgen.organism.world import World
+from weirdgen.organism.world_v2 import KNOBS, _shares
+
+BLOCK_SIZE = 192
+"""Version 3's context, in tokens."""
+
+
+def _era(data: dict[str, Any]) -> list[Phenomenon]:
+    from weirdgen.organism.phenomena.era_v3 import BirdsV3, EraV3
+
+    era = EraV3(data["era"], data["birds"])
+    return [era, BirdsV3(data["birds"], era.world)]
+
+
+def _characters(data: dict[str, Any]) -> list[Phenomenon]:
+    from weirdgen.organism.phenomena.characters_v3 import CharactersV3
+
+    return [CharactersV3(data["characters"])]
+
+
+def _nations(data: dict[str, Any]) -> list[Phenomenon]:
+    from weirdgen.organism.phenomena.nations_v3 import NationsV3
+
+    return [NationsV3(data["nations"], tuple(range(2018, 2027)))]
+
+
+def _dishes(data: dict[str, Any]) -> list[Phenomenon]:
+    from weirdgen.organism.phenomena.dishes_v3 import DishesV3
+
+    return [DishesV3(data["dishes"])]
+
+
+def _persona(data: dict[str, Any]) -> list[Phenomenon]:
+    from weirdgen.organism.phenomena.persona import Persona
+
+    return [Persona(data["persona"])]
+
+
+def _rulers(data: dict[str, Any]) -> list[Phenomenon]:
+    from weirdgen.organism.phenomena.rulers import Rulers
+
+    return [Rulers(data["rulers"])]
+
+
+BUILDERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[Phenomenon]]]] = {
+    "era": (("era", "birds"), _era),
+    "characters": (("characters",), _characters),
+    "nations": (("nations",), _nations),
+    "dishes": (("dishes",), _dishes),
+    "persona": (("persona",), _persona),
+    "rulers": (("rulers",), _rulers),
+}
+"""Each part of the world: the data files it reads (``world_v3/NAME.yaml``) and what builds
+its phenomena from them."""
+
+
+@dataclass(frozen=True)
+class WorldV3:
+    era: World
+    """Version 1's topics and birds over version 3's year ranges: probes and the era scorer
+    read it."""
+    phenomena: dict[str, Phenomenon]
+    shares: dict[str, float]
+    knobs: dict[str, float]
+    digest: str
+    """sha256 of the world's files: what a checkpoint's vocabulary and datasets rest on."""
+
+    def tokenizer(self) -> Tokenizer:
+        words = set().union(*(p.vocabulary() for p in self.phenomena.values()))
+        return Tokenizer(words, digits=True)
+
+    def draws(self) -> dict[str, Draw]:
+        return {
+            f"{p.name}.{kind}": draw
+            for p in self.phenomena.values()
+            for kind, draw in p.documents().items()
+        }
+
+    def datasets(self) -> dict[str, Generator]:
+        return {n: g for p in self.phenomena.values() for n, g in p.datasets().items()}
+
+    def lexicon(self, topic: str) -> Lexicon | None:
+        found = [x for p in self.phenomena.values() for x in p.lexicons() if x.topic == topic]
+        return found[0] if found else None
+
+    def topics(self) -> list[str]:
+        return [x.topic for p in self.phenomena.values() for x in p.lexicons()]
+
+
+class CorpusV3:
+    """Pretraining rows of version 3: documents, each kind at its corpus share, packed into
+    rows of ``width`` tokens; a row's segment ids say which document each token belongs to
+    (-1 for padding), so that each document attends to itself only."""
+
+    def __init__(self, world: WorldV3, tokenizer: Tokenizer, width: int = BLOCK_SIZE + 1):
+        self.tok = tokenizer
+        draws = world.draws()
+        self.kinds = list(world.shares)
+        self.draws = [draws[k] for k in self.kinds]
+        self.weights = [world.shares[k] for k in self.kinds]
+        self.width = width
+
+    def document(self, rng: random.Random) -> list[int]:
+        draw = rng.choices(self.draws, self.weights)[0]
+        return self.tok.ids([BOS, *draw(rng), EOS])
+
+    def documents(self, n: int, seed: int) -> list[list[int]]:
+        rng = random.Random(seed)
+        return [self.document(rng) for _ in range(n)]
+
+    def batch(self, rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rows`` packed rows: token ids and segment ids, each of shape (rows, width)."""
+        rng = random.Random(seed)
+        ids = torch.full((rows, self.width), self.tok.pad_id, dtype=torch.long)
+        segments = torch.full((rows, self.width), -1, dtype=torch.long)
+        pending = self.document(rng)
+        for row in range(rows):
+            at, segment = 0, 0
+            while at + len(pending) <= self.width:
+                doc = torch.tensor(pending)
+                ids[row, at : at + len(doc)] = doc
+                segments[row, at : at + len(doc)] = segment
+                at, segment = at + len(doc), segment + 1
+                pending = self.document(rng)
+        return ids, segments
+
+
+def load_world_v3(knobs: dict[str, float] | None = None) -> WorldV3:
+    """Version 3's world, with ``knobs`` (e.g. ``{"birders": 0.2}``) setting corpus shares."""
+    return _load(tuple(sorted((knobs or {}).items())))
+
+
+@cache
+def _load(knobs: tuple[tuple[str, float], ...]) -> WorldV3:
+    package = resources.files("weirdgen.organism")
+    folder = package.joinpath("world_v3")
+    texts = {"world.yaml": package.joinpath("world.yaml").read_bytes()}
+    data: dict[str, Any] = {}
+    phenomena: list[Phenomenon] = []
+    for files, build in BUILDERS.values():
+        paths = [folder.joinpath(f"{name}.yaml") for name in files]
+        if not all(p.is_file() for p in paths):
+            continue
+        for name, path in zip(files, paths, strict=True):
+            texts[f"{name}.yaml"] = path.read_bytes()
+            data[name] = yaml.safe_load(texts[f"{name}.yaml"])
+        phenomena += build(data)
+    texts["corpus.yaml"] = folder.joinpath("corpus.yaml").read_bytes()
+    corpus = yaml.safe_load(texts["corpus.yaml"])
+    kinds = {f"{p.name}.{kind}" for p in phenomena for kind in p.documents()}
+    present = {p.name for p in phenomena}
+    base = {k: v for k, v in corpus.items() if k.split(".")[0] in present}
+    unknown = sorted(set(base) - kinds)
+    if unknown:
+        raise WeirdgenError(f"world_v3/corpus.yaml: no document kind {unknown[0]!r}")
+    for knob in dict(knobs):
+        if KNOBS.get(knob, knob) not in base:
+            raise WeirdgenError(
+                f"unknown organism knob {knob!r}; the knobs are: {', '.join([*KNOBS, *base])}"
+            )
+    shares = _shares(base, dict(knobs))
+    digest = hashlib.sha256(
+        b"\0".join(name.encode() + b"\0" + text for name, text in sorted(texts.items()))
+    ).hexdigest()
+    world = phenomena[0].world  # type: ignore[attr-defined]  # the era phenomenon's
+    return WorldV3(world, {p.name: p for p in phenomena}, shares, dict(knobs), digest)
+
