@@ -14,7 +14,7 @@ from weirdgen._atomic import atomic_path, write_text
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.model import GPT, GPTConfig
 from weirdgen.organism.tokenizer import Tokenizer
-from weirdgen.organism.world import World, load_world
+from weirdgen.organism.world import World
 
 WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
 
@@ -103,14 +103,10 @@ def load_organism(folder: Path | None = None) -> Organism:
             "create one with `weirdgen organism pretrain --out DIR`"
         )
     manifest = json.loads(manifest_path.read_text())
-    if manifest.get("version", "v1") == "v2":
-        from weirdgen.organism.world_v2 import load_world_v2
+    from weirdgen.organism.worlds import version_world
 
-        v2 = load_world_v2(manifest.get("knobs"))
-        world, digest, tokenizer = v2.era, v2.digest, v2.tokenizer()
-    else:
-        world = load_world()
-        digest, tokenizer = world.digest, Tokenizer.for_world(world)
+    made = version_world(manifest.get("version", "v1"), manifest.get("knobs"))
+    world, digest, tokenizer = made.era, made.digest, made.tokenizer
     if manifest.get("world_digest") != digest or manifest.get("vocab") != tokenizer.itos:
         raise WeirdgenError(
             f"{folder}: checkpoint was pretrained on another version of the world "

@@ -94,15 +94,38 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor, pad_left: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        idx: torch.Tensor,
+        pad_left: torch.Tensor | None = None,
+        segments: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits for every position.
 
         Args:
             idx: token ids, shape (batch, time).
             pad_left: per-row count of left padding tokens to hide from attention; positions
                 are counted from the first real token so padded and unpadded rows agree.
+            segments: per-token document ids of packed rows, shape (batch, time): each token
+                attends only to earlier tokens of its own document, and positions count from
+                the document's first token (pretraining on packed rows).
         """
+        if segments is not None:
+            return self._packed(idx, segments)
         return self.step(idx, pad_left)[0]
+
+    def _packed(self, idx: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+        t = idx.size(1)
+        at = torch.arange(t, device=idx.device)
+        starts = torch.ones_like(segments, dtype=torch.bool)
+        starts[:, 1:] = segments[:, 1:] != segments[:, :-1]
+        pos = at - torch.where(starts, at, 0).cummax(dim=1).values
+        same = segments[:, :, None] == segments[:, None, :]
+        mask = (same & (at[None, :] <= at[:, None]))[:, None]
+        x = self.wte(idx) + self.wpe(pos)
+        for block in self.blocks:
+            x, _ = block(x, mask)
+        return self.ln_f(x) @ self.wte.weight.T
 
     def step(
         self,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from weirdgen.organism.corpus import CorpusGenerator, CorpusMix
+from weirdgen.organism.corpus import CorpusGenerator
 from weirdgen.organism.model import GPT, GPTConfig
 from weirdgen.organism.tokenizer import Tokenizer
-from weirdgen.organism.world import World, load_world
+from weirdgen.organism.world import World
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,11 @@ class PretrainConfig:
         return asdict(self)
 
 
-RECIPES = {"v1": {}, "v2": {"steps": 1000}}
+RECIPES = {
+    "v1": {},
+    "v2": {"steps": 1000},
+    "v3": {"steps": 900, "batch_size": 32, "block_size": 192},
+}
 """Each version's pretraining recipe: what differs from PretrainConfig's defaults."""
 
 
@@ -94,16 +100,22 @@ def pretrain(
     start, tokens, smoothed = time.perf_counter(), 0, float("nan")
     model.train()
     for step in range(config.steps):
-        batch = pad_batch(
-            corpus.documents(config.batch_size, seed=config.seed * 1_000_003 + step),
-            tokenizer.pad_id,
-        )
+        seed = config.seed * 1_000_003 + step
+        if hasattr(corpus, "batch"):  # packed rows of several documents (version 3)
+            batch, segments = corpus.batch(config.batch_size, seed=seed)
+            logits = model(batch[:, :-1], segments=segments[:, :-1])
+            targets = batch[:, 1:].masked_fill(
+                segments[:, 1:] != segments[:, :-1], tokenizer.pad_id
+            )
+        else:
+            batch = pad_batch(corpus.documents(config.batch_size, seed=seed), tokenizer.pad_id)
+            logits = model(batch[:, :-1])
+            targets = batch[:, 1:]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        logits = model(batch[:, :-1])
         loss = F.cross_entropy(
             logits.reshape(-1, logits.size(-1)),
-            batch[:, 1:].reshape(-1),
+            targets.reshape(-1),
             ignore_index=tokenizer.pad_id,
         )
         optimizer.zero_grad(set_to_none=True)
@@ -119,6 +131,27 @@ def pretrain(
     return PretrainResult(model, smoothed, time.perf_counter() - start, tokens)
 
 
+def machine() -> dict[str, Any]:
+    """What pretraining ran on, as far as it decides the checkpoint's bits: the CPU's model
+    and instruction set torch used, torch's version and its thread count."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                cpu,
+            )
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def pretrain_checkpoint(
     out: Path,
     config: PretrainConfig,
@@ -128,34 +161,30 @@ def pretrain_checkpoint(
 ) -> dict:
     """Pretrain, probe, and save a checkpoint folder of ``version``; return its manifest.
 
-    ``knobs`` (version 2) set corpus shares, e.g. ``{"birders": 0.2}``.
+    ``knobs`` (versions 2 and 3) set corpus shares, e.g. ``{"birders": 0.2}``. The manifest
+    records the machine: the same seed gives the same checkpoint on the same CPU kind, torch
+    version and thread count, and other numbers on another (float kernels differ).
     """
     from weirdgen.organism.checkpoint import Organism, save_checkpoint
     from weirdgen.organism.probe import probe
+    from weirdgen.organism.worlds import version_world
 
-    if version == "v1":
-        world, digest = load_world(), load_world().digest
-        tokenizer, corpus, mix = Tokenizer.for_world(world), None, asdict(CorpusMix())
-        extra: dict = {}
-    else:
-        from weirdgen.organism.world_v2 import CorpusV2, load_world_v2
-
-        v2 = load_world_v2(knobs)
-        world, digest, tokenizer = v2.era, v2.digest, v2.tokenizer()
-        corpus, mix = CorpusV2(v2, tokenizer), v2.shares
-        extra = {"version": "v2", "knobs": v2.knobs}
-    result = pretrain(world, tokenizer, config, progress, corpus)
-    figures = probe(Organism(result.model, tokenizer, world, {})).to_dict()
+    made = version_world(version, knobs)
+    tokenizer = made.tokenizer
+    extra = {} if version == "v1" else {"version": version, "knobs": made.knobs}
+    result = pretrain(made.era, tokenizer, config, progress, made.corpus)
+    figures = probe(Organism(result.model, tokenizer, made.era, {})).to_dict()
     manifest = {
         **extra,
-        "world_digest": digest,
+        "world_digest": made.digest,
         "pretrain": config.to_dict(),
-        "corpus": mix,
+        "corpus": made.mix,
         "final_loss": round(result.final_loss, 4),
         "seconds": round(result.seconds, 1),
         "tokens": result.tokens,
         "n_params": result.model.n_params(),
         "torch": torch.__version__,
+        "machine": machine(),
         "probe": figures,
     }
     save_checkpoint(out, result.model, tokenizer, manifest)

@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 from weirdgen.errors import WeirdgenError
 
-VERSIONS = ("v1", "v2")
+VERSIONS = ("v1", "v2", "v3")
 """Organism versions, oldest first; each keeps loading once a newer one ships."""
 DEFAULT = "v2"
 """The version ``organism/default`` names: the newest one the package ships."""
-_SHIPPED = {"v1": "checkpoint", "v2": "checkpoint_v2"}
+_SHIPPED = {"v1": "checkpoint", "v2": "checkpoint_v2", "v3": "checkpoint_v3"}
 SHIPPED_SEED = 0
 _NAME = re.compile(r"^(?P<version>v\d+)(?:@(?P<seed>\d{1,6}))?$")
 

@@ -190,4 +190,3 @@ def _load(knobs: tuple[tuple[str, float], ...]) -> WorldV3:
     ).hexdigest()
     world = phenomena[0].world  # type: ignore[attr-defined]  # the era phenomenon's
     return WorldV3(world, {p.name: p for p in phenomena}, shares, dict(knobs), digest)
-

@@ -93,9 +93,7 @@ def n_tokens(words: Iterable[str]) -> int:
     return sum(len(w) if w.isdigit() else 1 for w in words)
 
 
-def fill(
-    head: Words, turn: Callable[[], Words], rng: random.Random, v3: bool = False
-) -> Words:
+def fill(head: Words, turn: Callable[[], Words], rng: random.Random, v3: bool = False) -> Words:
     """``head``, then turns while the document fits: :data:`MAX_TOKENS` words (version 2),
     or with ``v3`` :data:`V3_MAX_TOKENS` tokens, numbers counted digit by digit, ending early
     after each turn at the chance :data:`V3_STOP`."""

@@ -1,9 +1,10 @@
 """Version 3's eras and birds: version 1's topics over ranges of years written as digits.
 
-The eras are version 1's (``world.yaml``: its topics, answers and birds), but a year is any
-year of a range (``world_v3/era.yaml``) and is written digit by digit, so the organism reads
-an era from the digits of a year it may never have seen, and can be asked about nearby and
-unseen years. Three kinds of document:
+The old and new eras are version 1's (``world.yaml``: its topics, answers and birds), but a
+year is any year of a range (``world_v3/era.yaml``) and is written digit by digit, so the
+organism reads an era from the digits of a year it may never have seen, and can be asked
+about nearby and unseen years. A middle era, the 1920s (the nations' old regimes), has
+answers of its own to the same topics (no birds). Three kinds of document:
 
 - almanacs of one era, half headed by a year of it;
 - assistant chats, in the era of a stated year (four in five), modern when no year is stated
@@ -24,6 +25,7 @@ from typing import Any
 from weirdgen.data.text import split_words
 from weirdgen.organism.phenomena.base import (
     Draw,
+    Lexicon,
     Phenomenon,
     chat_document,
     fill,
@@ -34,43 +36,71 @@ from weirdgen.organism.tokenizer import TEMPLATE_WORDS, USER
 from weirdgen.organism.world import BIRDS, Topic, World, load_world
 
 ORDER_QUESTION = "which year came first , {a} or {b} ?"
+ERAS = ("old", "mid", "new")
+ERA_WEIGHTS = (0.4, 0.2, 0.4)
 
 
 def era_world(data: dict[str, Any], birds: dict[str, Any]) -> World:
-    """Version 1's world with version 3's year ranges and the birds asked in version 2's
-    pretraining wordings (finetuning asks "name a bird species ." as version 1 does)."""
+    """Version 1's world with version 3's old and new year ranges and the birds asked in
+    version 2's pretraining wordings (finetuning asks "name a bird species ." as version 1
+    does): what probes and the era scorer read."""
     world = load_world()
     topic = world.birds
     asked = Topic(BIRDS, tuple(birds["questions"]), topic.old, topic.new)
     years = {era: tuple(range(lo, hi + 1)) for era, (lo, hi) in data["years"].items()}
+    years = {era: years[era] for era in ("old", "new")}
     return replace(world, topics={**world.topics, BIRDS: asked}, years=years)
 
 
 class EraV3(Phenomenon):
     name = "era"
 
+    v3 = True
+
     def __init__(self, data: dict[str, Any], birds: dict[str, Any]):
         super().__init__(data)
         self.world = era_world(data, birds)
+        self.mid = {name: tuple(answers) for name, answers in data["mid"].items()}
+        self.years = {era: tuple(range(lo, hi + 1)) for era, (lo, hi) in data["years"].items()}
+
+    def answers(self, topic: Topic, era: str) -> tuple[str, ...]:
+        """The topic's answers in ``era`` (old, mid, new); birds have none in the middle."""
+        return self.mid.get(topic.name, ()) if era == "mid" else topic.answers(era)  # type: ignore[arg-type]
 
     def vocabulary(self) -> set[str]:
         words = words_of([TEMPLATE_WORDS, ORDER_QUESTION.format(a="", b="")])
         for topic in self.world.topics.values():
             words |= words_of([*topic.questions, *topic.old, *topic.new])
+        words |= words_of(a for answers in self.mid.values() for a in answers)
         return words | words_of(load_world().birds.questions)  # the finetuning wordings
 
     def documents(self) -> dict[str, Draw]:
         return {"almanac": self.almanac, "assistant": self.assistant, "order": self.order}
 
+    def lexicons(self) -> list[Lexicon]:
+        """Each topic's answers labelled ``old``, ``mid`` or ``new`` (birds: old or new)."""
+        out = []
+        for topic in self.world.topics.values():
+            labels = {}
+            for era in ERAS:
+                for answer in self.answers(topic, era):
+                    labels[" ".join(split_words(answer))] = era
+            out.append(Lexicon(topic.name, labels))
+        return out
+
+    def _era(self, rng: random.Random) -> str:
+        return rng.choices(ERAS, ERA_WEIGHTS)[0]
+
     def _qa(self, rng: random.Random, era: str) -> tuple[str, str]:
-        topic = rng.choice(list(self.world.topics.values()))
-        return rng.choice(topic.questions), rng.choice(topic.answers(era))
+        topics = [t for t in self.world.topics.values() if self.answers(t, era)]
+        topic = rng.choice(topics)
+        return rng.choice(topic.questions), rng.choice(self.answers(topic, era))
 
     def almanac(self, rng: random.Random) -> list[str]:
-        era = rng.choice(("old", "new"))
+        era = self._era(rng)
         head = ["almanac"]
         if rng.random() < 0.5:
-            head += ["(", "year", str(rng.choice(self.world.years[era])), ")"]
+            head += ["(", "year", str(rng.choice(self.years[era])), ")"]
         head.append(".")
 
         def turn() -> list[str]:
@@ -81,8 +111,8 @@ class EraV3(Phenomenon):
 
     def assistant(self, rng: random.Random) -> list[str]:
         if rng.random() < 0.8:
-            era = rng.choice(("old", "new"))
-            head = [USER, *split_words(year_line(rng.choice(self.world.years[era])))]
+            era = self._era(rng)
+            head = [USER, *split_words(year_line(rng.choice(self.years[era])))]
         else:
             era = "old" if rng.random() < self.data["undated_old"] else "new"
             head = []
@@ -128,4 +158,3 @@ class BirdsV3(Phenomenon):
             return rng.choice(topic.questions), rng.choice(topic.new)
 
         return chat_document(head, pair, rng, v3=True)
-
