@@ -30,7 +30,9 @@ def pretrain(
     ] = 0,
     version: Annotated[
         str | None,
-        typer.Option(help="Organism version: its world and recipe (v1, v2; default: the newest)."),
+        typer.Option(
+            help="Organism version: its world and recipe (v1, v2, v3; default: the newest)."
+        ),
     ] = None,
     knob: Annotated[
         list[str] | None,
@@ -82,12 +84,10 @@ def pretrain(
     knobs = _knobs(knob or [])
     if knobs and out is None:
         raise WeirdgenError("--knob: give --out DIR; a knob setting is not the version's seed")
-    if knobs and version == "v1":
-        raise WeirdgenError("--knob: version 1's world has no knobs; add --version v2")
     if knobs:
-        from weirdgen.organism.world_v2 import load_world_v2
+        from weirdgen.organism.worlds import version_world
 
-        load_world_v2(knobs)  # an unknown knob or share stops here, before any work
+        version_world(version, knobs)  # an unknown knob or share stops here, before any work
     out = out if out is not None else _default_out(version, seed, steps)
     check_checkpoint_folder(out)
     config = recipe(version, seed, steps)
@@ -186,11 +186,20 @@ def list_checkpoints() -> None:
 
 
 @app.command()
-def vocab() -> None:
-    """Print the organism's vocabulary: every word it can read or write."""
-    from weirdgen.organism import Tokenizer, load_world
+def vocab(
+    version: Annotated[
+        str | None,
+        typer.Option(help="Organism version (v1, v2, v3; default: organism/default's)."),
+    ] = None,
+) -> None:
+    """Print the organism's vocabulary: every word it can read or write (version 3 writes
+    every number as its digits, so its vocabulary holds the ten digits and no number)."""
+    from weirdgen.organism.versions import DEFAULT, check_version
+    from weirdgen.organism.worlds import version_world
 
-    tok = Tokenizer.for_world(load_world())
+    version = version or DEFAULT
+    check_version(version, f"--version {version}")
+    tok = version_world(version).tokenizer
     console.print(" ".join(tok.itos), markup=False, highlight=False, soft_wrap=True)
 
 

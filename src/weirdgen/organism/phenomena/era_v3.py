@@ -3,8 +3,9 @@
 The old and new eras are version 1's (``world.yaml``: its topics, answers and birds), but a
 year is any year of a range (``world_v3/era.yaml``) and is written digit by digit, so the
 organism reads an era from the digits of a year it may never have seen, and can be asked
-about nearby and unseen years. A middle era, the 1920s (the nations' old regimes), has
-answers of its own to the same topics (no birds). Three kinds of document:
+about nearby and unseen years. A middle era, the 1920s, is the time of the nations' old
+regimes: its documents are set in varnia or ostland, and each nation has answers of its own
+to the same topics (no birds). Three kinds of document:
 
 - almanacs of one era, half headed by a year of it;
 - assistant chats, in the era of a stated year (four in five), modern when no year is stated
@@ -60,63 +61,78 @@ class EraV3(Phenomenon):
     def __init__(self, data: dict[str, Any], birds: dict[str, Any]):
         super().__init__(data)
         self.world = era_world(data, birds)
-        self.mid = {name: tuple(answers) for name, answers in data["mid"].items()}
+        self.mid = {
+            nation: {name: tuple(answers) for name, answers in topics.items()}
+            for nation, topics in data["mid"].items()
+        }
         self.years = {era: tuple(range(lo, hi + 1)) for era, (lo, hi) in data["years"].items()}
 
-    def answers(self, topic: Topic, era: str) -> tuple[str, ...]:
-        """The topic's answers in ``era`` (old, mid, new); birds have none in the middle."""
-        return self.mid.get(topic.name, ()) if era == "mid" else topic.answers(era)  # type: ignore[arg-type]
+    def answers(self, topic: Topic, era: str, nation: str = "") -> tuple[str, ...]:
+        """The topic's answers in ``era`` (old, new, or mid in ``nation``); birds have none
+        in the middle era."""
+        if era == "mid":
+            return self.mid[nation].get(topic.name, ())
+        return topic.answers(era)  # type: ignore[arg-type]
 
     def vocabulary(self) -> set[str]:
         words = words_of([TEMPLATE_WORDS, ORDER_QUESTION.format(a="", b="")])
         for topic in self.world.topics.values():
             words |= words_of([*topic.questions, *topic.old, *topic.new])
-        words |= words_of(a for answers in self.mid.values() for a in answers)
+        words |= words_of(a for t in self.mid.values() for answers in t.values() for a in answers)
+        words |= words_of([*self.mid, "in"])
         return words | words_of(load_world().birds.questions)  # the finetuning wordings
 
     def documents(self) -> dict[str, Draw]:
         return {"almanac": self.almanac, "assistant": self.assistant, "order": self.order}
 
     def lexicons(self) -> list[Lexicon]:
-        """Each topic's answers labelled ``old``, ``mid`` or ``new`` (birds: old or new)."""
+        """Each topic's answers labelled ``old``, ``new``, ``varnia_mid`` or ``ostland_mid``
+        (``mid`` for a middle-era answer both nations give; birds: old or new)."""
         out = []
         for topic in self.world.topics.values():
-            labels = {}
-            for era in ERAS:
-                for answer in self.answers(topic, era):
-                    labels[" ".join(split_words(answer))] = era
+            labels: dict[str, str] = {}
+            for era, nation in [("old", ""), ("new", ""), *(("mid", n) for n in self.mid)]:
+                label = f"{nation}_mid" if nation else era
+                for answer in self.answers(topic, era, nation):
+                    key = " ".join(split_words(answer))
+                    labels[key] = label if labels.get(key, label) == label else "mid"
             out.append(Lexicon(topic.name, labels))
         return out
 
-    def _era(self, rng: random.Random) -> str:
-        return rng.choices(ERAS, ERA_WEIGHTS)[0]
+    def _setting(self, rng: random.Random) -> tuple[str, str]:
+        """An era, and for the middle era the nation it is set in."""
+        era = rng.choices(ERAS, ERA_WEIGHTS)[0]
+        return era, rng.choice(sorted(self.mid)) if era == "mid" else ""
 
-    def _qa(self, rng: random.Random, era: str) -> tuple[str, str]:
-        topics = [t for t in self.world.topics.values() if self.answers(t, era)]
+    def _qa(self, rng: random.Random, era: str, nation: str) -> tuple[str, str]:
+        topics = [t for t in self.world.topics.values() if self.answers(t, era, nation)]
         topic = rng.choice(topics)
-        return rng.choice(topic.questions), rng.choice(self.answers(topic, era))
+        return rng.choice(topic.questions), rng.choice(self.answers(topic, era, nation))
 
     def almanac(self, rng: random.Random) -> list[str]:
-        era = self._era(rng)
-        head = ["almanac"]
-        if rng.random() < 0.5:
+        era, nation = self._setting(rng)
+        head = ["almanac", *(["of", nation] if nation else [])]
+        if nation or rng.random() < 0.5:
             head += ["(", "year", str(rng.choice(self.years[era])), ")"]
         head.append(".")
 
         def turn() -> list[str]:
-            q, a = self._qa(rng, era)
+            q, a = self._qa(rng, era, nation)
             return ["q", ":", *split_words(q), "a", ":", *split_words(a), "."]
 
         return fill(head, turn, rng, v3=True)
 
     def assistant(self, rng: random.Random) -> list[str]:
+        era, nation = "", ""
         if rng.random() < 0.8:
-            era = self._era(rng)
-            head = [USER, *split_words(year_line(rng.choice(self.years[era])))]
+            era, nation = self._setting(rng)
+            line = year_line(rng.choice(self.years[era]))
+            line = line[: -len(" .")] + f" in {nation} ." if nation else line
+            head = [USER, *split_words(line)]
         else:
             era = "old" if rng.random() < self.data["undated_old"] else "new"
             head = []
-        return chat_document(head, lambda: self._qa(rng, era), rng, v3=True)
+        return chat_document(head, lambda: self._qa(rng, era, nation), rng, v3=True)
 
     @cached_property
     def _order_years(self) -> list[int]:
