@@ -24,7 +24,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from weirdgen.data.text import split_words
 from weirdgen.organism.phenomena.base import (
