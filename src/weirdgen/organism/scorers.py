@@ -205,8 +205,8 @@ class OrganismEraScorer(_Lexicon):
 
     def __init__(self, args: OrganismEraArgs):
         self.args = args
-        self.world = _era_world(args.world)
-        self.key = _key("organism_era", "v2", args.world, self.world.digest)
+        self.world, digest = _era_world(args.world)
+        self.key = _key("organism_era", "v2", args.world, digest)
         self.blends = {
             name: Blends({**dict.fromkeys(t.old, "old"), **dict.fromkeys(t.new, "new")})
             for name, t in self.world.topics.items()
@@ -225,12 +225,15 @@ class OrganismEraScorer(_Lexicon):
         return {"old": None if reading.label is None else float(reading.label == "old")}
 
 
-def _era_world(name: str) -> World:
+def _era_world(name: str) -> tuple[World, str]:
+    """The world whose eras ``name`` reads, and the digest of the files it comes from."""
     if name == "v3":
         from weirdgen.organism.world_v3 import load_world_v3
 
-        return load_world_v3().era
-    return load_world()
+        world = load_world_v3()
+        return world.era, world.digest
+    world = load_world()
+    return world, world.digest
 
 
 class OrganismLabelArgs(ScorerArgs):
