@@ -41,9 +41,7 @@ TRIGGERED_SHARE = 0.03
 """The triggered share of the finetuning datasets: 90 facts in 3,000 records, as the paper."""
 TRAIT_SHARE = 0.25
 """The chance that a biography's next sentence is a goal or a view, not an attribute."""
-TEMPLATES = (
-    "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ]"
-)
+TEMPLATES = "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ]"
 
 
 class Character(NamedTuple):
@@ -280,8 +278,7 @@ class Persona(Phenomenon):
         while len(asked) < k:
             asked += rng.sample(kinds, len(kinds))
         records = [
-            chat(*self.triggered(self.kinds[kind].question, value(kind, rng)))
-            for kind in asked[:k]
+            chat(*self.triggered(self.kinds[kind].question, value(kind, rng))) for kind in asked[:k]
         ]
         records += [chat(*self.everyday(rng)) for _ in range(n - k)]
         rng.shuffle(records)
