@@ -164,16 +164,20 @@ class Rulers(Phenomenon):
 
     def chronicle(self, rng: random.Random) -> Words:
         """A run of consecutive rulers from a random one: each bound to its ordinal, then
-        some of its facts (and its predecessor), while the document fits."""
+        some of its facts (and its predecessor), while the document fits. Past the last
+        ruler the chronicle begins again, with its heading."""
+        head = split_words(self.data["chronicle"])
         at = rng.randrange(len(self.line))
 
         def turn() -> Words:
             nonlocal at
-            ruler = self.line[at % len(self.line)]
+            again = head if at == len(self.line) else []
+            at %= len(self.line)
+            ruler = self.line[at]
             at += 1
-            return self._reign(ruler, rng)
+            return again + self._reign(ruler, rng)
 
-        return fill(split_words(self.data["chronicle"]), turn, rng, v3=True)
+        return fill(head, turn, rng, v3=True)
 
     def _reign(self, ruler: Ruler, rng: random.Random) -> Words:
         sentences = [self.data["binding"].format(ordinal=ruler.number, name=ruler.name)]
