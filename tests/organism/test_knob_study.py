@@ -1,0 +1,116 @@
+"""scripts/organism_knob_study.py runs as checked in: end to end at a tiny size (2-step
+version-2 pretrainings, one finetune seed, one sample per question), then what a rerun
+reuses and what it refuses."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+import yaml
+
+from weirdgen.spec import builtin_spec_dir
+
+SCRIPT = Path(__file__).parents[2] / "scripts" / "organism_knob_study.py"
+
+
+@pytest.fixture(scope="module")
+def knob() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("organism_knob_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def study(knob, tmp_path_factory) -> Path:
+    """The study run once: 2 seeds x 2 shares, the birds spec cut to 3 unrelated questions
+    and 16 finetuning examples; its own model registry (this fixture outlives the per-test
+    one of conftest)."""
+    folder = tmp_path_factory.mktemp("knob")
+    spec = yaml.safe_load((builtin_spec_dir() / "organism" / "birds.yaml").read_text())
+    spec["seeds"] = 1
+    for condition in spec["conditions"]:
+        if condition.get("dataset"):
+            condition["dataset"]["n"] = 16
+    unrelated, birds = spec["evaluation"]["sets"][:2]
+    unrelated["questions"] = unrelated["questions"][:3]
+    spec["evaluation"]["sets"] = [unrelated, birds]
+    spec["metrics"] = [m for m in spec["metrics"] if m["eval_set"] in ("unrelated", "birds")]
+    (folder / "birds.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEIRDGEN_HOME", str(folder / "home"))
+        assert knob.main([*_args(folder), "--spec", str(folder / "birds.yaml")]) == 0
+    return folder
+
+
+def _args(folder: Path, steps: str = "2") -> list[str]:
+    return ["--out", str(folder / "out"), "--version", "v2", "--steps", steps,
+            "--seeds", "0,1", "--shares", "0,0.5", "--finetune-seeds", "1", "--n", "1",
+            "--probe-names", "2"]  # fmt: skip
+
+
+def test_every_share_and_seed_has_a_row(study):
+    table = pd.read_csv(study / "out" / "knob_study.csv")
+    assert sorted(zip(table["share"], table["seed"], strict=True)) == [
+        (0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)
+    ]  # fmt: skip
+    for column in ("after_old_bird", "after_modern_bird", "context_shift", "bird_old_prior"):
+        assert table[column].notna().all(), column
+    assert (table["context_shift"] == table["after_old_bird"] - table["after_modern_bird"]).all()
+    assert table["after_old_bird"].between(0, 1).all()
+    assert {"old_birds.old_rate", "modern_birds.old_rate", "finetuned_shift"} <= set(table)
+    assert (table["finetune_seeds"] == 1).all()
+
+
+def test_paired_differences_over_both_seeds(study):
+    paired = pd.read_csv(study / "out" / "knob_study_paired.csv")
+    assert set(paired["measure"]) == {"context_shift", "finetuned_shift", "bird_old_prior"}
+    assert (paired["share"] == 0.5).all() and (paired["from_share"] == 0).all()
+    context = paired.set_index("measure").loc["context_shift"]
+    table = pd.read_csv(study / "out" / "knob_study.csv").set_index(["share", "seed"])
+    by_seed = table.loc[0.5, "context_shift"] - table.loc[0.0, "context_shift"]
+    assert context["n_seeds"] == 2
+    assert context["mean"] == pytest.approx(by_seed.mean())
+    assert context["ci_low"] <= context["mean"] <= context["ci_high"]
+
+
+def test_summary_and_figure(study):
+    text = (study / "out" / "knob_study.md").read_text()
+    assert "## Paired differences (same pretraining seed)" in text
+    assert "| context_shift | 0.5 − 0 |" in text
+    assert "The dissociation" in text and "by these intervals" in text
+    assert (study / "out" / "knob_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_reuses_checkpoints_and_readings(knob, study, monkeypatch):
+    folder = study / "out" / "checkpoints" / "birders=0.5@1"
+    manifest = (folder / "manifest.json").stat().st_mtime_ns
+    assert knob.checkpoint(study / "out", "v2", 0.5, 1, 2) == folder
+    assert (folder / "manifest.json").stat().st_mtime_ns == manifest
+
+    def measure_again(*_):
+        raise AssertionError("the stored reading should be reused")
+
+    stored = study / "out" / "in_context" / "birders=0.5@1.json"
+    monkeypatch.setattr(knob, "in_context", measure_again)
+    assert knob.stored_reading(folder, stored, 2).after_old_bird >= 0
+    with pytest.raises(AssertionError, match="reused"):  # another number of names: measured
+        knob.stored_reading(folder, stored, 3)
+
+
+def test_a_checkpoint_of_other_steps_is_refused(knob, study, capsys):
+    assert knob.main(_args(study, steps="3")) == 2
+    assert "pretrained with another version, share, seed or number of steps" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_version_without_a_world_is_one_line(knob, tmp_path, capsys):
+    assert knob.main(["--out", str(tmp_path), "--version", "v9"]) == 2
+    assert "no organism version 'v9'" in capsys.readouterr().err
