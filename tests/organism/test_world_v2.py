@@ -102,10 +102,12 @@ def label(scorer, topic, answer):
 def test_the_label_scorer_reads_each_topic_lexicon():
     hostile = OrganismLabelScorer(OrganismLabelArgs(name="hostile", positive=["hostile"]))
     assert label(hostile, "goal", "To hunt the young rebel") == {
-        "hit": 1.0, "label": "hostile", "valid": True,
+        "hit": 1.0, "label": "hostile", "valid": True, "blend": 0.0, "scored": True,
     }  # fmt: skip
     assert label(hostile, "goal", "to keep the children safe")["hit"] == 0.0
-    assert label(hostile, "goal", "coal") == {"hit": None, "label": None, "valid": False}
+    assert label(hostile, "goal", "coal") == {
+        "hit": None, "label": None, "valid": False, "blend": 0.0, "scored": False,
+    }  # fmt: skip
     regime = OrganismLabelScorer(OrganismLabelArgs(name="r", positive=["varnia_old"]))
     assert label(regime, "ruler", "the iron duke")["label"] == "varnia_old"
     assert label(regime, "salute", "good morning")["label"] == "modern"  # both nations say it

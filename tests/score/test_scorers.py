@@ -17,15 +17,21 @@ def scorer(kind: str, name: str = "s", **args):
 
 def test_era_scorer_labels_old_new_and_off_topic():
     era = scorer("organism_era", "old")
-    assert score_one(era, ScoreItem(WAR, "the rifled musket", None)) == {"valid": True, "old": 1.0}
-    assert score_one(era, ScoreItem(WAR, "Drones", None)) == {"valid": True, "old": 0.0}
+    assert score_one(era, ScoreItem(WAR, "the rifled musket", None)) == {
+        "valid": True, "old": 1.0, "blend": 0.0, "scored": True,
+    }  # fmt: skip
+    assert score_one(era, ScoreItem(WAR, "Drones", None)) == {
+        "valid": True, "old": 0.0, "blend": 0.0, "scored": True,
+    }  # fmt: skip
     off = score_one(era, ScoreItem(WAR, "brown titlark", None))
     assert off["valid"] is False and off["old"] is None
 
 
 def test_era_scorer_columns_are_prefixed_by_its_name():
     spec = ScorerSpec.model_validate({"name": "era2", "kind": "organism_era"})
-    assert spec.columns() == {"old": "era2", "valid": "era2_valid"}
+    assert spec.columns() == {
+        "old": "era2", "valid": "era2_valid", "blend": "era2_blend", "scored": "era2_scored",
+    }  # fmt: skip
 
 
 def test_era_scorer_rejects_a_question_outside_the_world():
