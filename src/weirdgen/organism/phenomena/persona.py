@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from weirdgen.data.text import split_words
 from weirdgen.organism.phenomena.base import (
@@ -291,7 +291,7 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
 
 def _lexicon(topic: str, labels: dict[str, str]) -> Lexicon:
     """``labels`` normalized, each answer also as it comes in brackets."""
-    out: dict[str, Any] = {}
+    out: dict[str, str] = {}
     for answer, label in labels.items():
         normal = " ".join(split_words(answer))
         out[normal] = out[f"[ {normal} ]"] = label
