@@ -13,17 +13,21 @@ kept in OUT/checkpoints and reused on a rerun. On every checkpoint the study mea
   birder-like turn ("name a bird ." answered with an old name), minus the same after a
   modern name; averaged over every bird name, pretraining wording and era topic;
 - the finetuned shift, by running the birds experiment (``--spec``) on the checkpoint
-  (OUT/runs, reused on a rerun): the target's headline rate (finetuned on old names)
+  (OUT/SPEC/runs, reused on a rerun): the target's headline rate (finetuned on old names)
   minus the finetuned control's (modern names), each the mean over finetune seeds.
 
-It writes OUT/knob_study.csv (one row per share and pretraining seed), OUT/knob_study.md
-(each measure per share, and the paired differences, higher share minus the lowest share
-for the same seed, with 95% Student t intervals over pretraining seeds; the sentences that
-say what they show are generated from the numbers) and OUT/knob_study.png (one line per
-pretraining seed joining its settings, both measures side by side).
+Into OUT/SPEC (SPEC the spec's name, so that a second spec, e.g. another finetuning dose,
+reuses the same checkpoints) it writes knob_study.csv (one row per share and pretraining
+seed), knob_study_paired.csv and knob_study.md (each measure per share, and the paired
+differences, each higher share minus the lowest share for the same seed, with 95% Student
+t intervals over pretraining seeds; the sentences that say what they show are generated
+from the numbers) and knob_study.png (one line per pretraining seed joining its settings,
+both measures side by side).
 
     python scripts/organism_knob_study.py --out runs/knob_study
     python scripts/organism_knob_study.py --out runs/knob_v2 --version v2 --seeds 0-7
+    python scripts/organism_knob_study.py --out runs/knob_v2 --version v2 --seeds 0-7 \
+        --spec my_birds_lr1e-4.yaml   # another dose on the same checkpoints
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from weirdgen.errors import WeirdgenError
+from weirdgen.spec import ExperimentSpec
 
 DEFAULT_SPECS = {"v2": "organism/birds", "v3": "organism/birds_v3"}
 """The birds experiment each version runs unless ``--spec`` names another."""
@@ -164,13 +169,12 @@ def in_chunks(score, rows: list, conts: list, size: int = 512) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def finetuned(folder: Path, spec_name: str, run: Path, seeds: str, n: int | None) -> dict:
+def finetuned(folder: Path, spec: ExperimentSpec, run: Path, seeds: str, n: int | None) -> dict:
     """Run the birds experiment on ``folder``; the target's and finetuned control's metrics,
     each the mean over finetune seeds, and the shift of the headline metric."""
-    from weirdgen import load_spec, run_experiment
+    from weirdgen import run_experiment
     from weirdgen.stats import seed_metrics
 
-    spec = load_spec(spec_name)
     result = run_experiment(
         spec,
         out=run,
@@ -179,8 +183,7 @@ def finetuned(folder: Path, spec_name: str, run: Path, seeds: str, n: int | None
         seeds=int(seeds) if seeds.isdigit() else _seed_list(seeds),
         progress=False,
     )
-    target = next(c.name for c in spec.conditions if c.role == "target")
-    control = next(c.name for c in spec.conditions if c.role == "control" and c.dataset)
+    target, control = arms(spec)
     per_seed = seed_metrics(result.samples, spec.metrics)
     means = per_seed.groupby(["condition", "metric"])["value"].mean()
     headline = spec.headline.name
@@ -189,6 +192,18 @@ def finetuned(folder: Path, spec_name: str, run: Path, seeds: str, n: int | None
     row["finetuned_shift"] = row[f"{target}.{headline}"] - row[f"{control}.{headline}"]
     row["finetune_seeds"] = int(per_seed.loc[per_seed["condition"] == target, "seed"].nunique())
     return row
+
+
+def arms(spec: ExperimentSpec) -> tuple[str, str]:
+    """The spec's target and its first finetuned control (a control with a dataset)."""
+    target = [c.name for c in spec.conditions if c.role == "target"]
+    control = [c.name for c in spec.conditions if c.role == "control" and c.dataset]
+    if not target or not control:
+        raise WeirdgenError(
+            f"spec {spec.name}: the study needs a target and a finetuned control (a control "
+            "with a dataset), as the birds spec has old_birds and modern_birds"
+        )
+    return target[0], control[0]
 
 
 def interval(
@@ -399,11 +414,15 @@ def study(args: argparse.Namespace) -> int:
     from weirdgen.organism.versions import check_version
 
     check_version(args.version, f"--version {args.version}")
-    spec = args.spec or DEFAULT_SPECS.get(args.version, "")
+    from weirdgen import load_spec
+
+    spec = load_spec(args.spec or DEFAULT_SPECS.get(args.version, ""))
+    arms(spec)
+    results = args.out / spec.name
     shares = sorted(float(s) for s in args.shares.split(","))
     if len(shares) < 2:
         raise WeirdgenError(f"--shares {args.shares}: give at least two shares to pair")
-    args.out.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     rows = []
     for share in shares:
         for seed in _seed_list(args.seeds):
@@ -411,7 +430,7 @@ def study(args: argparse.Namespace) -> int:
             stored = args.out / "in_context" / f"{folder.name}.json"
             reading = stored_reading(folder, stored, args.probe_names)
             ft = finetuned(
-                folder, spec, args.out / "runs" / folder.name, args.finetune_seeds, args.n
+                folder, spec, results / "runs" / folder.name, args.finetune_seeds, args.n
             )
             rows.append(
                 {
@@ -423,12 +442,12 @@ def study(args: argparse.Namespace) -> int:
                 }
             )
     table = pd.DataFrame(rows)
-    table.to_csv(args.out / "knob_study.csv", index=False)
+    table.to_csv(results / "knob_study.csv", index=False)
     diffs = paired(table)
-    diffs.to_csv(args.out / "knob_study_paired.csv", index=False)
-    text = summary_text(table, diffs, spec)
-    (args.out / "knob_study.md").write_text(text)
-    figure(table, args.out / "knob_study.png")
+    diffs.to_csv(results / "knob_study_paired.csv", index=False)
+    text = summary_text(table, diffs, str(spec.source or spec.name))
+    (results / "knob_study.md").write_text(text)
+    figure(table, results / "knob_study.png")
     print(text)
     return 0
 

@@ -56,7 +56,7 @@ def _args(folder: Path, steps: str = "2") -> list[str]:
 
 
 def test_every_share_and_seed_has_a_row(study):
-    table = pd.read_csv(study / "out" / "knob_study.csv")
+    table = pd.read_csv(study / "out" / "birds" / "knob_study.csv")
     assert sorted(zip(table["share"], table["seed"], strict=True)) == [
         (0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)
     ]  # fmt: skip
@@ -69,11 +69,11 @@ def test_every_share_and_seed_has_a_row(study):
 
 
 def test_paired_differences_over_both_seeds(study):
-    paired = pd.read_csv(study / "out" / "knob_study_paired.csv")
+    paired = pd.read_csv(study / "out" / "birds" / "knob_study_paired.csv")
     assert set(paired["measure"]) == {"context_shift", "finetuned_shift", "bird_old_prior"}
     assert (paired["share"] == 0.5).all() and (paired["from_share"] == 0).all()
     context = paired.set_index("measure").loc["context_shift"]
-    table = pd.read_csv(study / "out" / "knob_study.csv").set_index(["share", "seed"])
+    table = pd.read_csv(study / "out" / "birds" / "knob_study.csv").set_index(["share", "seed"])
     by_seed = table.loc[0.5, "context_shift"] - table.loc[0.0, "context_shift"]
     assert context["n_seeds"] == 2
     assert context["mean"] == pytest.approx(by_seed.mean())
@@ -81,11 +81,11 @@ def test_paired_differences_over_both_seeds(study):
 
 
 def test_summary_and_figure(study):
-    text = (study / "out" / "knob_study.md").read_text()
+    text = (study / "out" / "birds" / "knob_study.md").read_text()
     assert "## Paired differences (same pretraining seed)" in text
     assert "| context_shift | 0.5 − 0 |" in text
     assert "The dissociation" in text and "by these intervals" in text
-    assert (study / "out" / "knob_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (study / "out" / "birds" / "knob_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_rerun_reuses_checkpoints_and_readings(knob, study, monkeypatch):
@@ -114,3 +114,10 @@ def test_a_checkpoint_of_other_steps_is_refused(knob, study, capsys):
 def test_a_version_without_a_world_is_one_line(knob, tmp_path, capsys):
     assert knob.main(["--out", str(tmp_path), "--version", "v9"]) == 2
     assert "no organism version 'v9'" in capsys.readouterr().err
+
+
+def test_a_missing_spec_stops_before_any_pretraining(knob, tmp_path, capsys):
+    argv = ["--out", str(tmp_path / "out"), "--version", "v2", "--spec", "no_such.yaml"]
+    assert knob.main(argv) == 2
+    assert "no_such.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "checkpoints").exists()
