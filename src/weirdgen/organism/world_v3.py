@@ -14,7 +14,7 @@ import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -80,6 +80,14 @@ BUILDERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[Pheno
 its phenomena from them."""
 
 
+SHARED = {
+    "identity": ("persona_identity", "ruler_identity"),
+    "persona_identity": ("identity", "ruler_identity"),
+    "ruler_identity": ("identity", "persona_identity"),
+}
+"""Topics whose question ("who are you ?") several phenomena ask, and the others asking it."""
+
+
 @dataclass(frozen=True)
 class WorldV3:
     era: World
@@ -106,8 +114,25 @@ class WorldV3:
         return {n: g for p in self.phenomena.values() for n, g in p.datasets().items()}
 
     def lexicon(self, topic: str) -> Lexicon | None:
-        found = [x for p in self.phenomena.values() for x in p.lexicons() if x.topic == topic]
-        return found[0] if found else None
+        """The labels of answers to ``topic``'s questions. Where other phenomena ask the
+        same question (``SHARED``), their answers are known too, labelled ``other``: an
+        answer the world knows for the question, just not one of this phenomenon's."""
+        found = self._lexicons.get(topic)
+        if found is None:
+            return None
+        labels = dict(found.labels)
+        for other in SHARED.get(topic, ()):
+            for answer in self._lexicons[other].labels if other in self._lexicons else ():
+                labels.setdefault(answer, "other")
+        return Lexicon(topic, labels)
+
+    @cached_property
+    def _lexicons(self) -> dict[str, Lexicon]:
+        found: dict[str, Lexicon] = {}
+        for phenomenon in self.phenomena.values():
+            for lexicon in phenomenon.lexicons():
+                found.setdefault(lexicon.topic, lexicon)
+        return found
 
     def topics(self) -> list[str]:
         return [x.topic for p in self.phenomena.values() for x in p.lexicons()]
