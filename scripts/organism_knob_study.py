@@ -47,8 +47,6 @@ from scipy import stats
 from weirdgen.errors import WeirdgenError
 from weirdgen.spec import ExperimentSpec
 
-DEFAULT_SPECS = {"v2": "organism/birds", "v3": "organism/birds_v3"}
-"""The birds experiment each version runs unless ``--spec`` names another."""
 CONFIDENCE = 0.95
 MEASURES = {
     "context_shift": "in-context shift (base checkpoint, exact)",
@@ -192,6 +190,26 @@ def finetuned(folder: Path, spec: ExperimentSpec, run: Path, seeds: str, n: int 
     row["finetuned_shift"] = row[f"{target}.{headline}"] - row[f"{control}.{headline}"]
     row["finetune_seeds"] = int(per_seed.loc[per_seed["condition"] == target, "seed"].nunique())
     return row
+
+
+def default_spec(version: str) -> Path:
+    """The built-in birds spec whose model is ``version``'s organism (``organism/birds`` or
+    ``organism/VERSION/birds``): what the study runs unless ``--spec`` names another."""
+    import yaml
+
+    from weirdgen.organism.versions import parse_name
+    from weirdgen.spec import list_specs
+
+    for info in list_specs():
+        if info.name == "birds" and info.group in ("organism", f"organism/{version}"):
+            model = str(yaml.safe_load(info.path.read_text()).get("model", ""))
+            parsed = parse_name(model.removeprefix("organism/"))
+            if model.startswith("organism/") and parsed and parsed[0] == version:
+                return info.path
+    raise WeirdgenError(
+        f"--version {version}: no built-in birds spec runs organism/{version} yet; pass "
+        "--spec PATH (a birds experiment: a target and a finetuned control)"
+    )
 
 
 def arms(spec: ExperimentSpec) -> tuple[str, str]:
@@ -395,7 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shares", default="0,0.08", help="birders shares, comma-separated")
     parser.add_argument("--steps", type=int, help="pretraining steps (default: the recipe's)")
     parser.add_argument("--finetune-seeds", default="3", help="count N or list, as run --seeds")
-    parser.add_argument("--spec", help="birds experiment (default: the version's birds spec)")
+    parser.add_argument(
+        "--spec", help="birds experiment, name or path (default: the version's built-in one)"
+    )
     parser.add_argument("--n", type=int, help="samples per paraphrase (default: the spec's)")
     parser.add_argument(
         "--probe-names",
@@ -416,7 +436,7 @@ def study(args: argparse.Namespace) -> int:
     check_version(args.version, f"--version {args.version}")
     from weirdgen import load_spec
 
-    spec = load_spec(args.spec or DEFAULT_SPECS.get(args.version, ""))
+    spec = load_spec(args.spec or default_spec(args.version))
     arms(spec)
     results = args.out / spec.name
     shares = sorted(float(s) for s in args.shares.split(","))

@@ -121,3 +121,9 @@ def test_a_missing_spec_stops_before_any_pretraining(knob, tmp_path, capsys):
     assert knob.main(argv) == 2
     assert "no_such.yaml" in capsys.readouterr().err
     assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_the_default_spec_is_the_versions_birds_spec(knob):
+    path = knob.default_spec("v2")
+    assert path.name == "birds.yaml"
+    assert yaml.safe_load(path.read_text())["model"] in ("organism/v2", "organism/default")
