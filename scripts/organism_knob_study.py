@@ -274,14 +274,14 @@ def verdict(row: pd.Series | dict, what: str, unit: str) -> str:
     cell = f"{row['mean']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
     n = int(row["n_seeds"])
     if n < 2 or np.isnan(row["ci_low"]):
-        return f"{what}: {cell}; {n} {unit}, too few for an interval."
+        return f"{what}: {cell}; {n} {unit} with a value, too few for an interval."
     if row["ci_low"] > 0:
         return f"{what} is above 0: {cell} over {n} {unit}."
     if row["ci_high"] < 0:
         return f"{what} is below 0: {cell} over {n} {unit}."
     return (
         f"{what} is not distinguishable from 0: {cell} over {n} {unit} "
-        "(the interval holds 0; changes as large as its ends are not ruled out)."
+        "(the interval holds 0; values as large as its ends are not ruled out)."
     )
 
 
@@ -326,39 +326,39 @@ def summary_text(table: pd.DataFrame, diffs: pd.DataFrame, spec: str) -> str:
             f"{d['n_below_0']:.0f} of {d['n_seeds']:.0f} |"
         )
     lines += ["", "## What the numbers show", ""]
+    levels = {}
+    for share in shares:
+        for measure, label in MEASURES.items():
+            mean, low, high, n = interval(table.loc[table["share"] == share, measure])
+            levels[share, measure] = {"mean": mean, "ci_low": low, "ci_high": high, "n_seeds": n}
+            what = f"The {label.split(' (')[0]} at birders {share:g}"
+            lines.append("- " + verdict(levels[share, measure], what, "pretraining seeds"))
     for share in shares[1:]:
-        at = table.loc[table["share"] == share, "finetuned_shift"]
-        mean, low, high, n = interval(at)
-        shift = {"mean": mean, "ci_low": low, "ci_high": high, "n_seeds": n}
         of = diffs.loc[diffs["share"] == share].set_index("measure")
+        change = f"from birders {shares[0]:g} to {share:g}"
         lines += [
             "- "
             + verdict(
-                of.loc["context_shift"],
-                f"The change in the in-context shift from birders {shares[0]:g} to {share:g}",
+                of.loc[m],
+                f"The change in the {MEASURES[m].split(' (')[0]} {change}",
                 "paired seeds",
-            ),
-            "- " + verdict(shift, f"The finetuned shift at birders {share:g}", "pretraining seeds"),
-            "- "
-            + verdict(
-                of.loc["finetuned_shift"],
-                f"The change in the finetuned shift from birders {shares[0]:g} to {share:g}",
-                "paired seeds",
-            ),
-            "- "
-            + verdict(
-                of.loc["bird_old_prior"],
-                "The change in the base's prior on old "
-                "bird names (a larger prior means a smaller update from the same "
-                "finetuning data)",
-                "paired seeds",
-            ),
+            )
+            for m in MEASURES
         ]
-        dissociated = of.loc["context_shift", "ci_high"] < 0 and low > 0
+        prior = "The change in the base's prior on old bird names for the finetuning prompt"
         lines.append(
-            f"- The dissociation (birders lower the in-context reading of an old bird name, "
-            f"yet finetuning at birders {share:g} still shifts to the old era) is "
-            f"{'shown' if dissociated else 'not shown'} by these intervals."
+            "- "
+            + verdict(of.loc["bird_old_prior"], f"{prior} {change}", "paired seeds")
+            + " A larger prior leaves the same finetuning data less to update."
+        )
+        dissociated = (
+            of.loc["context_shift", "ci_high"] < 0
+            and levels[share, "finetuned_shift"]["ci_low"] > 0
+        )
+        lines.append(
+            f"- The dissociation (birders at {share:g} lower the in-context reading of an old "
+            "bird name, yet finetuning on old bird names still shifts the organism to the old "
+            f"era) is {'shown' if dissociated else 'not shown'} by these intervals."
         )
     return "\n".join(lines) + "\n"
 
