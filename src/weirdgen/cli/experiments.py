@@ -82,6 +82,7 @@ def run(
     """
     from weirdgen.run import run_experiment
     from weirdgen.spec import load_spec
+    from weirdgen.spec.load import find_spec, is_suite
 
     if verbose:
         from weirdgen.cli._logging import enable
@@ -90,6 +91,9 @@ def run(
     signal.signal(signal.SIGTERM, _terminated)
     use_data_dir(data_dir)
     confirm_hosts(ctx, send_key_to)
+    if is_suite(find_spec(experiment)):
+        _run_suite(experiment, out, n, model, seeds, pretraining_seeds, judge, budget, not quiet)
+        return
     spec = load_spec(experiment)
     if budget is not None:  # before anything is written
         from weirdgen.plan import check_budget, estimate
@@ -152,6 +156,44 @@ def _run_pooled(
     console.print(f"pooled report: {pooled.out / 'pooled.md'}")
 
 
+def _run_suite(
+    name: str,
+    out: Path | None,
+    n: int | None,
+    model: str | None,
+    seeds: str | None,
+    pretraining_seeds: str | None,
+    judge: str | None,
+    budget: float | None,
+    progress: bool,
+) -> None:
+    """Every member of a suite checked, then run, then the suite's tables and report."""
+    from weirdgen.report.suite import terminal_tables
+    from weirdgen.run.suite import load_suite, plan_suite, prepare_suite, run_suite
+
+    suite = load_suite(name)
+    chosen = _seeds(pretraining_seeds, "--pretraining-seeds")
+    if isinstance(chosen, int):
+        chosen = list(range(chosen))
+    if budget is not None:  # before anything is written
+        from weirdgen.plan import check_budget
+
+        planned = plan_suite(suite, out, model, judge, n, _seeds(seeds))
+        check_budget(planned, budget)
+        err.print(f"estimated ${planned.usd:.2f}, within --budget ${budget:.2f}", highlight=False)
+    prepared = prepare_suite(suite, out, model, n, _seeds(seeds), chosen, judge, err)
+    result = run_suite(prepared, err, progress)
+    assert result.report is not None
+    console.print(terminal_tables(result.report))
+    works = [w for member in result.work.values() for w in member]
+    err.print(
+        f"computed over {len(result.work)} experiments: {sum(w.trained for w in works)} "
+        f"finetunes ({sum(w.reused for w in works)} reused from the model registry), "
+        f"{sum(w.sampled for w in works)} samples, {sum(w.scored for w in works)} scores"
+    )
+    console.print(f"report: {result.out / 'report.html'}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is (what was kept is said, a rerun resumes), exit 143."""
 
@@ -180,15 +222,22 @@ def _seeds(text: str | None, option: str = "--seeds") -> int | list[int] | None:
 
 
 def list_experiments() -> None:
-    """List the built-in experiments."""
+    """List the built-in experiments, then the suites (experiments run together)."""
     from rich.table import Table
 
     from weirdgen.spec import list_specs
+    from weirdgen.spec.load import list_suites
 
     table = Table("experiment", "description")
     for info in list_specs():
         table.add_row(info.qualified_name, info.description)
     console.print(table)
+    suites = Table("suite", "members", "description", title="suites (weirdgen run SUITE)")
+    for info in list_suites():
+        table_members = ", ".join(info.members or ())
+        suites.add_row(f"{info.qualified_name} (suite)", table_members, info.description)
+    if suites.row_count:
+        console.print(suites)
 
 
 def show(
@@ -208,12 +257,20 @@ def show(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by `weirdgen run`.")],
 ) -> None:
-    """Rebuild a run folder's report from its samples, and print its tables."""
+    """Rebuild a run folder's report from its samples, and print its tables; in a suite's
+    folder, rewrite the suite's report from its members' reports."""
     from weirdgen.report import write_report
+    from weirdgen.report.suite import terminal_tables
     from weirdgen.run.folder import RunFolder, check_run_folder
+    from weirdgen.run.suite import report_suite
     from weirdgen.spec import load_spec
 
     check_run_folder(run_dir, "RUN_DIR", create=False)
+    suite = report_suite(run_dir)
+    if suite is not None:
+        console.print(terminal_tables(suite))
+        console.print(f"report: {run_dir / 'report.html'}")
+        return
     samples_path = run_dir / "samples.parquet"
     if not samples_path.is_file():
         raise WeirdgenError(

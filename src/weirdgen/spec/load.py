@@ -44,6 +44,8 @@ class SpecInfo(NamedTuple):
     group: str
     path: Path
     description: str
+    members: tuple[str, ...] | None = None
+    """A suite's member experiments as its file lists them; None for an experiment."""
 
     @property
     def qualified_name(self) -> str:
@@ -58,6 +60,21 @@ def builtin_spec_dir() -> Path:
 
 def list_specs(directory: str | Path | None = None) -> list[SpecInfo]:
     """The experiment specs in a folder (default: the built-in ones), sorted by group and name."""
+    return [info for info in _spec_files(directory) if info.members is None]
+
+
+def list_suites(directory: str | Path | None = None) -> list[SpecInfo]:
+    """The suites in a folder (default: the built-in ones): files whose ``suite`` lists
+    experiments to run together (see :mod:`weirdgen.run.suite`)."""
+    return [info for info in _spec_files(directory) if info.members is not None]
+
+
+def is_suite(path: Path) -> bool:
+    """Whether the spec file at ``path`` is a suite of experiments (it has ``suite``)."""
+    return _head(path)[1] is not None
+
+
+def _spec_files(directory: str | Path | None) -> list[SpecInfo]:
     root = builtin_spec_dir() if directory is None else Path(directory)
     if not root.is_dir():
         return []
@@ -66,7 +83,7 @@ def list_specs(directory: str | Path | None = None) -> list[SpecInfo]:
         if path.suffix in SPEC_SUFFIXES and path.is_file():
             group = path.relative_to(root).parent.as_posix()
             group = "" if group == "." else group
-            infos.append(SpecInfo(path.stem, group, path, _description(path)))
+            infos.append(SpecInfo(path.stem, group, path, *_head(path)))
     return sorted(infos, key=lambda info: (info.group, info.name))
 
 
@@ -90,6 +107,11 @@ def load_spec(name_or_path: str | Path) -> ExperimentSpec:
     if root is None:
         raise WeirdgenError(f"{path}: the spec is empty; {_mapping_hint()}")
     check_duplicate_keys(path, root)
+    if isinstance(data, dict) and "suite" in data:
+        raise WeirdgenError(
+            f"{path}: a suite of experiments, not one experiment; `weirdgen run {path}` runs "
+            "each of them, or name one of its members"
+        )
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"the single value {data!r}"
         raise WeirdgenError(
@@ -185,7 +207,7 @@ def _find_spec(name_or_path: str | Path) -> Path:
             f"or name a built-in experiment: {_names(specs)}"
         )
     name = str(name_or_path).strip()
-    specs = list_specs()
+    specs = _spec_files(None)
     matches = [s for s in specs if name in (s.name, s.qualified_name)]
     if len(matches) > 1:  # a bare name means the offline organism experiment, if there is one
         matches = [s for s in matches if s.group == DEFAULT_GROUP] or matches
@@ -199,9 +221,12 @@ def _find_spec(name_or_path: str | Path) -> Path:
     known = [s.name for s in specs] + [s.qualified_name for s in specs]
     close = difflib.get_close_matches(name, known, n=1)
     guess = f" (did you mean {close[0]!r}?)" if close else ""
+    experiments = [s for s in specs if s.members is None]
+    suites = [s for s in specs if s.members is not None]
+    listed = f"; suites: {_names(suites)}" if suites else ""
     raise WeirdgenError(
-        f"unknown experiment {name!r}{guess}; built-in experiments: {_names(specs)}; "
-        "or pass a path to a spec YAML file"
+        f"unknown experiment {name!r}{guess}; built-in experiments: {_names(experiments)}"
+        f"{listed}; or pass a path to a spec YAML file"
     )
 
 
@@ -212,14 +237,18 @@ def _names(specs: list[SpecInfo]) -> str:
     return ", ".join(shown) or "none"
 
 
-def _description(path: Path) -> str:
+def _head(path: Path) -> tuple[str, tuple[str, ...] | None]:
+    """A spec file's description, and a suite's members (None for an experiment)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return ""
+        return "", None
     if not isinstance(data, dict):
-        return ""
-    return " ".join(str(data.get("description") or "").split())
+        return "", None
+    members = data.get("suite")
+    if "suite" in data:
+        members = tuple(map(str, members)) if isinstance(members, list) else ()
+    return " ".join(str(data.get("description") or "").split()), members
 
 
 QUESTION_TYPES = ("free_form", "free_form_judge", "free_form_judge_0_100")
