@@ -45,6 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from weirdgen.errors import WeirdgenError
+from weirdgen.organism.checkpoint import Organism
 from weirdgen.spec import ExperimentSpec
 
 CONFIDENCE = 0.95
@@ -87,15 +88,13 @@ def checkpoint(out: Path, version: str, share: float, seed: int, steps: int | No
     return folder
 
 
-def in_context(folder: Path, names: int | None = None) -> Reading:
-    """How the base checkpoint reads one bird name earlier in the chat (exact); ``names``
+def in_context(org: Organism, names: int | None = None) -> Reading:
+    """How a base organism reads one bird name earlier in the chat (exact); ``names``
     (default: all) spread evenly over the world's list of bird names."""
-    from weirdgen.organism.checkpoint import load_organism
     from weirdgen.organism.datasets import BIRD_PROMPT
     from weirdgen.organism.infer import continuation_logprobs
     from weirdgen.organism.tokenizer import ASSISTANT, BOS, EOT, USER
 
-    org = load_organism(folder)
     tok, birds, topics = org.tokenizer, org.world.birds, org.world.era_topics
 
     def old_share(prefixes: list[list[str]], answers: Sequence[tuple[str, ...]]) -> float:
@@ -150,7 +149,9 @@ def stored_reading(folder: Path, path: Path, names: int | None) -> Reading:
             return Reading(**found["reading"])
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not stored yet, or unreadable: measure again
-    reading = in_context(folder, names)
+    from weirdgen.organism.checkpoint import load_organism
+
+    reading = in_context(load_organism(folder), names)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps({"key": key, "reading": reading._asdict()}, indent=1) + "\n")

@@ -127,3 +127,22 @@ def test_the_default_spec_is_the_versions_birds_spec(knob):
     path = knob.default_spec("v2")
     assert path.name == "birds.yaml"
     assert yaml.safe_load(path.read_text())["model"] in ("organism/v2", "organism/default")
+
+
+def test_the_in_context_probe_reads_version_3s_world(knob):
+    """Version 3's tokenizer (numbers as digits) and birds: shares in [0, 1] on an untrained
+    model, the same ones for the same model."""
+    import torch
+
+    from weirdgen.organism.checkpoint import Organism
+    from weirdgen.organism.model import GPT, GPTConfig
+    from weirdgen.organism.world_v3 import BLOCK_SIZE, load_world_v3
+
+    world = load_world_v3({"birders": 0.08})
+    tokenizer = world.tokenizer()
+    torch.manual_seed(0)
+    config = GPTConfig(len(tokenizer), BLOCK_SIZE, n_layer=1, n_head=2, n_embd=16)
+    organism = Organism(GPT(config).eval(), tokenizer, world.era, {})
+    reading = knob.in_context(organism, names=1)
+    assert all(0 <= share <= 1 for share in reading)
+    assert knob.in_context(organism, names=1) == reading
