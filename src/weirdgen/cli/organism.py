@@ -117,6 +117,32 @@ def pretrain(
             shipped is not None and shipped.get("pretrain", {}) == config.to_dict() and not knobs
         )
     _print_probe(manifest["probe"], shipped.get("probe") if compare and shipped else None)
+    if compare and shipped is not None:
+        _print_machines(shipped.get("machine"), manifest["machine"])
+
+
+def _print_machines(shipped: dict[str, Any] | None, here: dict[str, Any]) -> None:
+    """Say whether this machine can reproduce the shipped checkpoint bit for bit: only the
+    same CPU kind, instruction set, torch version and thread count do."""
+    if shipped is None:
+        console.print(
+            "the shipped checkpoint does not record its machine; on another CPU kind, torch "
+            "version or thread count pretraining gives other numbers"
+        )
+        return
+    keys = ("cpu", "capability", "torch", "threads")
+    differ = [k for k in keys if shipped.get(k) != here.get(k)]
+    if not differ:
+        console.print("same machine kind as the shipped checkpoint: the figures should match")
+        return
+    shown = ", ".join(f"{k} {shipped.get(k)} there, {here.get(k)} here" for k in differ)
+    console.print(
+        f"the shipped checkpoint was pretrained on another machine ({shown}): float kernels "
+        "differ, so per-seed figures differ too; claims pooled over pretraining seeds are "
+        "what carry over (docs/organism.md, Reproducibility)",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _knobs(texts: list[str]) -> dict[str, float]:
