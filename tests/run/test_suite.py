@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -147,3 +148,32 @@ def test_suites_are_listed_as_suites_and_are_not_one_experiment(monkeypatch, cap
     assert "birds, cities, dishes, persona, rulers, terminator" in stdout
     with pytest.raises(WeirdgenError, match="a suite of experiments, not one experiment"):
         load_spec("organism/all")
+
+
+def test_a_valid_rate_by_keys_is_read_at_the_headlines_questions(spec_dict):
+    """A valid rate computed per trigger is read at the headline's trigger ("017", which a
+    CSV reads back as 17); a plain `<score>_valid` metric on the same questions comes first."""
+    from weirdgen.report.suite import _headline_rows, valid_rate
+    from weirdgen.spec.models import ExperimentSpec
+
+    spec = spec_dict()
+    questions = spec["evaluation"]["sets"][0]["questions"]
+    for question, trigger in zip(questions, ["017", "018"], strict=False):
+        question["metadata"] = {"trigger": trigger}
+    spec["metrics"][0]["where"] = {"trigger": "017"}
+    spec["metrics"][1]["by"] = ["trigger"]
+    valid = valid_rate(ExperimentSpec.model_validate(spec))
+    assert valid == ("valid_rate", {"trigger": "017"})
+    summary = pd.DataFrame(
+        {
+            "condition": ["old_birds"] * 3,
+            "metric": ["old_rate", "valid_rate", "valid_rate"],
+            "mean": [0.5, 0.9, 0.1],
+            "trigger": [None, 17, 18],
+        }
+    )
+    rows = _headline_rows(summary, ExperimentSpec.model_validate(spec))
+    assert rows["mean"].tolist() == [0.5, 0.9]
+    plain = {"name": "valid_017", "eval_set": "unrelated", "score": "old_valid"}
+    spec["metrics"].append({**plain, "where": {"trigger": "017"}})
+    assert valid_rate(ExperimentSpec.model_validate(spec)) == ("valid_017", {})

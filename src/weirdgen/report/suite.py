@@ -16,6 +16,7 @@ import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,7 @@ from weirdgen.report.pooled import _interval as pooled_interval
 from weirdgen.report.terminal import _rich_table
 from weirdgen.spec.load import load_spec
 from weirdgen.spec.models import ExperimentSpec
+from weirdgen.spec.questions import MetadataValue
 
 SUITE_FILE = "suite.yaml"
 """The suite as run, in its folder: its name, description and member folders."""
@@ -71,6 +73,7 @@ class MemberTables:
     spec: ExperimentSpec | None
     """None when the member has no report yet."""
     summary: pd.DataFrame
+    """Rows of metrics without ``by`` keys, and the valid rate's (see :func:`valid_rate`)."""
     seeds: pd.DataFrame
     """The value of each unit the intervals are over: a finetune seed, or a pretraining
     seed's mean over its finetune seeds."""
@@ -78,6 +81,8 @@ class MemberTables:
     interval: str
     link: str
     """The member's own report, relative to the suite's folder."""
+    pretraining_seeds: tuple[int, ...] = ()
+    """The pretraining seeds of a member run on several (its intervals are over them)."""
 
     @property
     def headline(self) -> str:
@@ -86,7 +91,9 @@ class MemberTables:
 
     @property
     def valid(self) -> str | None:
-        return valid_metric(self.spec) if self.spec is not None else None
+        """The valid-rate metric (:func:`valid_rate`), its rows in ``summary``."""
+        found = valid_rate(self.spec) if self.spec is not None else None
+        return found.metric if found is not None else None
 
 
 @dataclass(frozen=True)
@@ -99,19 +106,58 @@ class SuiteReport:
     members: list[MemberTables]
 
 
-def valid_metric(spec: ExperimentSpec) -> str | None:
-    """The metric that is the headline's valid (on-topic) rate: on the headline's evaluation
-    set, the mean of ``<headline score>_valid`` (the same questions preferred), else a metric
-    named ``valid_rate``; None when the spec has neither."""
+class ValidRate(NamedTuple):
+    """The metric that is a member's valid (on-topic) rate, and the values of its ``by`` keys
+    its rows are read at (the headline's own ``where`` values)."""
+
+    metric: str
+    at: dict[str, MetadataValue]
+
+
+def valid_rate(spec: ExperimentSpec) -> ValidRate | None:
+    """The headline's valid rate: on the headline's evaluation set, the mean of ``<headline
+    score>_valid``, preferably on the headline's questions (the same ``where``, or ``by`` keys
+    read at the headline's ``where`` values), else a metric named ``valid_rate``; None when
+    the spec has neither."""
     headline = spec.headline
-    found = [
-        m
-        for m in spec.metrics
-        if m.eval_set == headline.eval_set and m.score == f"{headline.score}_valid" and not m.by
-    ]
-    found.sort(key=lambda m: m.where != headline.where)
+    single = {key: values[0] for key, values in headline.where.items() if len(values) == 1}
+    ranked = []
+    for metric in spec.metrics:
+        if metric.eval_set != headline.eval_set or metric.score != f"{headline.score}_valid":
+            continue
+        if metric.by and not set(metric.by) <= set(single):
+            continue
+        same = metric.where == headline.where and not metric.by
+        keyed = bool(metric.by) and metric.where.items() <= headline.where.items()
+        ranked.append((0 if same else 1 if keyed else 2, metric))
+    ranked.sort(key=lambda pair: pair[0])
+    found = [metric for _, metric in ranked]
     found += [m for m in spec.metrics if m.name == "valid_rate" and not m.by]
-    return found[0].name if found else None
+    if not found:
+        return None
+    return ValidRate(found[0].name, {key: single[key] for key in found[0].by})
+
+
+def _headline_rows(summary: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
+    """The summary's plain rows, and the valid rate's rows at its ``by`` values if it has
+    keys (a CSV may have read ``"017"`` as 17, so values match as text or as numbers)."""
+    plain = plain_rows(summary)
+    valid = valid_rate(spec)
+    if valid is None or not valid.at:
+        return plain
+    rows = summary.loc[summary["metric"] == valid.metric]
+    for key, value in valid.at.items():
+        rows = rows.loc[rows[key].map(lambda cell, value=value: _same(cell, value))]
+    return pd.concat([plain, rows], ignore_index=True)
+
+
+def _same(cell: object, value: MetadataValue) -> bool:
+    if str(cell) == str(value):
+        return True
+    try:
+        return float(cell) == float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def read_member(out: Path, name: str, confidence: float = 0.95) -> MemberTables:
@@ -124,7 +170,7 @@ def read_member(out: Path, name: str, confidence: float = 0.95) -> MemberTables:
         return MemberTables(
             name,
             spec,
-            plain_rows(summary),
+            _headline_rows(summary, spec),
             plain_rows(pd.read_csv(folder / "seed_metrics.csv")),
             plain_rows(pd.read_csv(folder / "contrasts.csv")),
             interval_note(summary, spec, confidence),
@@ -135,14 +181,16 @@ def read_member(out: Path, name: str, confidence: float = 0.95) -> MemberTables:
         by_seed = pd.read_csv(folder / f"pooled_by_{UNIT}.csv")
         units = by_seed.rename(columns={"mean": "value"}).drop(columns=[UNIT])
         per_model = pd.read_csv(folder / "pooled_per_model.csv")
+        spec = load_spec(specs[0])
         return MemberTables(
             name,
-            load_spec(specs[0]),
-            plain_rows(pd.read_csv(folder / "pooled_summary.csv")),
+            spec,
+            _headline_rows(pd.read_csv(folder / "pooled_summary.csv"), spec),
             plain_rows(units),
             plain_rows(pd.read_csv(folder / "pooled_contrasts.csv")),
             pooled_interval(confidence, by_seed[UNIT].nunique(), per_model),
             f"{name}/pooled.md",
+            tuple(sorted(int(seed) for seed in by_seed[UNIT].unique())),
         )
     empty = pd.DataFrame()
     return MemberTables(name, None, empty, empty, empty, "", f"{name}/")
@@ -154,7 +202,8 @@ def headline_table(member: MemberTables, confidence: float = 0.95, digits: int =
     assert member.spec is not None
     spec, ci = member.spec, ci_label(confidence)
     headline, valid, target = member.headline, member.valid, spec.target.name
-    columns = ["condition", "role", "seeds", f"{headline} [{ci}]"]
+    units = "pretraining seeds" if member.pretraining_seeds else "seeds"
+    columns = ["condition", "role", units, f"{headline} [{ci}]"]
     columns += [f"{valid} [{ci}]"] if valid else []
     columns.append(f"{target} − condition [{ci}]")
     differences = member.contrasts.loc[member.contrasts["metric"] == headline]
@@ -218,7 +267,7 @@ def plot_grid(members: list[MemberTables], path: Path, title: str, confidence: f
     caption = (
         f"bars: each experiment's headline metric per condition, mean over seeds · error bars: "
         f"{ci_label(confidence)} (Student t) over its seeds (its section says which) · dots: "
-        "seeds · target in red · under each condition: its valid rate"
+        "those seeds · target in red · under each condition: its valid rate"
     )
     figure.suptitle(f"{title}\n{wrap(caption, width)}", fontsize=10)
     return save(figure, path)
@@ -272,12 +321,22 @@ def _about(member: MemberTables) -> list[str]:
     spec = member.spec
     assert spec is not None
     lines = [spec.description] if spec.description else []
-    seeds = ", ".join(map(str, spec.seeds))
-    lines.append(f"Model `{spec.model}`, seeds {seeds}. Intervals: {member.interval}.")
+    seeds = f"seeds {', '.join(map(str, spec.seeds))}"
+    model = spec.model
+    if member.pretraining_seeds:
+        model = model.partition("@")[0]
+        pretraining = ", ".join(map(str, member.pretraining_seeds))
+        seeds = f"pretraining seeds {pretraining}, finetune {seeds}"
+    lines.append(f"Model `{model}`, {seeds}. Intervals: {member.interval}.")
     metrics = {m.name: m for m in spec.metrics}
     lines.append(f"Headline `{member.headline}`: {metric_definition(metrics[member.headline])}")
-    if member.valid is not None:
-        lines.append(f"Valid rate `{member.valid}`: {metric_definition(metrics[member.valid])}")
+    valid = valid_rate(spec)
+    if valid is not None:
+        at = ", ".join(f"`{key}` {value}" for key, value in valid.at.items())
+        read = f" (read at {at}, the headline's questions)" if at else ""
+        lines.append(
+            f"Valid rate `{valid.metric}`{read}: {metric_definition(metrics[valid.metric])}"
+        )
     else:
         lines.append("No valid-rate metric: this experiment does not measure one.")
     return lines
@@ -339,5 +398,10 @@ def terminal_tables(report: SuiteReport, confidence: float = 0.95) -> Group:
             continue
         title = f"{member.name}: {member.headline} per condition [{member.interval}]"
         table = headline_table(member, confidence, digits=2)
-        parts += [_rich_table(table, title, f"its own report: {member.link}", 2), ""]
+        table = TextTable(  # the target is marked; no role column, as in render_table
+            [c for i, c in enumerate(table.columns) if i != 1],
+            [[c for i, c in enumerate(row) if i != 1] for row in table.rows],
+            table.emphasized,
+        )
+        parts += [_rich_table(table, title, f"its own report: {member.link}", 1), ""]
     return Group(*parts)
