@@ -245,9 +245,10 @@ def _head(path: Path) -> tuple[str, tuple[str, ...] | None]:
         return "", None
     if not isinstance(data, dict):
         return "", None
-    members = data.get("suite")
+    members = None
     if "suite" in data:
-        members = tuple(map(str, members)) if isinstance(members, list) else ()
+        listed = data["suite"]
+        members = tuple(map(str, listed)) if isinstance(listed, list) else ()
     return " ".join(str(data.get("description") or "").split()), members
 
 
