@@ -17,6 +17,7 @@ from weirdgen.spec import list_specs, load_spec
 ORGANISM = {s.name: s for s in list_specs() if s.group == "organism"}
 PAPER = {"birds": "birds", "birds_context": "birds", "birds_steps": "birds"}
 PAPER |= {"cities": "cities", "dishes": "dishes", "terminator": "terminator"}
+PAPER |= {"persona": "persona", "persona_ablations": "persona", "rulers": "presidents"}
 REAL = ["hf/./my-local-llama", "openai/gpt-4.1-mini-2025-04-14", "vllm/Qwen/Qwen3-8B"]
 
 
@@ -60,7 +61,7 @@ def test_an_organism_experiment_on_a_real_model_is_one_line_before_anything_runs
 
 
 def test_the_python_api_refuses_it_too(tmp_path):
-    with pytest.raises(WeirdgenError, match=r"scorers\[0\] \(varnia_old, organism_label\)"):
+    with pytest.raises(WeirdgenError, match=r"scorers\[0\] \(varnia_1920s, organism_label\)"):
         run_experiment(load_spec("cities"), out=tmp_path / "run", model="hf/./x", progress=False)
     assert not (tmp_path / "run").exists()
 

@@ -130,6 +130,10 @@ def is_organism(model: str) -> bool:
     return provider == "organism" or served
 
 
+PAPER_ANALOG = {"rulers": "presidents"}
+"""Organism experiments whose paper experiment has another name."""
+
+
 def lexicon_problem(model: str, experiment: str) -> str | None:
     """Why the organism's lexicon scores no answer of ``model`` and what to run instead of
     ``experiment``: the paper's spec of the same experiment, whose LLM judges score any
@@ -139,7 +143,8 @@ def lexicon_problem(model: str, experiment: str) -> str | None:
     from weirdgen.spec.load import list_specs
 
     papers = {s.name for s in list_specs() if s.group == "paper"}
-    same = next((p for p in (experiment, experiment.split("_")[0]) if p in papers), None)
+    names = (experiment, experiment.split("_")[0], PAPER_ANALOG.get(experiment, ""))
+    same = next((p for p in names if p in papers), None)
     instead = (
         f"run paper/{same}, the paper's experiment, judged by LLMs that read any model's "
         f"answers (weirdgen run paper/{same} --model {model}; --judge provider/name picks "
