@@ -18,7 +18,7 @@ from weirdgen.errors import WeirdgenError
 
 VERSIONS = ("v1", "v2", "v3")
 """Organism versions, oldest first; each keeps loading once a newer one ships."""
-DEFAULT = "v2"
+DEFAULT = "v3"
 """The version ``organism/default`` names: the newest one the package ships."""
 _SHIPPED = {"v1": "checkpoint", "v2": "checkpoint_v2", "v3": "checkpoint_v3"}
 SHIPPED_SEED = 0
