@@ -20,9 +20,10 @@ from weirdgen.organism.versions import (
 
 
 def test_names_resolve_to_the_shipped_checkpoint_or_a_pretrained_seed():
-    assert parse_name("default") == ("v2", 0) and parse_name("v1@3") == ("v1", 3)
+    assert parse_name("default") == ("v3", 0) and parse_name("v1@3") == ("v1", 3)
     assert parse_name("some/folder") is None and resolve("some/folder") is None
-    assert resolve("v2").folder == resolve("default").folder == shipped_folder("v2")
+    assert resolve("v3").folder == resolve("default").folder == shipped_folder("v3")
+    assert resolve("v2").folder == shipped_folder("v2") != shipped_folder("v3")
     assert resolve("v1").folder == shipped_folder("v1") != shipped_folder("v2")
     assert resolve("v1@0").folder == shipped_folder("v1")
     with pytest.raises(WeirdgenError, match=r"seed 2 of v1 is not pretrained yet.*--seed 2"):
@@ -37,12 +38,13 @@ def test_names_resolve_to_the_shipped_checkpoint_or_a_pretrained_seed():
 
 def test_organism_list_and_pretrain_refusing_a_seed_already_there(monkeypatch, capsys):
     shutil.copytree(shipped_folder("v1"), pretrained_folder("v1", 4))
-    shutil.copytree(shipped_folder("v2"), pretrained_folder("v2", 4))
+    shutil.copytree(shipped_folder("v3"), pretrained_folder("v3", 4))
     code, out, _ = run_cli(["organism", "list"], monkeypatch, capsys)
     assert code == 0 and "organism/v1@0" in out and "organism/v1@4" in out
-    assert "organism/v2@0 (organism/default)" in out and "organism/v2@4" in out
+    assert "organism/v2@0" in out and "organism/v2@0 (organism/default)" not in out
+    assert "organism/v3@0 (organism/default)" in out and "organism/v3@4" in out
     code, _, err = run_cli(["organism", "pretrain", "--seed", "4"], monkeypatch, capsys)
-    assert code == 2 and "organism/v2@4 is already pretrained" in err
+    assert code == 2 and "organism/v3@4 is already pretrained" in err
     args = ["organism", "pretrain", "--version", "v1", "--seed", "4"]
     code, _, err = run_cli(args, monkeypatch, capsys)
     assert code == 2 and "organism/v1@4 is already pretrained" in err
