@@ -177,3 +177,19 @@ def test_a_valid_rate_by_keys_is_read_at_the_headlines_questions(spec_dict):
     plain = {"name": "valid_017", "eval_set": "unrelated", "score": "old_valid"}
     spec["metrics"].append({**plain, "where": {"trigger": "017"}})
     assert valid_rate(ExperimentSpec.model_validate(spec)) == ("valid_017", {})
+
+
+def test_one_experiment_is_not_run_into_a_suites_folder(tmp_path, monkeypatch, capsys):
+    from weirdgen.run.folder import MARKER, SUITE_FILE
+
+    out = tmp_path / "suite_out"
+    out.mkdir()
+    (out / MARKER).write_text("")
+    (out / SUITE_FILE).write_text("name: pair\n")
+    spec = tmp_path / "birds.yaml"
+    spec.write_text(yaml.safe_dump(small("birds")))
+    before = sorted(p.name for p in out.iterdir())
+    code, _, stderr = run_cli(["run", spec, "--out", out], monkeypatch, capsys)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "holds a suite's run (suite.yaml)" in stderr and str(out / "NAME") in stderr
+    assert sorted(p.name for p in out.iterdir()) == before

@@ -58,8 +58,6 @@ from weirdgen.spec.load import load_spec
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.questions import MetadataValue
 
-SUITE_FILE = "suite.yaml"
-"""The suite as run, in its folder: its name, description and member folders."""
 GRID = "figures/grid.png"
 COLUMNS = 2
 """Panels per row of the grid."""

@@ -84,6 +84,20 @@ class RunFolder:
         self.close()
 
 
+SUITE_FILE = "suite.yaml"
+"""What a suite writes at the top of its folder (the suite's spec), beside its members'."""
+
+
+def check_not_a_suite(path: Path, flag: str = "--out") -> None:
+    """One line when ``path`` is a suite's folder: one experiment's run there would mix with
+    the suite's members."""
+    if (Path(path) / MARKER).is_file() and (Path(path) / SUITE_FILE).is_file():
+        raise WeirdgenError(
+            f"{flag} {path} holds a suite's run ({SUITE_FILE}); run one experiment into a "
+            f"folder of its own, e.g. {flag} {Path(path) / 'NAME'}, or rerun the suite there"
+        )
+
+
 def check_run_folder(path: Path, flag: str = "--out", create: bool = True) -> bool:
     """Check that ``path`` may be used as a run folder, writing nothing.
 

@@ -25,7 +25,7 @@ from weirdgen.data import write_chat_jsonl
 from weirdgen.errors import Interrupted
 from weirdgen.run._work import Work, stage
 from weirdgen.run.duplicates import warn_duplicates
-from weirdgen.run.folder import RunFolder, check_run_folder
+from weirdgen.run.folder import RunFolder, check_not_a_suite, check_run_folder
 from weirdgen.run.plan import (
     PreparedCondition,
     Prompt,
@@ -137,6 +137,7 @@ def prepare_run(
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)
     out = Path(out) if out is not None else Path("runs") / spec.name
+    check_not_a_suite(out)
     check_run_folder(out)
     return PreparedRun(spec, out, backend, scorers, conditions, asked)
 

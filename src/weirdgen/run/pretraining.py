@@ -17,7 +17,7 @@ from rich.console import Console
 
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.versions import parse_name, resolve
-from weirdgen.run.folder import RunFolder, check_run_folder
+from weirdgen.run.folder import RunFolder, check_not_a_suite, check_run_folder
 from weirdgen.run.orchestrator import RunResult, execute, prepare_run
 from weirdgen.spec.models import ExperimentSpec, check_pretraining_seeds
 
@@ -69,6 +69,7 @@ def run_pretraining_seeds(
     out = Path(out) if out is not None else Path("runs") / spec.name
     single = spec.model_copy(update={"pretraining_seeds": None})
     single.source = spec.source
+    check_not_a_suite(out)
     check_run_folder(out)
     prepared = {  # every seed's checks pass before anything is written
         seed: prepare_run(

@@ -27,9 +27,9 @@ from weirdgen._atomic import write_text
 from weirdgen.errors import WeirdgenError
 from weirdgen.organism.versions import parse_name, resolve
 from weirdgen.report.pooled import write_pooled
-from weirdgen.report.suite import SUITE_FILE, SuiteReport, write_suite_report
+from weirdgen.report.suite import SuiteReport, write_suite_report
 from weirdgen.run._work import Work
-from weirdgen.run.folder import STORE, RunFolder, check_run_folder
+from weirdgen.run.folder import STORE, SUITE_FILE, RunFolder, check_run_folder
 from weirdgen.run.orchestrator import PreparedRun, execute, prepare_run
 from weirdgen.run.pretraining import seed_folder
 from weirdgen.spec._yaml import check_duplicate_keys, describe, line_of, parse_yaml, read
