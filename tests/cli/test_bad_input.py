@@ -107,7 +107,7 @@ def test_invalid_spec_field_names_its_path(tmp_path, write_spec, spec_dict, monk
     ("paraphrase", "needle"),
     [
         ("what is a quasar ?", "'quasar'"),
-        (" ".join(["what"] * 60), "exceeds the organism's context"),  # longer than 64 tokens
+        (" ".join(["what"] * 190), "exceeds the organism's context"),  # longer than 192 tokens
     ],
 )
 def test_bad_input_leaves_a_finished_run_folder_untouched(
@@ -222,7 +222,7 @@ def test_an_experiment_name_that_is_a_path_is_refused(
         ({"evaluation.n": 1_000_000_000}, "evaluation.n"),
         ({"seeds": 1_000_000_000}, "spec field seeds"),
         ({"evaluation.n": 90_000}, "samples, over the 5,000,000"),
-        ({"evaluation.max_tokens": 60}, "exceeds the organism's context of 64 tokens"),
+        ({"evaluation.max_tokens": 190}, "exceeds the organism's context of 192 tokens"),
         ({"conditions.0.dataset.n": 10**9}, "conditions[0].dataset.n"),
         ({"train.organism.epochs": 10**15}, "train.organism.epochs"),
         ({"evaluation.temperature": float("inf")}, "evaluation.temperature"),
@@ -259,7 +259,7 @@ def test_a_huge_dataset_line_is_refused_without_reading_it_into_the_model(
 def test_a_training_example_longer_than_the_context_is_refused_up_front(
     tmp_path, write_spec, spec_dict, monkeypatch, capsys
 ):
-    long = GOOD.replace("Brown Titlark", " ".join(["brown titlark"] * 40))
+    long = GOOD.replace("Brown Titlark", " ".join(["brown titlark"] * 100))
     spec = with_dataset(tmp_path, write_spec, spec_dict, GOOD + long)
     out = tmp_path / "run"
     code, err = run_cli(["run", str(spec), "--out", str(out)], monkeypatch, capsys)
