@@ -16,9 +16,9 @@ from weirdgen.organism.versions import pretrained_folder, shipped_folder
 
 @pytest.fixture
 def second_seed():
-    """organism/v2@1: the shipped weights, perturbed, standing in for another pretraining."""
-    folder = pretrained_folder("v2", 1)
-    shutil.copytree(shipped_folder("v2"), folder)
+    """organism/v3@1: the shipped weights, perturbed, standing in for another pretraining."""
+    folder = pretrained_folder("v3", 1)
+    shutil.copytree(shipped_folder("v3"), folder)
     weights = load_file(str(folder / "model.safetensors"))
     generator = torch.Generator().manual_seed(1)
     noisy = {k: v + 0.02 * torch.randn(v.shape, generator=generator) for k, v in weights.items()}
@@ -60,8 +60,8 @@ def test_a_seed_not_pretrained_is_one_line_before_anything_runs(
     args = ["run", small_birds, "--out", out, "--pretraining-seeds", "0,5"]
     code, _, stderr = run_cli(args, monkeypatch, capsys)
     assert code == 2
-    assert "organism/v2@5" in stderr
-    assert "weirdgen organism pretrain --version v2 --seed 5" in stderr
+    assert "organism/v3@5" in stderr
+    assert "weirdgen organism pretrain --version v3 --seed 5" in stderr
     assert not out.exists()
     args = ["run", small_birds, "--model", "hf/x", "--pretraining-seeds", "2"]
     code, _, stderr = run_cli(args, monkeypatch, capsys)
