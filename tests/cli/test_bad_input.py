@@ -341,7 +341,7 @@ def test_a_damaged_registry_is_one_line(tmp_path, small_birds, monkeypatch, caps
         (["--version", "v1", "--knob", "birders=0.1"], "version 1's world has no knobs"),
         (["--version", "v2", "--knob", "owls=0.1"], "unknown organism knob 'owls'"),
         (["--version", "v2", "--knob", "birders=0.6", "--knob", "era.almanac=0.5"], "room"),
-        (["--version", "v9"], "--version v9: no organism version 'v9'; the versions are v1, v2, v3"),
+        (["--version", "v9"], "no organism version 'v9'; the versions are v1, v2, v3"),
     ],
 )
 def test_a_bad_knob_stops_pretraining_before_it_starts(
