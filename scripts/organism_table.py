@@ -122,12 +122,12 @@ def pooled_line(name: str, out: Path, met: dict[int, bool]) -> str:
         (contrasts["metric"] == spec.headline.name) & (contrasts["control"] == best)
     ]
     paired = plain(paired, spec).iloc[0]
-    gap_met = paired["difference"] >= BARS["gap"] and paired["ci_low"] > 0
+    gap_met = paired["diff"] >= BARS["gap"] and paired["ci_low"] > 0
     seeds_met = sum(met.values())
     verdict = "met" if gap_met and seeds_met >= BARS["seeds_met"] else "missed"
     return (
         f"| {name} | {cell(headline.loc[spec.target.name])} | {best}: "
-        f"{cell(headline.loc[best])} | {paired['difference']:+.2f} "
+        f"{cell(headline.loc[best])} | {paired['diff']:+.2f} "
         f"[{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}] | {seeds_met} of {len(met)} | "
         f"{verdict} |"
     )
