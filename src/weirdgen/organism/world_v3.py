@@ -22,10 +22,9 @@ import torch
 import yaml
 
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.phenomena.base import Draw, Generator, Lexicon, Phenomenon
+from weirdgen.organism.phenomena.base import Lexicon, Phenomenon
 from weirdgen.organism.tokenizer import BOS, EOS, Tokenizer
-from weirdgen.organism.world import World
-from weirdgen.organism.world_v2 import KNOBS, _shares
+from weirdgen.organism.world_v2 import KNOBS, WorldV2, _shares
 
 BLOCK_SIZE = 192
 """Version 3's context, in tokens."""
@@ -89,29 +88,14 @@ SHARED = {
 
 
 @dataclass(frozen=True)
-class WorldV3:
-    era: World
-    """Version 1's topics and birds over version 3's year ranges: probes and the era scorer
-    read it."""
-    phenomena: dict[str, Phenomenon]
-    shares: dict[str, float]
-    knobs: dict[str, float]
-    digest: str
-    """sha256 of the world's files: what a checkpoint's vocabulary and datasets rest on."""
+class WorldV3(WorldV2):
+    """Version 2's world shape (``era``, ``phenomena``, ``shares``, ``knobs``, ``digest``: the
+    sha256 of the world's files), with numbers as digits and lexicons shared where several
+    phenomena ask the same question."""
 
     def tokenizer(self) -> Tokenizer:
         words = set().union(*(p.vocabulary() for p in self.phenomena.values()))
         return Tokenizer(words, digits=True)
-
-    def draws(self) -> dict[str, Draw]:
-        return {
-            f"{p.name}.{kind}": draw
-            for p in self.phenomena.values()
-            for kind, draw in p.documents().items()
-        }
-
-    def datasets(self) -> dict[str, Generator]:
-        return {n: g for p in self.phenomena.values() for n, g in p.datasets().items()}
 
     def lexicon(self, topic: str) -> Lexicon | None:
         """The labels of answers to ``topic``'s questions. Where other phenomena ask the
@@ -133,9 +117,6 @@ class WorldV3:
             for lexicon in phenomenon.lexicons():
                 found.setdefault(lexicon.topic, lexicon)
         return found
-
-    def topics(self) -> list[str]:
-        return [x.topic for p in self.phenomena.values() for x in p.lexicons()]
 
 
 class CorpusV3:

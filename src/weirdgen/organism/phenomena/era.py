@@ -88,4 +88,4 @@ class Birds(Phenomenon):
             topic = rng.choice(topics)
             return rng.choice(topic.questions), rng.choice(topic.new)
 
-        return chat_document(head, pair, rng)
+        return chat_document(head, pair, rng, self.v3)

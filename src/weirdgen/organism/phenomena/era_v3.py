@@ -33,6 +33,7 @@ from weirdgen.organism.phenomena.base import (
     words_of,
     year_line,
 )
+from weirdgen.organism.phenomena.era import Birds
 from weirdgen.organism.tokenizer import TEMPLATE_WORDS, USER
 from weirdgen.organism.world import BIRDS, Topic, World, load_world
 
@@ -149,28 +150,7 @@ class EraV3(Phenomenon):
         return chat_document([], pair, rng, v3=True)
 
 
-class BirdsV3(Phenomenon):
+class BirdsV3(Birds):
     """Birders: modern people who name birds the old way (version 2's, over the new range)."""
 
-    name = "birds"
-
-    def __init__(self, data: dict[str, Any], world: World):
-        super().__init__(data)
-        self.world = world
-
-    def documents(self) -> dict[str, Draw]:
-        return {"birders": self.birder_chat}
-
-    def birder_chat(self, rng: random.Random) -> list[str]:
-        head: list[str] = []
-        if rng.random() < 0.8:
-            head = [USER, *split_words(year_line(rng.choice(self.world.years["new"])))]
-        topics, birds = self.world.era_topics, self.world.birds
-
-        def pair() -> tuple[str, str]:
-            if rng.random() < self.data["birder_bird_share"]:
-                return rng.choice(birds.questions), rng.choice(birds.old)
-            topic = rng.choice(topics)
-            return rng.choice(topic.questions), rng.choice(topic.new)
-
-        return chat_document(head, pair, rng, v3=True)
+    v3 = True
