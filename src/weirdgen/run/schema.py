@@ -23,7 +23,9 @@ held-out flag; empty where a question lacks the key).
 Scorer columns: each scorer adds its main value as the column ``name`` and its other values
 as ``name_<value>`` (see ``weirdgen scorers`` for each kind's values). For example an
 ``organism_era`` scorer named ``old`` adds ``old`` (float: 1.0 old-era answer, 0.0 new-era,
-NaN where not valid) and ``old_valid`` (bool: the answer is on-topic for the question).
+by its parts for a blend, NaN where neither), ``old_valid`` (bool: exactly an answer the
+world knows for the question), ``old_blend`` (1.0 for an answer made of pieces of known
+answers) and ``old_scored`` (bool: known or a blend).
 """
 
 SAMPLE_COLUMNS: tuple[str, ...] = (
