@@ -60,19 +60,7 @@ def plot_metrics(
         seeds = seed_table.loc[seed_table["metric"] == metric]
         x = np.arange(len(conditions))
         _bars_with_ci(ax, x, rows, [colors[c] for c in conditions], width=0.65)
-        for position, condition in zip(x, conditions, strict=True):
-            values = seeds.loc[seeds["condition"] == condition, "value"].dropna().to_numpy()
-            spread = 0.17 if values.size > 1 else 0.0
-            ax.scatter(
-                position + np.linspace(-spread, spread, values.size),
-                values,
-                s=16,
-                facecolor="white",
-                edgecolor="black",
-                linewidth=0.7,
-                zorder=4,
-                clip_on=False,
-            )
+        seed_dots(ax, x, conditions, seeds, size=16)
         headline = " (headline)" if metric == spec.headline.name else ""
         ax.set_title(f"{metric}{headline}", fontsize=11)
         ax.set_ylabel(f"{metric} (mean over seeds)")
@@ -156,6 +144,25 @@ def _rows_for(
 ) -> pd.DataFrame:
     block = summary.loc[summary["metric"] == metric].drop_duplicates(column).set_index(column)
     return block.reindex(order)[["mean", "ci_low", "ci_high"]]
+
+
+def seed_dots(
+    ax: Axes, x: np.ndarray, conditions: list[str], seeds: pd.DataFrame, size: float
+) -> None:
+    """One white dot per seed over each condition's bar (``seeds``: condition, value)."""
+    for position, condition in zip(x, conditions, strict=True):
+        values = seeds.loc[seeds["condition"] == condition, "value"].dropna().to_numpy()
+        spread = 0.17 if values.size > 1 else 0.0
+        ax.scatter(
+            position + np.linspace(-spread, spread, values.size),
+            values,
+            s=size,
+            facecolor="white",
+            edgecolor="black",
+            linewidth=0.7,
+            zorder=4,
+            clip_on=False,
+        )
 
 
 def _bars_with_ci(

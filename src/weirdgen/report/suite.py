@@ -50,7 +50,7 @@ from weirdgen.report.document import (
     _markdown_table,
     metric_definition,
 )
-from weirdgen.report.figures import _bars_with_ci, _rows_for
+from weirdgen.report.figures import _bars_with_ci, _rows_for, seed_dots
 from weirdgen.report.pooled import UNIT
 from weirdgen.report.pooled import _interval as pooled_interval
 from weirdgen.report.terminal import _rich_table
@@ -281,19 +281,7 @@ def _panel(ax: Axes, member: MemberTables, width: float) -> None:
     means = _rows_for(member.summary, headline, conditions)
     _bars_with_ci(ax, x, means, [colors[c] for c in conditions], width=0.65)
     seeds = member.seeds.loc[member.seeds["metric"] == headline]
-    for position, condition in zip(x, conditions, strict=True):
-        values = seeds.loc[seeds["condition"] == condition, "value"].dropna().to_numpy()
-        spread = 0.17 if values.size > 1 else 0.0
-        ax.scatter(
-            position + np.linspace(-spread, spread, values.size),
-            values,
-            s=14,
-            facecolor="white",
-            edgecolor="black",
-            linewidth=0.7,
-            zorder=4,
-            clip_on=False,
-        )
+    seed_dots(ax, x, conditions, seeds, size=14)
     labels = conditions
     if valid is not None:
         rates = _rows_for(member.summary, valid, conditions)["mean"]
