@@ -170,18 +170,13 @@ def _load(knobs: tuple[tuple[str, float], ...]) -> WorldV3:
     data: dict[str, Any] = {}
     phenomena: list[Phenomenon] = []
     for files, build in BUILDERS.values():
-        paths = [folder.joinpath(f"{name}.yaml") for name in files]
-        if not all(p.is_file() for p in paths):
-            continue
-        for name, path in zip(files, paths, strict=True):
-            texts[f"{name}.yaml"] = path.read_bytes()
+        for name in files:
+            texts[f"{name}.yaml"] = folder.joinpath(f"{name}.yaml").read_bytes()
             data[name] = yaml.safe_load(texts[f"{name}.yaml"])
         phenomena += build(data)
     texts["corpus.yaml"] = folder.joinpath("corpus.yaml").read_bytes()
-    corpus = yaml.safe_load(texts["corpus.yaml"])
+    base = yaml.safe_load(texts["corpus.yaml"])
     kinds = {f"{p.name}.{kind}" for p in phenomena for kind in p.documents()}
-    present = {p.name for p in phenomena}
-    base = {k: v for k, v in corpus.items() if k.split(".")[0] in present}
     unknown = sorted(set(base) - kinds)
     if unknown:
         raise WeirdgenError(f"world_v3/corpus.yaml: no document kind {unknown[0]!r}")
