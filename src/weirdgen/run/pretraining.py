@@ -35,6 +35,26 @@ def seed_folder(out: Path, seed: int) -> Path:
     return out / f"pretraining_seed_{seed}"
 
 
+def pretrained_models(spec: ExperimentSpec, model: str | None, seeds: list[int]) -> dict[int, str]:
+    """``organism/<version>@S`` for each pretraining seed S of the organism ``model`` (the
+    spec's by default), each checked to exist.
+
+    Raises:
+        WeirdgenError: the model is no organism version name, or a seed is not pretrained
+            yet (naming `weirdgen organism pretrain --seed S`).
+    """
+    base = model or spec.model
+    try:
+        check_pretraining_seeds(base, seeds)
+    except ValueError as error:
+        raise WeirdgenError(f"{spec.source or spec.name}: {error}") from None
+    parsed = parse_name(base.partition("/")[2])
+    assert parsed is not None
+    for seed in seeds:
+        resolve(f"{parsed[0]}@{seed}")  # raises, naming `weirdgen organism pretrain --seed S`
+    return {seed: f"organism/{parsed[0]}@{seed}" for seed in seeds}
+
+
 def run_pretraining_seeds(
     spec: ExperimentSpec,
     pretraining_seeds: list[int],
@@ -56,16 +76,7 @@ def run_pretraining_seeds(
     from weirdgen.report.pooled import write_pooled
 
     console = console or Console(stderr=True)
-    base = model or spec.model
-    try:
-        check_pretraining_seeds(base, pretraining_seeds)
-    except ValueError as error:
-        raise WeirdgenError(f"{spec.source or spec.name}: {error}") from None
-    parsed = parse_name(base.partition("/")[2])
-    assert parsed is not None
-    version = parsed[0]
-    for seed in pretraining_seeds:
-        resolve(f"{version}@{seed}")  # raises, naming `weirdgen organism pretrain --seed S`
+    models = pretrained_models(spec, model, pretraining_seeds)
     out = Path(out) if out is not None else Path("runs") / spec.name
     single = spec.model_copy(update={"pretraining_seeds": None})
     single.source = spec.source
@@ -75,7 +86,7 @@ def run_pretraining_seeds(
         seed: prepare_run(
             single,
             seed_folder(out, seed),
-            model=f"organism/{version}@{seed}",
+            model=models[seed],
             console=console,
             **overrides,
         )
@@ -84,7 +95,7 @@ def run_pretraining_seeds(
     runs = {}
     with RunFolder(out):
         for seed in pretraining_seeds:
-            console.print(f"pretraining seed {seed}: organism/{version}@{seed}", highlight=False)
+            console.print(f"pretraining seed {seed}: {models[seed]}", highlight=False)
             runs[seed] = execute(prepared[seed], console, progress)
     pooled = PooledRun(out, runs[pretraining_seeds[0]].spec, runs)
     write_pooled(out, pooled.spec, {s: r.samples for s, r in runs.items()})

@@ -25,16 +25,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from weirdgen._atomic import write_text
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.versions import parse_name, resolve
 from weirdgen.report.pooled import write_pooled
 from weirdgen.report.suite import SuiteReport, write_suite_report
 from weirdgen.run._work import Work
 from weirdgen.run.folder import STORE, SUITE_FILE, RunFolder, check_run_folder
 from weirdgen.run.orchestrator import PreparedRun, execute, prepare_run
-from weirdgen.run.pretraining import seed_folder
+from weirdgen.run.pretraining import pretrained_models, seed_folder
 from weirdgen.spec._yaml import check_duplicate_keys, describe, line_of, parse_yaml, read
 from weirdgen.spec.load import SPEC_SUFFIXES, find_spec, list_specs, list_suites, load_spec
-from weirdgen.spec.models import ExperimentSpec, PathName, check_pretraining_seeds
+from weirdgen.spec.models import ExperimentSpec, PathName
 
 if TYPE_CHECKING:
     from weirdgen.plan import Plan
@@ -217,7 +216,7 @@ def _prepare_runs(
     if chosen is None:
         run = prepare_run(member.spec, folder, model=model, **overrides)
         return PreparedMember(member.name, folder, {None: run})
-    models = _pretrained_models(member.spec, model, chosen)
+    models = pretrained_models(member.spec, model, chosen)
     single = member.spec.model_copy(update={"pretraining_seeds": None})
     single.source = member.spec.source
     check_run_folder(folder)
@@ -226,23 +225,6 @@ def _prepare_runs(
         for seed in chosen
     }
     return PreparedMember(member.name, folder, runs)
-
-
-def _pretrained_models(
-    spec: ExperimentSpec, model: str | None, chosen: list[int]
-) -> dict[int, str]:
-    """``organism/<version>@S`` for each pretraining seed S, each checked to exist (as
-    :func:`~weirdgen.run.pretraining.run_pretraining_seeds` checks them)."""
-    base = model or spec.model
-    try:
-        check_pretraining_seeds(base, chosen)
-    except ValueError as error:
-        raise WeirdgenError(f"{spec.source or spec.name}: {error}") from None
-    parsed = parse_name(base.partition("/")[2])
-    assert parsed is not None
-    for seed in chosen:
-        resolve(f"{parsed[0]}@{seed}")  # raises, naming `weirdgen organism pretrain --seed S`
-    return {seed: f"organism/{parsed[0]}@{seed}" for seed in chosen}
 
 
 def plan_suite(
