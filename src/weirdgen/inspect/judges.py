@@ -1,0 +1,98 @@
+"""weirdgen's LLM judges, calling their model through Inspect's model API.
+
+A judge asks its model through a weirdgen backend; inside Inspect, :class:`InspectJudgeModel`
+is that backend: each call is an Inspect ``generate`` (so Inspect's providers, keys, retries,
+rate limits and transcript apply) with the judge's temperature, max_tokens, seed and top
+logprobs. The judge's own logic (prompts, the rating read from the first token's logprobs,
+labels) is weirdgen's, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+import anyio.from_thread
+from inspect_ai.model import (
+    ChatMessageAssistant,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+    ModelOutput,
+)
+
+from weirdgen.backends.protocol import Completion, ModelRef, SampleRequest, TokenLogprob
+
+
+class InspectJudgeModel:
+    """A weirdgen backend (``base``, ``complete``, ``check_prompts``) over an Inspect model.
+
+    Its ``complete`` blocks: call it from a worker thread of the running evaluation (the
+    scorer runs weirdgen's judges in one), and it runs the requests on the event loop.
+    """
+
+    name = "inspect"
+    usage = None
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def base(self) -> ModelRef:
+        return ModelRef(self.name, f"inspect-{self.model}", str(self.model))
+
+    def check_prompts(self, prompts: Sequence, where: str, max_tokens: int = 0) -> None:
+        """Any prompt may go to an Inspect model; its provider says if one cannot."""
+
+    def complete(
+        self, model: ModelRef, requests: Sequence[SampleRequest], top_logprobs: int | None = None
+    ) -> list[Completion]:
+        return anyio.from_thread.run(self._complete, list(requests), top_logprobs)
+
+    async def _complete(
+        self, requests: list[SampleRequest], top_logprobs: int | None
+    ) -> list[Completion]:
+        done: list[Completion | None] = [None] * len(requests)
+
+        async def one(i: int, request: SampleRequest) -> None:
+            config = GenerateConfig(
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+                logprobs=top_logprobs is not None or None,
+                top_logprobs=top_logprobs,
+            )
+            output = await self.model.generate(_messages(request), config=config)
+            done[i] = _completion(output)
+
+        async with anyio.create_task_group() as group:
+            for i, request in enumerate(requests):
+                group.start_soon(one, i, request)
+        return [c for c in done if c is not None]
+
+
+def _messages(request: SampleRequest) -> list:
+    kinds = {"system": ChatMessageSystem, "user": ChatMessageUser}
+    return [kinds.get(m.role, ChatMessageAssistant)(content=m.content) for m in request.messages]
+
+
+def _completion(output: ModelOutput) -> Completion:
+    """An Inspect output as the completion weirdgen's judges read: text, tokens, and each
+    token's logprob with its top alternatives where the provider gave them."""
+    choice = output.choices[0] if output.choices else None
+    logprobs = None
+    if choice is not None and choice.logprobs is not None:
+        logprobs = tuple(
+            TokenLogprob(
+                t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or ())
+            )
+            for t in choice.logprobs.content
+        )
+    usage = output.usage
+    return Completion(
+        output.completion,
+        usage.input_tokens if usage else 0,
+        usage.output_tokens if usage else 0,
+        "length" if choice is not None and choice.stop_reason == "max_tokens" else "stop",
+        logprobs,
+    )
