@@ -63,6 +63,14 @@ def run(
             "reported per pretraining seed and pooled; overrides the spec."
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where finetunes and sampling run: local, ray (a local Ray cluster) or "
+            "ray:ADDRESS (a running one, e.g. ray:auto); overrides the spec's executor. The "
+            "store is written by this process only; see docs/scale.md.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     send_key_to: SendKeyTo = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
@@ -91,10 +99,20 @@ def run(
     signal.signal(signal.SIGTERM, _terminated)
     use_data_dir(data_dir)
     confirm_hosts(ctx, send_key_to)
+    if executor is not None:
+        _check_executor(executor)
     if is_suite(find_spec(experiment)):
+        if executor is not None:
+            raise WeirdgenError(
+                f"--executor {executor}: a suite's members take theirs from their own spec's "
+                "executor field; set it there, or run the members one by one"
+            )
         _run_suite(experiment, out, n, model, seeds, pretraining_seeds, judge, budget, not quiet)
         return
     spec = load_spec(experiment)
+    if executor is not None:
+        source, spec = spec.source, spec.model_copy(update={"executor": executor})
+        spec.source = source
     if budget is not None:  # before anything is written
         from weirdgen.plan import check_budget, estimate
 
@@ -202,6 +220,15 @@ class Terminated(KeyboardInterrupt):
 
 def _terminated(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+def _check_executor(text: str) -> None:
+    from weirdgen.run.executors import parse_executor
+
+    try:
+        parse_executor(text)
+    except ValueError as error:
+        raise WeirdgenError(f"--executor: {error}") from None
 
 
 def _seeds(text: str | None, option: str = "--seeds") -> int | list[int] | None:

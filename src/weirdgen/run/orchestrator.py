@@ -22,9 +22,10 @@ from weirdgen._atomic import write_text
 from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, get_backend
 from weirdgen.data import write_chat_jsonl
-from weirdgen.errors import Interrupted
+from weirdgen.errors import Interrupted, WeirdgenError
 from weirdgen.run._work import Work, stage
 from weirdgen.run.duplicates import warn_duplicates
+from weirdgen.run.executors import ExecutorChoice, check_executor, open_executor, parse_executor
 from weirdgen.run.folder import RunFolder, check_not_a_suite, check_run_folder
 from weirdgen.run.plan import (
     PreparedCondition,
@@ -80,6 +81,7 @@ class PreparedRun:
     scorers: list[Scorer]
     conditions: list[PreparedCondition]
     asked: list[Prompt]
+    executor: ExecutorChoice = ExecutorChoice("local")
 
 
 def run_experiment(
@@ -92,6 +94,7 @@ def run_experiment(
     progress: bool = True,
     backend: Backend | None = None,
     judge: str | None = None,
+    executor: str | None = None,
 ) -> RunResult:
     """Run ``spec`` into ``out`` (default ``runs/<name>``), reusing whatever is stored there.
 
@@ -105,6 +108,8 @@ def run_experiment(
         judge: ``provider/name`` replacing the model of every LLM judge of the spec.
         backend: a backend object to use instead of the one ``model`` names (for backends
             configured in Python, e.g. a vLLM launcher with its own command).
+        executor: where finetunes and sampling run (``local``, ``ray``, ``ray:ADDRESS``),
+            overriding the spec's ``executor``; see :mod:`weirdgen.run.executors`.
 
     Raises:
         WeirdgenError: bad input (before anything is written), a failed finetune, or
@@ -112,7 +117,7 @@ def run_experiment(
             so a rerun requests only the missing ones).
     """
     console = console or Console(stderr=True)
-    prepared = prepare_run(spec, out, n, model, console, seeds, backend, judge)
+    prepared = prepare_run(spec, out, n, model, console, seeds, backend, judge, executor)
     return execute(prepared, console, progress)
 
 
@@ -125,12 +130,16 @@ def prepare_run(
     seeds: int | list[int] | None = None,
     backend: Backend | None = None,
     judge: str | None = None,
+    executor: str | None = None,
 ) -> PreparedRun:
     """Every check of :func:`run_experiment` (spec, datasets, prompts, every model the run
-    will call, judges included, and the run folder), writing nothing."""
+    will call, judges included, the executor and the run folder), writing nothing."""
     console = console or Console(stderr=True)
+    choice = _executor_choice(executor if executor is not None else spec.executor)
     spec = with_overrides(spec, n, model, seeds, judge)
+    given = backend is not None
     backend = backend if backend is not None else get_backend(spec.model)
+    check_executor(choice, backend, given)
     scorers = build_scorers(spec)
     conditions = [load_condition(spec, c) for c in spec.conditions]
     warn_duplicates(conditions, _warner(console))  # a repeated example weighs more
@@ -139,7 +148,7 @@ def prepare_run(
     out = Path(out) if out is not None else Path("runs") / spec.name
     check_not_a_suite(out)
     check_run_folder(out)
-    return PreparedRun(spec, out, backend, scorers, conditions, asked)
+    return PreparedRun(spec, out, backend, scorers, conditions, asked, choice)
 
 
 def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> RunResult:
@@ -153,19 +162,21 @@ def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> R
         run_dir = folder.path
         store = Store(folder.inside("store.sqlite"), warn=_warner(console))
         work = Work()
+        executor = None
         try:
+            executor = open_executor(prepared.executor)
             folder.inside(COMPLETE).unlink(missing_ok=True)
             _write_inputs(folder, spec, conditions)
             with _progress(console, progress) as bars:
                 with stage(work, "finetune"):
                     models = train_models(
-                        spec, backend, conditions, store, registry, run_dir, bars, work
+                        spec, backend, conditions, store, registry, run_dir, bars, work, executor
                     )
                     variants = model_variants(spec, backend, conditions, models, store)
                 with stage(work, "sample"):
                     try:
                         rows = sample_models(
-                            spec, backend, conditions, variants, asked, store, bars, work
+                            spec, backend, conditions, variants, asked, store, bars, work, executor
                         )
                     finally:
                         if backend.usage is not None:
@@ -188,10 +199,19 @@ def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> R
         except sqlite3.DatabaseError as error:
             raise damaged(store.path, error) from error
         finally:
+            if executor is not None:
+                executor.close()
             store.close()
         write_text(folder.inside("work.json"), json.dumps(asdict(work), indent=1) + "\n")
         write_text(folder.inside(COMPLETE), time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
     return RunResult(run_dir, spec, samples, work)
+
+
+def _executor_choice(text: str | None) -> ExecutorChoice:
+    try:
+        return parse_executor(text or "local")
+    except ValueError as error:
+        raise WeirdgenError(str(error)) from None
 
 
 def _warner(console: Console):

@@ -14,7 +14,9 @@ from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, ModelRef
 from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
+from weirdgen.run.executors import Executor
 from weirdgen.run.plan import PreparedCondition
+from weirdgen.run.units import TrainUnit, place
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.spec.recipes import wants_checkpoints
 from weirdgen.store import Store
@@ -35,10 +37,13 @@ def train_models(
     run_dir: Path,
     bars: Progress,
     work: Work,
+    executor: Executor | None = None,
 ) -> dict[tuple[str, int], ModelRef]:
     """The model of every (condition, seed), training the ones neither the store nor the
     model registry has. Backends that train remotely (``remote_training``) run their jobs
-    side by side; every finished finetune is stored at once, even if another fails."""
+    side by side, as does an ``executor`` that trains this backend (its workers return
+    the weights, written here into ``run_dir/models``); every finished finetune is stored
+    at once, even if another fails."""
     recipe = getattr(spec.train, backend.recipe_section)
     wants_steps = wants_checkpoints(recipe)
 
@@ -85,7 +90,21 @@ def train_models(
         work.trained += 1
         bars.advance(task)
 
-    if backend.remote_training and len(todo) > 1:
+    if executor is not None and executor.trains(backend) and todo:
+        errors = []
+        units = [
+            TrainUnit(backend.model_key(p.dataset, recipe, s), p.dataset, recipe, s)
+            for p, s in todo
+        ]
+        for index, outcome in executor.train(spec.model, units):
+            prepared, seed = todo[index]
+            if outcome.error is not None:
+                errors.append(f"{prepared.condition.name} seed {seed}: {outcome.error}")
+                continue
+            trained = outcome.value
+            keep(prepared, seed, place(trained, run_dir / "models"), trained.seconds)
+        _raise_failed(errors, len(todo))
+    elif backend.remote_training and len(todo) > 1:
         errors: list[str] = []
         pool = ThreadPoolExecutor(max_workers=min(len(todo), 32))
         try:
@@ -98,12 +117,7 @@ def train_models(
                     errors.append(f"{prepared.condition.name} seed {seed}: {error}")
         finally:  # on Ctrl-C, do not wait for remote jobs: they are journaled and resumed
             pool.shutdown(wait=False, cancel_futures=True)
-        if errors:
-            raise WeirdgenError(
-                f"{len(errors)} of {len(todo)} finetunes failed ({len(todo) - len(errors)} "
-                f"finished and are kept): {errors[0]}"
-                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
-            )
+        _raise_failed(errors, len(todo))
     else:
         for prepared, seed in todo:
             keep(prepared, seed, *train(prepared, seed))
@@ -123,6 +137,16 @@ def train_models(
         ]
     )
     return models
+
+
+def _raise_failed(errors: list[str], todo: int) -> None:
+    """One error for the finetunes that failed (the others finished and are kept)."""
+    if errors:
+        raise WeirdgenError(
+            f"{len(errors)} of {todo} finetunes failed ({todo - len(errors)} "
+            f"finished and are kept): {errors[0]}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        )
 
 
 class Variant(NamedTuple):

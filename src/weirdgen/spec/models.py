@@ -367,6 +367,13 @@ class ExperimentSpec(_Strict):
         "of the model's version (organism/v1@S; a count N for 0..N-1), a second level of "
         "replication reported per pretraining seed and pooled.",
     )
+    executor: str | None = Field(
+        None,
+        exclude=True,
+        description="Where finetunes and sampling run: local (the default), ray (a local Ray "
+        "cluster) or ray:ADDRESS (a running one, e.g. ray:auto); --executor overrides it. Not "
+        "written into the spec as run, since it does not change any result.",
+    )
     conditions: list[Condition] = Field(min_length=2)
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluation: EvaluationSpec
@@ -390,6 +397,15 @@ class ExperimentSpec(_Strict):
             if not 1 <= value <= MAX_SEEDS:
                 raise ValueError(f"give a count from 1 to {MAX_SEEDS}, or a list of seeds")
             return list(range(value))
+        return value
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value: str | None) -> str | None:
+        from weirdgen.run.executors import parse_executor
+
+        if value is not None:
+            parse_executor(value)  # raises ValueError saying what to write
         return value
 
     @field_validator("model")
