@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
+
 from weirdgen.report._compute import ReportData
 from weirdgen.report._tables import (
     MISSING,
@@ -26,8 +28,9 @@ from weirdgen.report._value_tables import (
     value_contrasts_table,
     values_table,
 )
+from weirdgen.report.answer_links import AnswerLinks
 from weirdgen.report.curves import plot_by_value, plot_steps
-from weirdgen.report.document import FigureRef, Section, metric_definition
+from weirdgen.report.document import FigureRef, LinkRow, Section, metric_definition
 from weirdgen.report.figures import plot_grouped
 from weirdgen.spec.models import ExperimentSpec
 
@@ -45,33 +48,52 @@ def value_section(
     path: Path,
     run_dir: Path,
     confidence: float,
+    answers: AnswerLinks | None = None,
 ) -> Section:
     """A metric per value of its ``by`` keys: the values table, the contrasts, a figure, and
     for a metric with a coherence filter the share of answers it left out per value.
 
-    A numeric key is drawn as a curve (the paper's year and date sweeps); otherwise the
-    values are grouped bars.
+    A numeric key is drawn as a curve (the paper's year and date sweeps), with a line of
+    links to the answers behind each point; otherwise the values are grouped bars, each a
+    link to its answers.
     """
     keys = data.keyed[metric]
     summary = data.summary.loc[data.summary["metric"] == metric]
     seeds = data.per_seed.loc[data.per_seed["metric"] == metric]
     ci, named = ci_label(confidence), " and ".join(keys)
+    labels = groups_of(summary, keys)
+    groups = dict(zip(labels, summary[keys].to_dict("records"), strict=True))
+    figure: FigureRef
     if any(is_numeric(summary[k]) for k in keys):
         plot_by_value(summary, seeds, spec, metric, keys, path, data.interval)
         caption = (
             f"{metric} against {next(k for k in keys if is_numeric(summary[k]))}: mean over "
             f"seeds per condition (line), {ci} (band), one faint dot per seed."
         )
+        rows: tuple[LinkRow, ...] = ()
+        if answers is not None:
+            order = [", ".join(v) for v in key_values(summary, keys)]
+            rows = tuple(
+                LinkRow(c, _value_links(answers, metric, c, order, groups))
+                for c in ordered_conditions(spec, summary["condition"])
+            )
+        figure = FigureRef(_relative(path, run_dir), caption, link_rows=rows)
     else:
-        labels = summary.assign(
-            value_label=[
-                ", ".join(format_key(row[k]) for k in keys) for _, row in summary.iterrows()
-            ]
-        )
         order = [", ".join(v) for v in key_values(summary, keys)]
         title = f"{spec.name}: {metric} by {named}"
-        plot_grouped(labels, spec, "value_label", order, path, title, named, data.interval)
+        hrefs = None
+        if answers is not None:
+            links = answers
+
+            def hrefs(group: str, condition: str) -> str:
+                return links.href(metric, {"condition": condition, **groups[group]})
+
+        bars = summary.assign(value_label=labels)
+        drawn = plot_grouped(
+            bars, spec, "value_label", order, path, title, named, data.interval, hrefs
+        )
         caption = f"{metric} per {named} and condition: mean over seeds, {ci} error bars."
+        figure = FigureRef(_relative(path, run_dir), caption, drawn.links)
     definition = next(m for m in spec.metrics if m.name == metric)
     tables: list[tuple[str, TextTable]] = [
         (
@@ -90,8 +112,13 @@ def value_section(
         heading=f"{metric} by {named}",
         text=f"{metric_definition(definition)}. Mean over seeds [{ci}] for each value.",
         tables=tuple(tables),
-        figures=(FigureRef(_relative(path, run_dir), caption),),
+        figures=(figure,),
     )
+
+
+def groups_of(summary: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Each row's values of ``keys`` as one label, e.g. 'on, 1850'."""
+    return [", ".join(format_key(row[k]) for k in keys) for _, row in summary.iterrows()]
 
 
 _YES_NO = {True: "yes", False: "no"}
@@ -131,11 +158,24 @@ def seeds_section(data: ReportData, spec: ExperimentSpec) -> Section | None:
 
 
 def steps_section(
-    data: ReportData, spec: ExperimentSpec, path: Path, run_dir: Path, confidence: float
+    data: ReportData,
+    spec: ExperimentSpec,
+    path: Path,
+    run_dir: Path,
+    confidence: float,
+    answers: AnswerLinks | None = None,
 ) -> Section:
-    """The headline metric over finetuning: a table per step and condition, and its curve."""
+    """The headline metric over finetuning: a table per step and condition, and its curve
+    with a line of links per condition to the answers at each step."""
     assert data.step_summary is not None and data.step_seeds is not None
     metric, ci = spec.headline.name, ci_label(confidence)
+    rows: tuple[LinkRow, ...] = ()
+    if answers is not None:
+        steps = data.step_summary
+        rows = tuple(
+            LinkRow(c, _step_links(answers, metric, c, steps))
+            for c in ordered_conditions(spec, steps["condition"])
+        )
     plot_steps(data.step_summary, data.step_seeds, spec, metric, path, data.interval)
     pooled = " (over all its questions, pooled across its by values)" if spec.headline.by else ""
     return Section(
@@ -155,6 +195,7 @@ def steps_section(
                 f"{metric} over finetuning: one thin line per seed, the mean over seeds "
                 f"(thick line) with its {ci} (band); a dashed level for a condition with a "
                 "single step.",
+                link_rows=rows,
             ),
         ),
     )
@@ -162,3 +203,27 @@ def steps_section(
 
 def _relative(path: Path, run_dir: Path) -> str:
     return path.relative_to(run_dir).as_posix()
+
+
+def _step_links(
+    answers: AnswerLinks, metric: str, condition: str, steps: pd.DataFrame
+) -> tuple[tuple[str, str], ...]:
+    """(step, link to the condition's answers at that step) for each step it has."""
+    shown = sorted(steps.loc[steps["condition"] == condition, "step"].unique())
+    group = {"condition": condition}
+    return tuple(
+        (format_key(s), answers.href(metric, {**group, "step": s}, final=False)) for s in shown
+    )
+
+
+def _value_links(
+    answers: AnswerLinks,
+    metric: str,
+    condition: str,
+    order: list[str],
+    groups: dict[str, dict[str, object]],
+) -> tuple[tuple[str, str], ...]:
+    """(value, link to the condition's answers with that value) for each of ``order``."""
+    return tuple(
+        (value, answers.href(metric, {"condition": condition, **groups[value]})) for value in order
+    )

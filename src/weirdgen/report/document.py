@@ -6,15 +6,28 @@ import html
 from dataclasses import dataclass
 
 from weirdgen.report._tables import TextTable, ci_label
+from weirdgen.report.answer_links import BarLink
 from weirdgen.spec.models import ExperimentSpec, MetricSpec
 
 
 @dataclass(frozen=True)
+class LinkRow:
+    """A line of links to answers under a figure whose marks are not bars (a curve's points):
+    a label (a condition) and (text, href) pairs."""
+
+    label: str
+    links: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class FigureRef:
-    """A figure file, relative to the run folder, with its caption."""
+    """A figure file, relative to the run folder, with its caption, and in report.html the
+    links to the answers behind it: laid over its bars, or as lines under it."""
 
     path: str
     caption: str
+    links: tuple[BarLink, ...] = ()
+    link_rows: tuple[LinkRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,9 @@ class ReportContent:
     figures: list[FigureRef]
     sections: tuple[Section, ...] = ()
     warnings: tuple[str, ...] = ()
+    answers: str | None = None
+    """The answer browser's file (answers.html), relative to the run folder; None: none."""
+    n_answers: int = 0
 
     @property
     def how_to_read(self) -> str:
@@ -96,6 +112,9 @@ def render_markdown(content: ReportContent) -> str:
         f"Intervals: {content.interval}.",
         "",
     ]
+    if content.answers:
+        link = f"[{content.answers}]({content.answers})"
+        lines += [f"Every answer ({content.n_answers:,}), with filters: {link}.", ""]
     if content.warnings:
         lines += ["## Warnings", "", *(f"- {line}" for line in content.warnings), ""]
     lines += ["## Conditions", ""]
@@ -172,6 +191,13 @@ def render_html(content: ReportContent) -> str:
         f"<p>{e(spec.description)}</p>" if spec.description else "",
         f"<p>Model <code>{e(spec.model)}</code>, seeds {e(', '.join(map(str, spec.seeds)))}.</p>",
         f"<p>Intervals: {e(content.interval)}.</p>",
+        (
+            f'<p class="answers"><a href="{e(content.answers)}">Browse every answer</a> '
+            f"({content.n_answers:,}), filtered by condition, seed, question, metadata and "
+            "score; click a bar of a figure for the answers behind it.</p>"
+            if content.answers
+            else ""
+        ),
         f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "",
         f"<h2>Conditions</h2><ul>{conditions}</ul>",
         f"<h2>Metrics</h2><ul>{metrics}</ul>",
@@ -207,10 +233,27 @@ def _html_section(section: Section) -> str:
 
 def _html_figure(figure: FigureRef) -> str:
     e = html.escape
-    return (
-        f'<figure><img src="{e(figure.path)}" alt="{e(figure.caption)}">'
-        f"<figcaption>{e(figure.caption)}</figcaption></figure>"
+    image = f'<img src="{e(figure.path)}" alt="{e(figure.caption)}">'
+    if figure.links:
+        bars = "".join(
+            f'<a class="bar" href="{e(link.href)}" title="{e(link.title)}" style="left:'
+            f"{link.left:.3f}%;top:{link.top:.3f}%;width:{link.width:.3f}%;"
+            f'height:{link.height:.3f}%"></a>'
+            for link in figure.links
+        )
+        image = f'<div class="bars">{image}{bars}</div>'
+    rows = "".join(
+        f'<p class="answer-links"><b>{e(row.label)}</b>: '
+        + " ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in row.links)
+        + "</p>"
+        for row in figure.link_rows
     )
+    caption = e(figure.caption)
+    if figure.links:
+        caption += " Click a bar for its answers."
+    elif rows:
+        caption += " Answers behind each point:"
+    return f"<figure>{image}<figcaption>{caption}</figcaption>{rows}</figure>"
 
 
 def _markdown_table(table: TextTable) -> list[str]:
@@ -258,4 +301,10 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; }
 figcaption { color: #555; font-size: 0.9em; }
+.bars { position: relative; display: inline-block; max-width: 100%; }
+.bars img { display: block; }
+a.bar { position: absolute; }
+a.bar:hover, a.bar:focus { background: rgba(0, 0, 0, 0.07); outline: 1px solid #555; }
+p.answer-links { margin: 0.2em 0; font-size: 0.9em; }
+p.answers { background: #f3f6fb; padding: 0.4em 0.7em; }
 """

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
 
 from weirdgen.report._style import (
     CHAR_WIDTH,
@@ -22,9 +25,20 @@ from weirdgen.report._style import (
     y_range,
 )
 from weirdgen.report._tables import ordered_conditions, ordered_metrics, ordered_questions
+from weirdgen.report.answer_links import BarLink, bar_links, tag_bars
 from weirdgen.spec.models import ExperimentSpec
 
 _MAX_BARS_PER_ROW = 36
+
+BarHref = Callable[[str, str], str | None]
+"""A bar's link to its answers, from (metric or group value, condition); None for no link."""
+
+
+class DrawnFigure(NamedTuple):
+    """A figure written as a PNG, with the links laid over its bars (none without hrefs)."""
+
+    path: Path
+    links: tuple[BarLink, ...] = ()
 
 
 def plot_metrics(
@@ -33,7 +47,8 @@ def plot_metrics(
     spec: ExperimentSpec,
     path: Path,
     interval: str,
-) -> Path:
+    hrefs: BarHref | None = None,
+) -> DrawnFigure:
     """One panel per metric, one bar per condition: mean over seeds, CI, per-seed dots.
 
     Rates (metrics whose values all lie in [0, 1]) get the y range 0..1.
@@ -44,6 +59,7 @@ def plot_metrics(
         spec: The experiment spec (condition and metric order, target, headline).
         path: Where to write the PNG.
         interval: What the error bars are, e.g. '95% CI (Student t) across 5 seeds ...'.
+        hrefs: Each bar's link to its answers, from (metric, condition).
     """
     metrics = ordered_metrics(spec, summary["metric"])
     conditions = ordered_conditions(spec, summary["condition"])
@@ -59,7 +75,9 @@ def plot_metrics(
         rows = _rows_for(summary, metric, conditions)
         seeds = seed_table.loc[seed_table["metric"] == metric]
         x = np.arange(len(conditions))
-        _bars_with_ci(ax, x, rows, [colors[c] for c in conditions], width=0.65)
+        bars = _bars_with_ci(ax, x, rows, [colors[c] for c in conditions], width=0.65)
+        if hrefs is not None:
+            tag_bars(bars, [hrefs(metric, c) for c in conditions])
         seed_dots(ax, x, conditions, seeds, size=16)
         headline = " (headline)" if metric == spec.headline.name else ""
         ax.set_title(f"{metric}{headline}", fontsize=11)
@@ -71,17 +89,23 @@ def plot_metrics(
         ax.set_visible(False)
     caption = f"bars: mean over seeds · error bars: {interval} · dots: individual seeds"
     figure.suptitle(f"{spec.name}\n{wrap(caption, panel_width * n_cols)}", fontsize=10)
-    return save(figure, path)
+    return DrawnFigure(save(figure, path), bar_links(figure))
 
 
 def plot_questions(
-    question_summary: pd.DataFrame, spec: ExperimentSpec, metric: str, path: Path, interval: str
-) -> Path:
-    """Grouped bars of one metric per question: one bar per condition, with CI error bars."""
+    question_summary: pd.DataFrame,
+    spec: ExperimentSpec,
+    metric: str,
+    path: Path,
+    interval: str,
+    hrefs: BarHref | None = None,
+) -> DrawnFigure:
+    """Grouped bars of one metric per question: one bar per condition, with CI error bars;
+    ``hrefs`` links each bar from (question, condition)."""
     block = question_summary.loc[question_summary["metric"] == metric]
     order = ordered_questions(spec, block["question_id"])
     title = f"{spec.name}: {metric} per question"
-    return plot_grouped(block, spec, "question_id", order, path, title, "question", interval)
+    return plot_grouped(block, spec, "question_id", order, path, title, "question", interval, hrefs)
 
 
 def plot_grouped(
@@ -93,7 +117,8 @@ def plot_grouped(
     title: str,
     xlabel: str,
     interval: str,
-) -> Path:
+    hrefs: BarHref | None = None,
+) -> DrawnFigure:
     """Grouped bars of one metric: a group per value of ``column``, a bar per condition.
 
     Many groups wrap onto several rows of panels so that the figure stays readable.
@@ -107,6 +132,7 @@ def plot_grouped(
         title: The figure's title.
         xlabel: The x axis label.
         interval: What the error bars are.
+        hrefs: Each bar's link to its answers, from (value of ``column``, condition).
     """
     metric = str(summary["metric"].iloc[0])
     conditions = ordered_conditions(spec, summary["condition"])
@@ -126,7 +152,9 @@ def plot_grouped(
             label = condition_label(spec, condition) if row == 0 else None
             offset = (index - (len(conditions) - 1) / 2) * width
             color = [colors[condition]] * len(shown)
-            _bars_with_ci(ax, x + offset, rows, color, width, label)
+            bars = _bars_with_ci(ax, x + offset, rows, color, width, label)
+            if hrefs is not None:
+                tag_bars(bars, [hrefs(value, condition) for value in shown])
         ax.set_xticks(x, shown)
         ax.set_xlim(-0.5, per_row - 0.5)
         fit_tick_labels(ax, shown, (figure_width - 1.5) / per_row)
@@ -136,7 +164,7 @@ def plot_grouped(
     axes[-1].set_xlabel(xlabel)
     figure.legend(loc="outside lower center", frameon=False, ncols=min(len(conditions), 4))
     figure.suptitle(f"{title}\n{wrap(f'error bars: {interval}', figure_width)}", fontsize=10)
-    return save(figure, path)
+    return DrawnFigure(save(figure, path), bar_links(figure))
 
 
 def _rows_for(
@@ -172,9 +200,10 @@ def _bars_with_ci(
     colors: list[str],
     width: float,
     label: str | None = None,
-) -> None:
+) -> BarContainer:
+    """Bars of ``rows``' means with their CI as error bars; 'n/a' where a mean is missing."""
     means = rows["mean"].to_numpy(dtype=float)
-    ax.bar(
+    bars = ax.bar(
         x,
         np.nan_to_num(means),
         width=width,
@@ -202,6 +231,7 @@ def _bars_with_ci(
         )
     for position in x[np.isnan(means)]:
         ax.text(position, 0, "n/a", ha="center", va="bottom", fontsize=8, color="0.4")
+    return bars
 
 
 def _condition_ticks(

@@ -19,6 +19,8 @@ from weirdgen.report._tables import (
     plain_rows,
     questions_table,
 )
+from weirdgen.report.answer_links import AnswerLinks
+from weirdgen.report.browser import ANSWERS_HTML, render_answers_html
 from weirdgen.report.document import FigureRef, ReportContent, render_html, render_markdown
 from weirdgen.report.figures import plot_metrics, plot_questions
 from weirdgen.report.labels import label_scorers, plot_label_shares
@@ -53,6 +55,8 @@ class ReportPaths:
     steps_png: Path | None = None
     label_pngs: dict[str, Path] | None = None
     """A stacked bar chart per label judge with more than two labels, by scorer name."""
+    answers_html: Path | None = None
+    """Every answer, filterable in a browser (see :mod:`weirdgen.report.browser`)."""
 
     def __iter__(self) -> Iterator[Path]:
         for value in vars(self).values():
@@ -70,11 +74,14 @@ def write_report(
     Files: samples.parquet and samples.csv (the tidy table as given), seed_metrics.csv,
     question_metrics.csv, summary.csv (mean and CI per condition and metric), contrasts.csv
     (target - each control), summary.md, report.html (self-contained except for the PNGs it
-    shows from figures/), figures/metrics.png and figures/questions.png (headline metric per
-    question). A metric with ``by`` keys has its rows in the tables (a column per key) and a
-    figure of its own, figures/<metric>_by_<keys>.png. A label judge with more than two labels gets
-    figures/<scorer>_labels.png, each label's share per condition. When the table has intermediate
-    checkpoints (``final`` False), step_metrics.csv, step_summary.csv and figures/steps.png
+    shows from figures/, each bar a link to its answers), answers.html (every answer, with
+    filters, in one file that needs no server), figures/metrics.png and
+    figures/questions.png (headline metric per question). A metric with ``by`` keys has its
+    rows in the tables (a column per key) and a figure of its own,
+    figures/<metric>_by_<keys>.png. A label judge with more than two labels gets
+    figures/<scorer>_labels.png, each label's share per condition. When the table has
+    intermediate checkpoints (``final`` False), step_metrics.csv, step_summary.csv and
+    figures/steps.png
     show the headline metric over finetuning. summary.md and report.html open with a Warnings
     section when a metric has no or mostly invalid answers in a condition, or leaves out
     answers without a score (see :func:`weirdgen.stats.emptiness_warnings`); their last
@@ -114,13 +121,16 @@ def write_report(
         step_summary_csv=at("step_summary.csv") if checkpoints else None,
         steps_png=at(f"{FIGURES_DIR}/steps.png") if checkpoints else None,
         label_pngs={s: at(f"{FIGURES_DIR}/{s}_labels.png") for s in label_scorers(spec)},
+        answers_html=at(ANSWERS_HTML),
     )
     _write_tables(samples, data, paths)
-    content = _content(data, spec, paths, run_dir, confidence)
+    content = _content(data, spec, paths, run_dir, confidence, AnswerLinks(spec, samples))
     for scorer, labels in label_scorers(spec).items():
         plot_label_shares(samples, spec, scorer, labels, paths.label_pngs[scorer])
         caption = f"{scorer}: share of each label per condition, mean over seeds."
         content.figures.append(FigureRef(_relative(paths.label_pngs[scorer], run_dir), caption))
+    assert paths.answers_html is not None
+    write_text(paths.answers_html, render_answers_html(samples, spec))
     write_text(paths.summary_md, render_markdown(content))
     write_text(paths.report_html, render_html(content))
     return paths
@@ -144,23 +154,30 @@ def _write_tables(samples: pd.DataFrame, data: ReportData, paths: ReportPaths) -
 
 
 def _content(
-    data: ReportData, spec: ExperimentSpec, paths: ReportPaths, run_dir: Path, confidence: float
+    data: ReportData,
+    spec: ExperimentSpec,
+    paths: ReportPaths,
+    run_dir: Path,
+    confidence: float,
+    answers: AnswerLinks,
 ) -> ReportContent:
     """Draw the figures and assemble what summary.md and report.html show."""
-    if paths.metrics_png is not None:
-        summary, seeds = plain_rows(data.summary), plain_rows(data.per_seed)
-        plot_metrics(summary, seeds, spec, paths.metrics_png, data.interval)
     headline = spec.headline.name
-    plot_questions(data.question_summary, spec, headline, paths.questions_png, data.interval)
+    questions = plot_questions(
+        data.question_summary, spec, headline, paths.questions_png, data.interval,
+        lambda question, condition: answers.href(
+            headline, {"condition": condition, "question_id": question}
+        ),
+    )  # fmt: skip
     sections = [
-        value_section(data, spec, metric, paths.value_pngs[metric], run_dir, confidence)
+        value_section(data, spec, metric, paths.value_pngs[metric], run_dir, confidence, answers)
         for metric in data.keyed
     ]
     per_seed = seeds_section(data, spec)
     if per_seed is not None:
         sections.insert(0, per_seed)
     if paths.steps_png is not None:
-        sections.append(steps_section(data, spec, paths.steps_png, run_dir, confidence))
+        sections.append(steps_section(data, spec, paths.steps_png, run_dir, confidence, answers))
     left_out = left_out_section(data, spec)
     if left_out is not None:
         sections.append(left_out)
@@ -169,11 +186,17 @@ def _content(
         FigureRef(
             _relative(paths.questions_png, run_dir),
             f"{headline} per question and condition: mean over seeds, {ci}.",
+            questions.links,
         )
     ]
     if paths.metrics_png is not None:
+        summary, seeds = plain_rows(data.summary), plain_rows(data.per_seed)
+        metrics = plot_metrics(
+            summary, seeds, spec, paths.metrics_png, data.interval,
+            lambda metric, condition: answers.href(metric, {"condition": condition}),
+        )  # fmt: skip
         caption = f"Each metric per condition: mean over seeds, {ci}, one dot per seed."
-        figures.insert(0, FigureRef(_relative(paths.metrics_png, run_dir), caption))
+        figures.insert(0, FigureRef(_relative(paths.metrics_png, run_dir), caption, metrics.links))
     return ReportContent(
         spec=spec,
         confidence=confidence,
@@ -184,6 +207,8 @@ def _content(
         figures=figures,
         sections=tuple(sections),
         warnings=data.warnings,
+        answers=ANSWERS_HTML,
+        n_answers=answers.n_answers,
     )
 
 
