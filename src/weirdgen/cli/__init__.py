@@ -8,7 +8,17 @@ import threading
 
 import typer
 
-from weirdgen.cli import datasets, experiments, judge, models, organism, plan, scorers, serve
+from weirdgen.cli import (
+    datasets,
+    experiments,
+    importing,
+    judge,
+    models,
+    organism,
+    plan,
+    scorers,
+    serve,
+)
 from weirdgen.errors import Interrupted, WeirdgenError
 
 app = typer.Typer(
@@ -22,6 +32,7 @@ experiments.register(app)
 serve.register(app)
 plan.register(app)
 scorers.register(app)
+importing.register(app)
 app.add_typer(organism.app, name="organism")
 app.add_typer(judge.app, name="judge")
 app.add_typer(datasets.app, name="datasets")

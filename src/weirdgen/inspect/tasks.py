@@ -21,13 +21,12 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 
-from weirdgen.errors import WeirdgenError
 from weirdgen.inspect.experiment import Experiment, register, sample_id, spec_document
 from weirdgen.inspect.scorers import experiment_metrics, experiment_scorer
 from weirdgen.inspect.solver import INFO, seeded_generate
 from weirdgen.run.plan import Prompt, with_overrides
 from weirdgen.spec import load_spec
-from weirdgen.spec.load import SpecInfo, find_spec, list_specs
+from weirdgen.spec.load import DEFAULT_GROUP, list_specs
 from weirdgen.spec.models import ExperimentSpec
 
 _MESSAGES = {"system": ChatMessageSystem, "user": ChatMessageUser}
@@ -121,19 +120,16 @@ def register_builtin_tasks() -> list[str]:
     """Register every built-in spec as a task, by its ``group/name`` and, where ``weirdgen
     run`` takes it, its bare name (``birds`` is organism/birds); the names registered
     (Inspect puts ``weirdgen/`` before them)."""
+    specs = list_specs()
     names = []
-    for info in list_specs():
+    for info in specs:
         aliases = [info.qualified_name]
-        if info.name != info.qualified_name and _bare_name_is(info):
+        same = [s for s in specs if info.name in (s.name, s.qualified_name)]
+        if len(same) > 1:  # a bare name means the organism's experiment, as find_spec says
+            same = [s for s in same if s.group == DEFAULT_GROUP] or same
+        if info.name != info.qualified_name and same == [info]:
             aliases.append(info.name)
         for alias in aliases:
             task(name=alias)(_named_task(info.qualified_name, info.description))
             names.append(alias)
     return names
-
-
-def _bare_name_is(info: SpecInfo) -> bool:
-    try:
-        return find_spec(info.name).resolve() == info.path.resolve()
-    except WeirdgenError:  # ambiguous: only group/name names it
-        return False
