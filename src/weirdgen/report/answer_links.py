@@ -92,6 +92,14 @@ class AnswerLinks:
         """answers.html with the filters of ``metric``'s answers in ``group``."""
         return f"{ANSWERS_HTML}#{fragment(self.filters(metric, group, final=final))}"
 
+    def label_links(
+        self, condition: str, column: str, labels: Sequence[str]
+    ) -> tuple[tuple[str, str], ...]:
+        """(label, link to the condition's answers a label judge gave it) for each label."""
+        return tuple(
+            (label, self.href(None, {"condition": condition, column: label})) for label in labels
+        )
+
 
 def tag_bars(bars: BarContainer, hrefs: Iterable[str | None]) -> None:
     """Give each bar its link (None: none), read back by :func:`bar_links` after saving."""

@@ -16,12 +16,19 @@ from weirdgen.report._tables import (
     ci_label,
     contrasts_table,
     metrics_table,
+    ordered_conditions,
     plain_rows,
     questions_table,
 )
 from weirdgen.report.answer_links import AnswerLinks
 from weirdgen.report.browser import ANSWERS_HTML, render_answers_html
-from weirdgen.report.document import FigureRef, ReportContent, render_html, render_markdown
+from weirdgen.report.document import (
+    FigureRef,
+    LinkRow,
+    ReportContent,
+    render_html,
+    render_markdown,
+)
 from weirdgen.report.figures import plot_metrics, plot_questions
 from weirdgen.report.labels import label_scorers, plot_label_shares
 from weirdgen.spec.models import ExperimentSpec
@@ -124,11 +131,17 @@ def write_report(
         answers_html=at(ANSWERS_HTML),
     )
     _write_tables(samples, data, paths)
-    content = _content(data, spec, paths, run_dir, confidence, AnswerLinks(spec, samples))
+    answers = AnswerLinks(spec, samples)
+    content = _content(data, spec, paths, run_dir, confidence, answers)
     for scorer, labels in label_scorers(spec).items():
         plot_label_shares(samples, spec, scorer, labels, paths.label_pngs[scorer])
         caption = f"{scorer}: share of each label per condition, mean over seeds."
-        content.figures.append(FigureRef(_relative(paths.label_pngs[scorer], run_dir), caption))
+        rows = tuple(
+            LinkRow(c, answers.label_links(c, f"{scorer}_label", labels))
+            for c in ordered_conditions(spec, samples["condition"])
+        )
+        path = _relative(paths.label_pngs[scorer], run_dir)
+        content.figures.append(FigureRef(path, caption, link_rows=rows))
     assert paths.answers_html is not None
     write_text(paths.answers_html, render_answers_html(samples, spec))
     write_text(paths.summary_md, render_markdown(content))
