@@ -50,13 +50,20 @@ def import_(
     from weirdgen.inspect import import_logs
 
     done = import_logs(logs, into, judge=judge, console=err, progress=not quiet)
-    _print_tables(done.run_dir, done.spec, done.samples)
     left = f"; {done.failed} samples that ended in an error left out" if done.failed else ""
     err.print(
         f"imported {done.answers:,} answers from {done.logs} logs (scored {done.work.scored:,} "
         f"that the logs had no values for){left}",
         highlight=False,
     )
+    if done.missing:
+        err.print(
+            f"no report yet: {done.spec.name} has no answers for {', '.join(done.missing)}; "
+            f"import their logs with --into {done.run_dir} (the answers so far are kept)",
+            highlight=False,
+        )
+        return
+    _print_tables(done.run_dir, done.spec, done.samples)
     console.print(f"report: {done.run_dir / 'report.html'}")
 
 

@@ -20,7 +20,7 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress
 
-from weirdgen._atomic import write_text
+from weirdgen._atomic import atomic_path, write_text
 from weirdgen.errors import WeirdgenError
 from weirdgen.inspect._require import require_inspect
 from weirdgen.inspect.experiment import register, spec_document
@@ -49,6 +49,8 @@ class Imported:
     failed: int
     """Samples of the logs that ended in an error, left out."""
     work: Work
+    missing: list[str]
+    """Conditions with no answers yet: the report waits for their logs (none: written)."""
 
 
 def import_logs(
@@ -62,6 +64,8 @@ def import_logs(
 
     ``into`` may be a new or empty folder, or a run folder of the same experiment: rows
     of the (condition, seed) pairs the logs hold replace that folder's; its other rows stay.
+    The report is written once every condition of the spec has answers; until then the
+    answers are kept (store and samples.parquet) for the next import into the folder.
 
     Args:
         judge: ``provider/name`` replacing every LLM judge's model, as ``weirdgen run
@@ -113,13 +117,19 @@ def import_logs(
             samples = tidy_metadata(_with_kept(samples, kept), keys)
         finally:
             store.close()
-        from weirdgen.report import write_report
-
         write_text(folder.inside("spec.yaml"), yaml.safe_dump(spec_document(spec), sort_keys=False))
-        write_report(folder.path, spec, samples)
-        write_text(folder.inside(COMPLETE), time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+        missing = [c.name for c in spec.conditions if c.name not in set(samples["condition"])]
+        folder.inside(COMPLETE).unlink(missing_ok=True)
+        if missing:  # the answers are kept for the next import; a report needs every condition
+            with atomic_path(folder.inside("samples.parquet")) as temporary:
+                samples.to_parquet(temporary, index=False)
+        else:
+            from weirdgen.report import write_report
+
+            write_report(folder.path, spec, samples)
+            write_text(folder.inside(COMPLETE), time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
     failed = sum(p.failed for p in parts)
-    return Imported(folder.path, spec, samples, len(parts), len(rows), failed, work)
+    return Imported(folder.path, spec, samples, len(parts), len(rows), failed, work, missing)
 
 
 def _comparable(document: dict) -> str:

@@ -112,7 +112,7 @@ def experiment_scorer(experiment: str) -> Scorer:
             raw[s.args.name] = {"key": s.key, "values": values}
             for output, column in s.args.columns().items():
                 value = _plain(values.get(output))
-                if not isinstance(value, str):
+                if isinstance(value, int | float):  # labels and judge ids: in the metadata
                     columns[column] = value
         return Score(value=columns, answer=answer, metadata={INFO: raw})
 
