@@ -228,7 +228,7 @@ def _check_executor(text: str) -> None:
     try:
         parse_executor(text)
     except ValueError as error:
-        raise WeirdgenError(f"--executor: {error}") from None
+        raise WeirdgenError(f"--executor {error}") from None
 
 
 def _seeds(text: str | None, option: str = "--seeds") -> int | list[int] | None:

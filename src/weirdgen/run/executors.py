@@ -48,7 +48,7 @@ def parse_executor(text: str) -> ExecutorChoice:
         return ExecutorChoice("local")
     if kind == "ray" and (not colon or address.strip()):
         return ExecutorChoice("ray", address.strip() or None)
-    raise ValueError(f"executor {text!r}: {USAGE}")
+    raise ValueError(f"{text!r}: {USAGE}")
 
 
 class Executor(Protocol):

@@ -211,7 +211,7 @@ def _executor_choice(text: str | None) -> ExecutorChoice:
     try:
         return parse_executor(text or "local")
     except ValueError as error:
-        raise WeirdgenError(str(error)) from None
+        raise WeirdgenError(f"executor {error}") from None
 
 
 def _warner(console: Console):
