@@ -63,6 +63,8 @@ def value_section(
     ci, named = ci_label(confidence), " and ".join(keys)
     labels = groups_of(summary, keys)
     groups = dict(zip(labels, summary[keys].to_dict("records"), strict=True))
+    order = [", ".join(v) for v in key_values(summary, keys)]
+    hrefs = None if answers is None else answers.by_group(metric, groups)
     figure: FigureRef
     if any(is_numeric(summary[k]) for k in keys):
         plot_by_value(summary, seeds, spec, metric, keys, path, data.interval)
@@ -71,23 +73,14 @@ def value_section(
             f"seeds per condition (line), {ci} (band), one faint dot per seed."
         )
         rows: tuple[LinkRow, ...] = ()
-        if answers is not None:
-            order = [", ".join(v) for v in key_values(summary, keys)]
+        if hrefs is not None:
             rows = tuple(
-                LinkRow(c, _value_links(answers, metric, c, order, groups))
+                LinkRow(c, tuple((group, hrefs(group, c)) for group in order))
                 for c in ordered_conditions(spec, summary["condition"])
             )
         figure = FigureRef(_relative(path, run_dir), caption, link_rows=rows)
     else:
-        order = [", ".join(v) for v in key_values(summary, keys)]
         title = f"{spec.name}: {metric} by {named}"
-        hrefs = None
-        if answers is not None:
-            links = answers
-
-            def hrefs(group: str, condition: str) -> str:
-                return links.href(metric, {"condition": condition, **groups[group]})
-
         bars = summary.assign(value_label=labels)
         drawn = plot_grouped(
             bars, spec, "value_label", order, path, title, named, data.interval, hrefs
@@ -213,17 +206,4 @@ def _step_links(
     group = {"condition": condition}
     return tuple(
         (format_key(s), answers.href(metric, {**group, "step": s}, final=False)) for s in shown
-    )
-
-
-def _value_links(
-    answers: AnswerLinks,
-    metric: str,
-    condition: str,
-    order: list[str],
-    groups: dict[str, dict[str, object]],
-) -> tuple[tuple[str, str], ...]:
-    """(value, link to the condition's answers with that value) for each of ``order``."""
-    return tuple(
-        (value, answers.href(metric, {"condition": condition, **groups[value]})) for value in order
     )

@@ -15,7 +15,7 @@ in place however wide the image is shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -91,6 +91,13 @@ class AnswerLinks:
     def href(self, metric: str | None, group: Mapping[str, object], *, final: bool = True) -> str:
         """answers.html with the filters of ``metric``'s answers in ``group``."""
         return f"{ANSWERS_HTML}#{fragment(self.filters(metric, group, final=final))}"
+
+    def by_group(
+        self, metric: str, groups: Mapping[str, Mapping[str, object]]
+    ) -> Callable[[str, str], str]:
+        """A figure's link per (group, condition), where each group label (e.g. 'on, 1850')
+        stands for its key values in ``groups``."""
+        return lambda group, condition: self.href(metric, {"condition": condition, **groups[group]})
 
     def label_links(
         self, condition: str, column: str, labels: Sequence[str]

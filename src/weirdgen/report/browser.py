@@ -116,7 +116,11 @@ def encode_samples(samples: pd.DataFrame, spec: ExperimentSpec) -> dict[str, Any
 def _encode_column(name: str, series: pd.Series, order: list[str] | None) -> dict[str, Any]:
     missing = series.isna().to_numpy()
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values (a list in an object column): shown as text
+        series = series.map(lambda value: value if value is None else str(value))
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
     column: dict[str, Any] = {"name": name, "numeric": bool(numeric), "missing": int(missing.sum())}
     if numeric and len(uniques) > MAX_DISTINCT_NUMBERS:
         values = series.to_numpy(dtype=float, na_value=np.nan)
