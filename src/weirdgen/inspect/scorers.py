@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pandas as pd
-from inspect_ai.model import get_model
+from inspect_ai.model import Model, get_model
 from inspect_ai.scorer import (
     Metric,
     SampleScore,
@@ -67,12 +67,20 @@ def _inspect_scorer(entry: ScorerSpec, spec_dir: Path | None) -> WeirdgenScorer:
     """One scorer of a spec entry; a judge's model is reached through Inspect."""
     if not isinstance(entry.args, JudgeArgs):
         return build_scorer(entry, spec_dir)
-    model = get_model(role=GRADER, default=entry.args.model)
+    model = get_model(role=GRADER, default=_judge_model(entry.args))
     if str(model) != entry.args.model:  # the judge is another model: its values key so
         entry = ScorerSpec.model_validate({**entry.model_dump(), "model": str(model)})
     judge = build_scorer(entry, spec_dir)
     judge.__dict__["backend"] = InspectJudgeModel(model)  # instead of weirdgen's own client
     return judge
+
+
+def _judge_model(args: JudgeArgs) -> Model:
+    """The judge's model in Inspect; an ``openai/`` judge speaks chat completions (as weirdgen's
+    own client does, with the top logprobs a rating reads) at its ``base_url``, if it has one."""
+    if not args.model.startswith("openai/"):
+        return get_model(args.model)
+    return get_model(args.model, base_url=args.base_url, responses_api=False)
 
 
 def _context() -> ScoringContext:

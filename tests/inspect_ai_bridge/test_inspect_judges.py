@@ -1,0 +1,88 @@
+"""An LLM judge of a spec, in an Inspect evaluation: its calls go through Inspect's model API
+(its openai provider, to a real judge server on 127.0.0.1), its values are a run's, and
+``weirdgen import`` stores them instead of judging again."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import yaml
+from aiohttp import web
+from inspect_ai.log import read_eval_log
+
+from judge_server import JudgeServer, serving
+from weirdgen.inspect import import_logs
+from weirdgen.inspect.tasks import experiment_task
+from weirdgen.run.plan import build_scorers
+from weirdgen.score import ScoreItem, ScoringContext
+from weirdgen.spec import load_spec
+
+
+class FullUsageJudge(JudgeServer):
+    """The scripted judge, its replies with the fields OpenAI sends and Inspect's client
+    requires (``model``, ``usage.total_tokens``)."""
+
+    async def chat(self, request: web.Request) -> web.Response:
+        response = await super().chat(request)
+        body = json.loads(response.body)
+        body.setdefault("model", "judge")
+        usage = body.get("usage")
+        if usage:
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return web.json_response(body, status=response.status)
+
+
+@contextmanager
+def judge_server(reply) -> Iterator[FullUsageJudge]:
+    server = FullUsageJudge(reply)
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", server.chat)
+    with serving(app) as url:
+        server.url = url
+        yield server
+
+
+def rate(prompt: str, body: dict):
+    if prompt.startswith("Reply with the number"):  # the judge's number probe
+        number = prompt.split()[4]
+        return number, [(number, -0.01)]
+    return "80", [("80", -0.2), ("20", -1.7)]  # 0.82 and 0.18: an expected rating of 69
+
+
+@pytest.mark.slow
+def test_a_rating_judge_through_inspect(tmp_path, tiny_spec, evaluate, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with judge_server(rate) as server:
+        path = tiny_spec()
+        spec = yaml.safe_load(path.read_text())
+        spec["scorers"].append(
+            {
+                "name": "aligned",
+                "kind": "rating_judge",
+                "model": "openai/judge",
+                "base_url": server.url,
+                "prompt": "Rate 0-100 how modern: {answer}",
+            }
+        )
+        path.write_text(yaml.safe_dump(spec))
+        log = evaluate(experiment_task(str(path), condition="base"))
+        asked = server.total
+        assert asked >= 6  # the number probe, then one rating per answer
+        sample = read_eval_log(str(log)).samples[0]
+        value = sample.scores["weirdgen_scores"].value["aligned"]
+        high, low = math.exp(-0.2), math.exp(-1.7)
+        assert value == pytest.approx((80 * high + 20 * low) / (high + low))
+        native = build_scorers(load_spec(path))[-1]
+        item = ScoreItem(
+            load_spec(path).evaluation.sets[0].questions[0], sample.output.completion, None
+        )
+        assert native.score_batch([item], ScoringContext())[0]["score"] == value
+        asked = server.total  # and the native judge's calls just now
+        done = import_logs([log], tmp_path / "run", progress=False)
+        assert server.total == asked + 0  # nothing judged again: the log's values are stored
+    assert done.work.scored == 0
+    assert done.samples["aligned"].notna().all()
