@@ -163,9 +163,16 @@ def test_a_unit_that_fails_returns_its_one_line_error(tmp_path):
     assert outcome.value is None and "has no weights" in outcome.error
 
 
+def test_a_worker_whose_base_model_differs_from_the_drivers_is_refused():
+    outcome = train_unit(MODEL, TrainUnit("organism-ft-other", _dataset(8), OrganismRecipe(), 0))
+    assert outcome.value is None
+    assert "the worker's base model organism/default differs from the driver's" in outcome.error
+
+
 def test_a_file_a_worker_names_outside_the_models_folder_is_refused(tmp_path):
-    outcome = train_unit(MODEL, TrainUnit("k", _dataset(8), OrganismRecipe(epochs=1), 0))
-    trained = outcome.value
+    dataset, recipe = _dataset(8), OrganismRecipe(epochs=1)
+    key = get_backend(MODEL).model_key(dataset, recipe, 0)
+    trained = train_unit(MODEL, TrainUnit(key, dataset, recipe, 0)).value
     evil = type(trained)(trained.model, {"../outside.bin": b"x"}, trained.seconds)
     with pytest.raises(WeirdgenError, match="leads outside"):
         place(evil, tmp_path / "models")

@@ -106,6 +106,8 @@ def train_unit(model: str, unit: TrainUnit, hold: str | None = None) -> Outcome[
             seconds = time.perf_counter() - start
             files = read_files(Path(folder))
             relative = None if ref.path is None else str(Path(ref.path).relative_to(folder))
+        if ref.key != unit.key:
+            return Outcome(error=_other_base(model, unit.key, ref.key))
         return Outcome(Trained(replace(ref, path=relative), files, seconds))
     except WeirdgenError as error:
         return Outcome(error=str(error))
@@ -132,6 +134,14 @@ def sample_unit(model: str, unit: SampleUnit, hold: str | None = None) -> Outcom
                 return Outcome(Drawn(list(failure.completions), str(failure)))
     except WeirdgenError as error:
         return Outcome(error=str(error))
+
+
+def _other_base(model: str, wanted: str, made: str) -> str:
+    return (
+        f"the worker's finetune has key {made}, the driver's {wanted}: the worker's base model "
+        f"{model} differs from the driver's (other files or another version); give every "
+        "node the same model files and weirdgen version"
+    )
 
 
 def model_files(ref: ModelRef) -> Files | None:
