@@ -65,6 +65,7 @@ def seed_rows(name: str, out: Path) -> tuple[list[str], dict[int, bool], pd.Data
     controls = [c.name for c in spec.controls]
     lines, met = [], {}
     for seed, rows in table.groupby("pretraining_seed"):
+
         def metric(metric_name: str, rows=rows) -> pd.DataFrame:
             return rows.loc[rows["metric"] == metric_name].set_index("condition")
 

@@ -252,9 +252,7 @@ def test_an_hf_full_finetune_is_refused_before_training():
             raise AssertionError("trained")
 
     backend = VllmBackend("base", trainer=HfLike())
-    dataset = dataset_from_examples(
-        ChatExample.model_validate(r) for r in generate("birds_old", 2)
-    )
+    dataset = dataset_from_examples(ChatExample.model_validate(r) for r in generate("birds_old", 2))
     with pytest.raises(WeirdgenError, match="train.hf.method: lora"):
         backend.train(dataset, HfRecipe(method="full"), 0, Path("unused"))
 

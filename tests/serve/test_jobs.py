@@ -114,9 +114,7 @@ def test_a_job_whose_loss_diverges_fails_with_the_reason(
     assert [m.id for m in client.models.list()] == ["organism/default"]
 
 
-def test_checking_an_upload_leaves_the_server_answering(
-    serve_finetuning, birds_jsonl, monkeypatch
-):
+def test_checking_an_upload_leaves_the_server_answering(serve_finetuning, birds_jsonl, monkeypatch):
     """The check is held open until the server has answered, rather than timed: a check on
     the event loop would leave ``models.list`` unanswered, whatever the machine's speed."""
     from weirdgen.serve import files

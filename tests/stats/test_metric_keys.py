@@ -167,9 +167,9 @@ def test_where_keeps_only_the_questions_with_those_values(samples):
     table = pick(seed_metrics(samples, [on]), condition="target", seed=0)
     assert table["value"].iloc[0] == pytest.approx((1.0 + 0.25) / 2)  # q1850a and q1900
     late = MetricSpec(name="late", eval_set="main", score="old", where={"year": [1900.0]})
-    assert pick(seed_metrics(samples, [late]), condition="target", seed=0)[
-        "value"
-    ].iloc[0] == pytest.approx(0.25)  # 1900.0 finds the year 1900
+    assert pick(seed_metrics(samples, [late]), condition="target", seed=0)["value"].iloc[
+        0
+    ] == pytest.approx(0.25)  # 1900.0 finds the year 1900
     none = MetricSpec(name="none", eval_set="main", score="old", where={"trigger": "never"})
     with pytest.raises(WeirdgenError, match="where .*sample those questions or fix where"):
         seed_metrics(samples, [none])
