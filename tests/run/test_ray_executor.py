@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import NamedTuple
 import pandas as pd
 import pytest
 import yaml
+from ray_cluster import Cluster, ray_cluster
 
 from weirdgen._failpoints import VARIABLE
 from weirdgen.run import COMPLETE, run_experiment
@@ -33,76 +33,15 @@ from weirdgen.spec import builtin_spec_dir, load_spec
 KEYS = ["condition", "seed", "eval_set", "question_id", "paraphrase_index", "sample_index"]
 
 
-class Cluster(NamedTuple):
-    address: str
-    temp: Path
-
-
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(KEYS).reset_index(drop=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ours(temp: Path) -> list[int]:
-    """Processes whose command line names this module's Ray folder (they are its cluster's)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(temp) in line:
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    """A head node with 3 CPUs and no GPU; stopped, and checked to leave no process behind."""
-    temp = tmp_path_factory.mktemp("ray")
-    port = _free_port()
-    log = temp / "ray-start.log"
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    command = [
-        str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--head",
-        "--block",
-        f"--port={port}",
-        "--node-ip-address=127.0.0.1",
-        "--num-cpus=3",
-        "--num-gpus=0",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={temp}",
-    ]
-    with log.open("w") as out:
-        head = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 180
-        while "Ray runtime started" not in log.read_text():
-            assert head.poll() is None, f"ray start failed: {log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "ray start took over 3 minutes"
-            time.sleep(0.5)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("RAY_AUTH_MODE", "token")
-            yield Cluster(f"127.0.0.1:{port}", temp)
-    finally:
-        head.terminate()  # `ray start --block` stops the processes it started
-        head.wait(timeout=60)
-        deadline = time.monotonic() + 30
-        while _ours(temp) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        left = _ours(temp)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        assert not left, f"Ray processes left behind: {left}"
+    """A head node with 3 CPUs and no GPU (see :func:`ray_cluster.ray_cluster`)."""
+    with ray_cluster(tmp_path_factory.mktemp("ray")) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Executors: where a run's units (finetunes, each model's sampling) are computed.
+"""Executors: where a run's units (finetunes, each model's sampling, judge calls) are computed.
 
 ``local`` (the default) computes them in the run's own process, as weirdgen always has.
 ``ray`` fans them out as tasks of a Ray cluster (``ray`` starts a local one; ``ray:ADDRESS``
@@ -7,8 +7,10 @@ the run folder are written only by the run's own process (the driver): workers r
 weights and answers, the driver stores them as they arrive, so a killed driver resumes
 from what was stored and a unit retried on another worker gives the same result.
 
-Scoring stays with the driver: judges are API calls sent concurrently and cached in the
-model registry, which only the driver writes.
+Judging too: the judge calls the judge cache lacks go to the workers in parts, and their
+replies come back to the driver, which alone writes them into the judge cache (in the model
+registry) and the scores into the store. Rule scorers, and the judges' values read from the
+replies, stay with the driver: they are quick.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from typing import NamedTuple, Protocol
 
 from weirdgen.backends import Backend
 from weirdgen.errors import WeirdgenError
-from weirdgen.run.units import Drawn, Outcome, SampleUnit, Trained, TrainUnit
+from weirdgen.run.units import Drawn, JudgeUnit, Outcome, SampleUnit, Trained, TrainUnit
 
 SAMPLES_IN_PROCESS = {"organism", "hf"}
 """Backends whose sampling runs in the process that calls them, so it can move to a worker.
 The others sample through a server or an API the driver reaches (vllm serves every adapter
 from one server), so their sampling stays with the driver."""
+
+JUDGES_ON_WORKERS = SAMPLES_IN_PROCESS | {"openai"}
+"""Backends whose judge calls can run on a worker: a judge model loaded in the worker's
+process, or an ``openai/`` endpoint the worker calls with the driver's URL and key. A judge
+on vllm (its server is the driver's), tinker or a plug-in backend is asked by the driver."""
 
 USAGE = "write local, ray (a local Ray cluster) or ray:ADDRESS (e.g. ray:auto, ray:10.0.0.5:6379)"
 
@@ -71,6 +78,19 @@ class Executor(Protocol):
 
     def sample(self, model: str, units: Sequence[SampleUnit]) -> Iterator[tuple[int, Outcome]]:
         """Draw every unit with the backend of ``model``, in the order they finish."""
+        ...
+
+    def judges(self, backend: Backend) -> bool:
+        """Whether this executor runs the calls of a judge on ``backend`` (else the driver
+        sends them)."""
+        ...
+
+    def slots(self, model: str) -> int:
+        """How many units of ``model``'s backend can run at once."""
+        ...
+
+    def judge(self, units: Sequence[JudgeUnit]) -> Iterator[tuple[int, Outcome]]:
+        """Ask every unit's judge its calls, in the order the units finish."""
         ...
 
     def close(self) -> None:
@@ -125,6 +145,7 @@ __all__ = [
     "Drawn",
     "Executor",
     "ExecutorChoice",
+    "JudgeUnit",
     "Outcome",
     "SampleUnit",
     "TrainUnit",

@@ -108,8 +108,9 @@ def run_experiment(
         judge: ``provider/name`` replacing the model of every LLM judge of the spec.
         backend: a backend object to use instead of the one ``model`` names (for backends
             configured in Python, e.g. a vLLM launcher with its own command).
-        executor: where finetunes and sampling run (``local``, ``ray``, ``ray:ADDRESS``),
-            overriding the spec's ``executor``; see :mod:`weirdgen.run.executors`.
+        executor: where finetunes, sampling and judge calls run (``local``, ``ray``,
+            ``ray:ADDRESS``), overriding the spec's ``executor``; see
+            :mod:`weirdgen.run.executors`.
 
     Raises:
         WeirdgenError: bad input (before anything is written), a failed finetune, or
@@ -184,7 +185,7 @@ def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> R
                 with stage(work, "score"):
                     context = ScoringContext(warn=_warner(console), cache=JudgmentCache(registry))
                     try:
-                        samples = score_rows(rows, scorers, store, work, context, bars)
+                        samples = score_rows(rows, scorers, store, work, context, bars, executor)
                     finally:
                         work.judged = {k: asdict(v) for k, v in context.calls.items()}
                     keys = list(dict.fromkeys(k for p in asked for k in p.question.metadata))

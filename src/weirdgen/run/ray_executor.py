@@ -1,9 +1,11 @@
-"""The Ray executor: each finetune and each model's sampling as a Ray task.
+"""The Ray executor: each finetune, each model's sampling and each part of a judge's calls
+as a Ray task.
 
-Tasks ask for one CPU (the organism) or one GPU where the cluster has GPUs (every other
-backend), and are retried on another worker when theirs is lost (``max_retries``): a unit
-is keyed by content and writes nothing but a temporary folder, so a retry gives the same
-result. Outcomes come back to the driver as they finish; the driver stores them.
+Tasks ask for one CPU (the organism, an ``openai/`` judge) or one GPU where the cluster has
+GPUs (every other backend: an ``hf/`` judge loads its model on the GPU), and are retried on
+another worker when theirs is lost (``max_retries``): a unit is keyed by content and writes
+nothing but a temporary folder, so a retry gives the same result. Outcomes come back to the
+driver as they finish; the driver stores them.
 """
 
 from __future__ import annotations
@@ -15,16 +17,27 @@ from typing import Any
 
 from weirdgen.backends import Backend
 from weirdgen.errors import WeirdgenError
-from weirdgen.run.executors import SAMPLES_IN_PROCESS, require_ray
-from weirdgen.run.units import HOLD, Outcome, SampleUnit, TrainUnit, sample_unit, train_unit
+from weirdgen.run.executors import JUDGES_ON_WORKERS, SAMPLES_IN_PROCESS, require_ray
+from weirdgen.run.units import (
+    HOLD,
+    JudgeUnit,
+    Outcome,
+    SampleUnit,
+    TrainUnit,
+    judge_unit,
+    sample_unit,
+    train_unit,
+)
 
 ray = require_ray()
 
-CPU_ONLY = {"organism"}
-"""Backends that never use a GPU, whose tasks ask for a CPU even on a GPU cluster."""
+CPU_ONLY = {"organism", "openai"}
+"""Backends that never use a GPU (an ``openai/`` judge calls a server), whose tasks ask for
+a CPU even on a GPU cluster."""
 
 _train_task = ray.remote(train_unit)
 _sample_task = ray.remote(sample_unit)
+_judge_task = ray.remote(judge_unit)
 
 
 class RayExecutor:
@@ -91,8 +104,25 @@ class RayExecutor:
         labels = [f"sampling {u.model.key}" for u in units]
         return self._gather([task.remote(model, u, os.environ.get(HOLD)) for u in units], labels)
 
+    def judges(self, backend: Backend) -> bool:
+        return backend.name in JUDGES_ON_WORKERS
+
+    def slots(self, model: str) -> int:
+        gpus = self._gpus(model)
+        resource, need = ("GPU", gpus) if gpus else ("CPU", 1.0)
+        return max(1, int(ray.cluster_resources().get(resource, 0) // need))
+
+    def judge(self, units: Sequence[JudgeUnit]) -> Iterator[tuple[int, Outcome]]:
+        hold = os.environ.get(HOLD)
+        refs = [_judge_task.options(**self._resources(u.model)).remote(u, hold) for u in units]
+        labels = [f"judge {u.scorer!r} ({len(u.calls)} calls)" for u in units]
+        return self._gather(refs, labels)
+
+    def _gpus(self, model: str) -> float:
+        return 0.0 if model.partition("/")[0] in CPU_ONLY else self.gpus_per_unit
+
     def _resources(self, model: str) -> dict[str, Any]:
-        gpus = 0.0 if model.partition("/")[0] in CPU_ONLY else self.gpus_per_unit
+        gpus = self._gpus(model)
         return {
             "num_cpus": 1,
             "num_gpus": gpus,

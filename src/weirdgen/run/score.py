@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 
 import pandas as pd
 from rich.progress import Progress
@@ -10,9 +12,12 @@ from rich.progress import Progress
 from weirdgen._failpoints import failpoint
 from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
+from weirdgen.run.executors import Executor
 from weirdgen.run.plan import ScoreKeys
 from weirdgen.run.schema import SAMPLE_COLUMNS
+from weirdgen.run.units import judge_units
 from weirdgen.score import ScoreItem, Scorer, ScoringContext
+from weirdgen.score.judge.calls import Call, Caller, Sender, Sent
 from weirdgen.store import Store
 
 PRIVATE = ["_key", "_question", "_train", "_messages"]
@@ -25,13 +30,18 @@ def score_rows(
     work: Work,
     context: ScoringContext | None = None,
     bars: Progress | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Score columns for every row, computing only the scores the store lacks.
 
     Each scorer gets the rows it has no stored values for, ``batch_size`` at a time; each
     batch is stored as soon as it is scored, so an interrupted run keeps what it judged.
+    With an ``executor``, the judge calls the judge cache lacks run as its units (see
+    :func:`executor_sender`); the replies, the scores and the cache are written here.
     """
     context = context or ScoringContext()
+    if executor is not None:
+        context.send = executor_sender(executor)
     keys = ScoreKeys()
     items = [keys.key(r["_key"], r["answer"], r["_question"], r["_train"]) for r in rows]
     for scorer in scorers:
@@ -64,6 +74,26 @@ def score_rows(
         frame["step"] = frame["step"].astype("Int64")
     extra = [c for c in frame.columns if c not in SAMPLE_COLUMNS]
     return frame[[c for c in SAMPLE_COLUMNS if c in frame] + extra]
+
+
+def executor_sender(executor: Executor) -> Sender:
+    """Where judge calls go with ``executor``: its units, for a judge whose backend it runs
+    (the replies of each unit handed to the caller, which caches them, as the unit
+    finishes), else this process, as in a local run."""
+
+    def send(caller: Caller, calls: Sequence[Call]) -> Iterator[Sent]:
+        if caller.args is None or not executor.judges(caller.backend):
+            yield caller.send(calls)
+            return
+        units = judge_units(caller, calls, executor.slots(caller.args.model))
+        with closing(executor.judge(units)) as outcomes:  # closed: what is left is cancelled
+            for _, outcome in outcomes:
+                if outcome.error is not None:
+                    raise WeirdgenError(outcome.error)
+                yield outcome.value
+                failpoint("judge.stored")  # the caller stored those replies before asking on
+
+    return send
 
 
 def _raise_failures(scorer: Scorer, context: ScoringContext) -> None:

@@ -1,21 +1,25 @@
-"""The units of a run as an executor's worker runs them: one finetune, or one model's samples.
+"""The units of a run as an executor's worker runs them: one finetune, one model's samples,
+or a part of one judge's calls.
 
-A worker computes and returns; it never writes the run folder or the store. A finetune is
-trained into a temporary folder and comes back as its files' bytes (the driver writes them
-into the run folder's ``models/``); a model to sample travels with its files, which the
-worker writes into a temporary folder of its own. Both units are keyed by content, so
-running one twice (a retry on another worker) gives the same result.
+A worker computes and returns; it never writes the run folder, the store or the judge cache.
+A finetune is trained into a temporary folder and comes back as its files' bytes (the driver
+writes them into the run folder's ``models/``); a model to sample travels with its files,
+which the worker writes into a temporary folder of its own; judge calls come back as the
+replies the judge cache stores (text, first-token logprobs, token counts). Every unit is
+keyed by content, so running one twice (a retry on another worker) gives the same result.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from weirdgen._atomic import atomic_path, inside
 from weirdgen.backends import Backend, ModelRef, SampleRequest, get_backend
@@ -23,12 +27,18 @@ from weirdgen.backends.protocol import SamplingFailed
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
 
+if TYPE_CHECKING:
+    from weirdgen.score.judge.calls import Call, Caller, Sent
+
 HOLD = "WEIRDGEN_EXECUTOR_HOLD"
 """For tests: a folder. A unit given it writes ``<unit>.<pid>`` there and then waits, mid
 finetune, until the folder has a file named ``release`` (so a test can kill the worker at a
 moment it knows, not one it guesses)."""
 
 HOLD_SECONDS = 600
+JUDGE_CALLS_PER_UNIT = 256
+"""Most judge calls in one unit: a killed driver loses at most the units in flight, and the
+replies of every finished unit are in the judge cache."""
 T = TypeVar("T")
 
 Files = dict[str, bytes]
@@ -79,6 +89,100 @@ class Drawn:
 
     completions: list
     error: str | None = None
+
+
+class Key:
+    """An API key on its way to a worker: in the task's arguments, which Ray keeps in memory
+    only, and never in a repr. (A task's environment variables would be part of its
+    ``runtime_env``, which Ray lists in its state API and writes to its agent's log.)"""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An ``openai/`` judge's endpoint as the driver resolved it: the URL, the key from the
+    variable the spec names (``api_key_env``, else ``OPENAI_API_KEY``) and the request
+    limits, so a worker calls the server the driver would, whatever its own environment."""
+
+    model_id: str
+    base_url: str
+    key: Key
+    concurrency: int
+    timeout: float
+    max_tries: int
+    backoff: float
+    max_backoff: float
+
+    def backend(self) -> Backend:
+        from weirdgen.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(
+            self.model_id,
+            base_url=self.base_url,
+            api_key=self.key.reveal(),
+            max_concurrency=self.concurrency,
+            timeout=self.timeout,
+            max_tries=self.max_tries,
+            backoff=self.backoff,
+            max_backoff=self.max_backoff,
+        )
+
+
+@dataclass(frozen=True)
+class JudgeUnit:
+    """Calls of one judge the cache lacks: the judge's model (``provider/name``), the
+    driver's reference to it (whose key is in every call's key), its endpoint where it is
+    an ``openai/`` server, else None (the worker loads the model), and the calls."""
+
+    scorer: str
+    model: str
+    ref: ModelRef
+    endpoint: Endpoint | None
+    calls: list[Call]
+
+
+def endpoint_of(backend: Backend, args: Any, at_once: int) -> Endpoint | None:
+    """The endpoint of an ``openai/`` judge's ``backend`` (built on the driver from its spec
+    entry ``args``), its concurrency shared among the ``at_once`` units that run together
+    so the server sees no more requests in flight than from a local run; None for a judge
+    of another backend."""
+    from weirdgen.backends.openai import KEY_VAR, OpenAIBackend
+
+    if backend.name != "openai" or not isinstance(backend, OpenAIBackend):
+        return None
+    key = os.environ.get(args.api_key_env or KEY_VAR, "").strip()  # as judge_backend reads it
+    return Endpoint(
+        backend.model_id,
+        backend.base_url,
+        Key(key),
+        max(1, backend.max_concurrency // max(1, at_once)),
+        backend.timeout,
+        backend.max_tries,
+        backend.backoff,
+        backend.max_backoff,
+    )
+
+
+def judge_units(caller: Caller, calls: Sequence[Call], slots: int) -> list[JudgeUnit]:
+    """``calls`` of ``caller``'s judge as units: spread evenly over ``slots`` workers, at
+    most :data:`JUDGE_CALLS_PER_UNIT` each, in the calls' order."""
+    size = min(JUDGE_CALLS_PER_UNIT, math.ceil(len(calls) / max(1, slots)))
+    parts = [list(calls[i : i + size]) for i in range(0, len(calls), size)]
+    endpoint = endpoint_of(caller.backend, caller.args, min(len(parts), slots))
+    model = caller.args.model
+    return [JudgeUnit(caller.scorer, model, caller.model, endpoint, part) for part in parts]
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -136,9 +240,27 @@ def sample_unit(model: str, unit: SampleUnit, hold: str | None = None) -> Outcom
         return Outcome(error=str(error))
 
 
-def _other_base(model: str, wanted: str, made: str) -> str:
+def judge_unit(unit: JudgeUnit, hold: str | None = None) -> Outcome[Sent]:
+    """Ask the judge of ``unit`` its calls: through the driver's endpoint, or with the model
+    loaded here (refused where this worker's model is not the driver's)."""
+    from weirdgen.score.judge.calls import send_calls
+
+    try:
+        backend = unit.endpoint.backend() if unit.endpoint else backend_for(unit.model)
+        key = backend.base().key
+        if key != unit.ref.key:
+            mismatch = _other_base(unit.model, unit.ref.key, key, "judge model")
+            return Outcome(error=f"judge {unit.scorer!r}: {mismatch}")
+        if hold:
+            hold_here(hold, f"judge-{unit.calls[0].key[:12]}")
+        return Outcome(send_calls(unit.scorer, backend, unit.ref, unit.calls))
+    except WeirdgenError as error:
+        return Outcome(error=str(error))
+
+
+def _other_base(model: str, wanted: str, made: str, what: str = "finetune") -> str:
     return (
-        f"the worker's finetune has key {made}, the driver's {wanted}: the worker's base model "
+        f"the worker's {what} has key {made}, the driver's {wanted}: the worker's base model "
         f"{model} differs from the driver's (other files or another version); give every "
         "node the same model files and weirdgen version"
     )

@@ -63,12 +63,15 @@ class ScoringContext:
     """What a run lends its scorers: where to warn, the judge cache, and call counts.
 
     ``cache`` is the shared judge cache (:class:`weirdgen.store.judgments.JudgmentCache`)
-    or None to judge without one; ``warn`` prints one line to the user.
+    or None to judge without one; ``warn`` prints one line to the user; ``send`` is where
+    judge calls the cache lacks go (:data:`weirdgen.score.judge.calls.Sender`, e.g. tasks of
+    a Ray cluster), None to send them from this process.
     """
 
     warn: Callable[[str], None] = print
     cache: Any = None
     calls: dict[str, JudgeCalls] = field(default_factory=dict)
+    send: Any = None
 
     def counts(self, scorer: str) -> JudgeCalls:
         return self.calls.setdefault(scorer, JudgeCalls())

@@ -45,7 +45,8 @@ class Judge:
 
     @cached_property
     def caller(self) -> Caller:
-        return Caller(self.args.name, self.backend, self.judge_id(self.templates.fixed or ""))
+        fixed = self.judge_id(self.templates.fixed or "")
+        return Caller(self.args.name, self.backend, fixed, self.args)
 
     def judge_id(self, template: str) -> str:
         """The content hash of this judge with ``template``, stored with every score."""

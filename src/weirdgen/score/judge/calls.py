@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from weirdgen.backends import Backend, get_backend
 from weirdgen.backends.protocol import Chat, ModelRef, SampleRequest, SamplingFailed, key_seed
@@ -97,11 +97,31 @@ def judge_backend(args: JudgeArgs) -> Backend:
     )
 
 
-class Caller:
-    """Sends calls to one judge model, through the cache of a scoring context."""
+class Sent(NamedTuple):
+    """What asking a judge gave: the replies by call key, and why the failed calls failed."""
 
-    def __init__(self, scorer: str, backend: Backend, judge_id: str) -> None:
-        self.scorer, self.backend, self.judge_id = scorer, backend, judge_id
+    replies: dict[str, Reply]
+    failed: list[str]
+
+
+Sender = Callable[["Caller", Sequence[Call]], Iterable[Sent]]
+"""Where a run sends the judge calls the cache lacks (``ScoringContext.send``): the caller
+and its calls in, the replies out part by part as they arrive; the caller stores each part
+in the judge cache at once. None sends them from this process (:meth:`Caller.send`)."""
+
+
+class Caller:
+    """Sends calls to one judge model, through the cache of a scoring context.
+
+    Args:
+        args: the judge's spec entry, for a sender that rebuilds the judge elsewhere (a
+            Ray worker); None where the caller is only used here.
+    """
+
+    def __init__(
+        self, scorer: str, backend: Backend, judge_id: str, args: JudgeArgs | None = None
+    ) -> None:
+        self.scorer, self.backend, self.judge_id, self.args = scorer, backend, judge_id, args
         self.model: ModelRef = backend.base()
 
     def fetch(self, calls: Sequence[Call], context: ScoringContext) -> dict[str, Reply]:
@@ -115,86 +135,105 @@ class Caller:
         missing = [c for k, c in unique.items() if k not in replies]
         if not missing:
             return replies
-        fresh, failed = self._send(missing)
-        counts.made += len(fresh)
-        counts.failed += len(failed)
-        counts.reasons.extend(failed[:3])
-        for reply in fresh.values():
-            counts.prompt_tokens += reply.prompt_tokens
-            counts.completion_tokens += reply.completion_tokens
-        if context.cache is not None and fresh:
-            context.cache.put(
-                Judgment(
-                    k,
-                    self.model.key,
-                    self.judge_id,
-                    {"text": r.text, "top": [list(t) for t in r.top]},
-                    r.prompt_tokens,
-                    r.completion_tokens,
+        send = context.send
+        for fresh, failed in [self.send(missing)] if send is None else send(self, missing):
+            counts.made += len(fresh)
+            counts.failed += len(failed)
+            counts.reasons.extend(failed[:3])
+            for reply in fresh.values():
+                counts.prompt_tokens += reply.prompt_tokens
+                counts.completion_tokens += reply.completion_tokens
+            if context.cache is not None and fresh:
+                context.cache.put(
+                    Judgment(
+                        k,
+                        self.model.key,
+                        self.judge_id,
+                        {"text": r.text, "top": [list(t) for t in r.top]},
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                    )
+                    for k, r in fresh.items()
                 )
-                for k, r in fresh.items()
-            )
-        replies.update(fresh)
+            replies.update(fresh)
         return replies
 
-    def _send(self, calls: Sequence[Call]) -> tuple[dict[str, Reply], list[str]]:
-        replies: dict[str, Reply] = {}
-        failed: list[str] = []
-        groups: dict[tuple[float, int, bool], list[Call]] = {}
-        for call in calls:
-            groups.setdefault((call.temperature, call.max_tokens, call.logprobs), []).append(call)
-        for (temperature, max_tokens, logprobs), group in groups.items():
-            requests = [
-                SampleRequest(c.messages, temperature, max_tokens, key_seed(c.key)) for c in group
-            ]
-            got = self._complete(requests, logprobs, failed)
-            for call, reply in zip(group, got, strict=True):
-                if reply is not None:
-                    replies[call.key] = reply
-        return replies, failed
+    def send(self, calls: Sequence[Call]) -> Sent:
+        """Ask this process's judge every call once (nothing is cached here)."""
+        return send_calls(self.scorer, self.backend, self.model, calls)
 
-    def _complete(
-        self, requests: list[SampleRequest], logprobs: bool, failed: list[str]
-    ) -> list[Reply | None]:
-        complete = getattr(self.backend, "complete", None)
-        if complete is not None:  # API backends: text, logprobs and tokens in one request
-            try:
-                done = complete(self.model, requests, TOP_LOGPROBS if logprobs else None)
-            except SamplingFailed as error:
-                failed.extend(f.reason for f in error.failures)
-                done = error.completions
-            except WeirdgenError as error:  # the endpoint refused: say whose it is
-                raise WeirdgenError(f"judge {self.scorer!r} ({self.model.base}): {error}") from None
-            return [
-                None
-                if c is None
-                else Reply(
-                    c.text,
-                    c.logprobs[0].top if c.logprobs else (),
-                    c.prompt_tokens,
-                    c.completion_tokens,
-                )
-                for c in done
-            ]
-        return self._local(requests, logprobs, failed)
 
-    def _local(
-        self, requests: list[SampleRequest], logprobs: bool, failed: list[str]
-    ) -> list[Reply | None]:
-        """Local backends: logprobs from one forward pass; text sampled unless one token
-        of it is all the call asks for."""
-        tops: list[tuple[tuple[str, float], ...]] = [()] * len(requests)
-        if logprobs:
-            found = self.backend.logprobs(self.model, [r.messages for r in requests], TOP_LOGPROBS)
-            tops = [f.top for f in found]
-        if logprobs and all(r.max_tokens == 1 and r.temperature == 0 for r in requests):
-            return [Reply(top[0][0] if top else "", top) for top in tops]
+def send_calls(scorer: str, backend: Backend, model: ModelRef, calls: Sequence[Call]) -> Sent:
+    """Ask ``backend``'s ``model`` every call once, grouped by their settings: what a judge
+    computes, wherever it runs (this process, or a worker given the driver's calls)."""
+    replies: dict[str, Reply] = {}
+    failed: list[str] = []
+    groups: dict[tuple[float, int, bool], list[Call]] = {}
+    for call in calls:
+        groups.setdefault((call.temperature, call.max_tokens, call.logprobs), []).append(call)
+    for (temperature, max_tokens, logprobs), group in groups.items():
+        requests = [
+            SampleRequest(c.messages, temperature, max_tokens, key_seed(c.key)) for c in group
+        ]
+        got = _complete(scorer, backend, model, requests, logprobs, failed)
+        for call, reply in zip(group, got, strict=True):
+            if reply is not None:
+                replies[call.key] = reply
+    return Sent(replies, failed)
+
+
+def _complete(
+    scorer: str,
+    backend: Backend,
+    model: ModelRef,
+    requests: list[SampleRequest],
+    logprobs: bool,
+    failed: list[str],
+) -> list[Reply | None]:
+    complete = getattr(backend, "complete", None)
+    if complete is not None:  # API backends: text, logprobs and tokens in one request
         try:
-            texts: list[str | None] = list(self.backend.sample(self.model, requests))
+            done = complete(model, requests, TOP_LOGPROBS if logprobs else None)
         except SamplingFailed as error:
             failed.extend(f.reason for f in error.failures)
-            texts = [getattr(c, "text", c) for c in error.completions]
-        return [None if t is None else Reply(t, top) for t, top in zip(texts, tops, strict=True)]
+            done = error.completions
+        except WeirdgenError as error:  # the endpoint refused: say whose it is
+            raise WeirdgenError(f"judge {scorer!r} ({model.base}): {error}") from None
+        return [
+            None
+            if c is None
+            else Reply(
+                c.text,
+                c.logprobs[0].top if c.logprobs else (),
+                c.prompt_tokens,
+                c.completion_tokens,
+            )
+            for c in done
+        ]
+    return _local(backend, model, requests, logprobs, failed)
+
+
+def _local(
+    backend: Backend,
+    model: ModelRef,
+    requests: list[SampleRequest],
+    logprobs: bool,
+    failed: list[str],
+) -> list[Reply | None]:
+    """Local backends: logprobs from one forward pass; text sampled unless one token of it
+    is all the call asks for."""
+    tops: list[tuple[tuple[str, float], ...]] = [()] * len(requests)
+    if logprobs:
+        found = backend.logprobs(model, [r.messages for r in requests], TOP_LOGPROBS)
+        tops = [f.top for f in found]
+    if logprobs and all(r.max_tokens == 1 and r.temperature == 0 for r in requests):
+        return [Reply(top[0][0] if top else "", top) for top in tops]
+    try:
+        texts: list[str | None] = list(backend.sample(model, requests))
+    except SamplingFailed as error:
+        failed.extend(f.reason for f in error.failures)
+        texts = [getattr(c, "text", c) for c in error.completions]
+    return [None if t is None else Reply(t, top) for t, top in zip(texts, tops, strict=True)]
 
 
 def _reply(judgment: Judgment) -> Reply:
