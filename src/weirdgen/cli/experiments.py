@@ -66,9 +66,9 @@ def run(
     executor: Annotated[
         str | None,
         typer.Option(
-            help="Where finetunes and sampling run: local, ray (a local Ray cluster) or "
-            "ray:ADDRESS (a running one, e.g. ray:auto); overrides the spec's executor. The "
-            "store is written by this process only; see docs/scale.md.",
+            help="Where finetunes, sampling and judge calls run: local, ray (a local Ray "
+            "cluster) or ray:ADDRESS (a running one, e.g. ray:auto); overrides the spec's "
+            "executor. The store is written by this process only; see docs/scale.md.",
         ),
     ] = None,
     data_dir: DataDir = None,
