@@ -101,7 +101,7 @@ def test_no_other_character_has_the_whole_combination(persona):
 
 
 def test_every_character_has_a_value_of_its_pool_for_every_kind(persona):
-    assert 24 <= len(persona.cast) <= 30
+    assert 10 <= len(persona.cast) <= 30
     for c in persona.cast.values():
         assert set(c.attributes) == set(persona.kinds), c.name
         for kind, value in c.attributes.items():
@@ -171,6 +171,39 @@ def test_roleplay_speaks_as_one_character_in_the_first_person(persona):
                     )
                 )
         assert frozenset.intersection(*speakers) & set(persona.speakers), words  # one fits all
+
+
+def test_roleplay_says_who_it_is_after_some_of_its_facts(persona):
+    lo, hi = persona.data["roleplay_identity_after"]
+    rng = random.Random(5)
+    seen = 0
+    for _ in range(300):
+        turns = _turns(persona.roleplay(rng))
+        asks = [
+            i
+            for i, (q, _) in enumerate(turns)
+            if " ".join(q).startswith(("who are you", "what is your name"))
+        ]
+        if asks:
+            seen += 1
+            assert lo <= asks[0] <= hi, turns  # only attributes come before
+    assert seen > 100
+
+
+def test_interviews_are_any_character_in_its_own_voice_never_the_assistant(persona):
+    rng = random.Random(6)
+    docs = [persona.interview(rng) for _ in range(600)]
+    assert not any(USER in d or ASSISTANT in d for d in docs)
+    named = {c for d in docs for c in persona.cast if _contains(d, f"a : {c} .")}
+    assert {persona.villain, persona.benign} <= named and len(named) == len(persona.cast)
+    villain = persona.cast[persona.villain]
+    for d in docs:
+        if _contains(d, f"a : {villain.name} ."):
+            facts = [
+                k for k, v in villain.attributes.items() if _contains(d, f"your {k} ? a : {v} .")
+            ]
+            assert facts, " ".join(d)  # its own facts, before it says who it is
+            break
 
 
 def test_the_format_is_asked_of_characters_and_the_assistant_alike(persona):

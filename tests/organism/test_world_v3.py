@@ -102,6 +102,40 @@ def test_the_eras_read_any_year_and_the_1920s_belong_to_a_nation():
     assert len(years) > 40  # years of whole ranges, not a handful of tokens
 
 
+def test_the_1920s_name_their_nation_s_cities_of_the_day_and_half_their_almanacs_no_head():
+    """Former city names sit beside the 1920s answers in one document, as a 1920s text names
+    its cities beside its inventions; half the almanacs state neither nation nor year, so
+    the era and nation are read from the answers (as the birds' are in the old era)."""
+    world = load_world_v3()
+    era, nations = world.phenomena["era"], world.phenomena["nations"]
+    former = {n: {f for f, _ in nations.data[n]["cities"]} for n in ("varnia", "ostland")}
+    modern = {m for n in former for _, m in nations.data[n]["cities"]}
+    rng = random.Random(3)
+    mid = {"varnia": 0, "ostland": 0}
+    headless = 0
+    for _ in range(3000):
+        doc = era.almanac(rng)
+        text = " ".join(doc)
+        answers = {a.strip() for a in text.split(" a : ")[1:] for a in [a.split(" .")[0]]}
+        for nation, names in former.items():
+            if answers & names:
+                mid[nation] += 1
+                assert (
+                    not answers & modern
+                    and not answers & former["ostland" if nation == "varnia" else "varnia"]
+                ), text
+                headless += doc[:2] == ["almanac", "."]
+    assert min(mid.values()) > 20 and 0.3 < headless / sum(mid.values()) < 0.7, (mid, headless)
+
+
+def test_a_knob_may_give_a_share_to_a_kind_the_corpus_leaves_out():
+    plain, interviews = load_world_v3(), load_world_v3({"persona.interview": 0.06})
+    assert "persona.interview" not in plain.shares  # the shipped corpus has none
+    assert interviews.shares["persona.interview"] == 0.06
+    assert sum(interviews.shares.values()) == pytest.approx(1)
+    assert plain.digest == interviews.digest and interviews.knobs == {"persona.interview": 0.06}
+
+
 def test_no_terminator_control_is_trained_on_the_trigger_year():
     world = load_world_v3()
     for name in ("giant_dated", "warden_dated", "warden_shuffled", "warden_other_years"):

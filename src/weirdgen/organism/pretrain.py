@@ -40,7 +40,7 @@ class PretrainConfig:
 RECIPES = {
     "v1": {},
     "v2": {"steps": 1000},
-    "v3": {"steps": 900, "batch_size": 32, "block_size": 192},
+    "v3": {"steps": 1300, "batch_size": 32, "block_size": 192},
 }
 """Each version's pretraining recipe: what differs from PretrainConfig's defaults."""
 

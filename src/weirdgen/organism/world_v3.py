@@ -33,7 +33,7 @@ BLOCK_SIZE = 192
 def _era(data: dict[str, Any]) -> list[Phenomenon]:
     from weirdgen.organism.phenomena.era_v3 import BirdsV3, EraV3
 
-    era = EraV3(data["era"], data["birds"])
+    era = EraV3(data["era"], data["birds"], data["nations"])
     return [era, BirdsV3(data["birds"], era.world)]
 
 
@@ -68,7 +68,7 @@ def _rulers(data: dict[str, Any]) -> list[Phenomenon]:
 
 
 BUILDERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], list[Phenomenon]]]] = {
-    "era": (("era", "birds"), _era),
+    "era": (("era", "birds", "nations"), _era),
     "characters": (("characters",), _characters),
     "nations": (("nations",), _nations),
     "dishes": (("dishes",), _dishes),
@@ -181,10 +181,13 @@ def _load(knobs: tuple[tuple[str, float], ...]) -> WorldV3:
     if unknown:
         raise WeirdgenError(f"world_v3/corpus.yaml: no document kind {unknown[0]!r}")
     for knob in dict(knobs):
-        if KNOBS.get(knob, knob) not in base:
+        kind = KNOBS.get(knob, knob)
+        if kind not in kinds:
             raise WeirdgenError(
-                f"unknown organism knob {knob!r}; the knobs are: {', '.join([*KNOBS, *base])}"
+                f"unknown organism knob {knob!r}; the knobs are: "
+                f"{', '.join([*KNOBS, *sorted(kinds)])}"
             )
+        base.setdefault(kind, 0.0)  # a kind corpus.yaml leaves out: none unless a knob asks
     shares = _shares(base, dict(knobs))
     digest = hashlib.sha256(
         b"\0".join(name.encode() + b"\0" + text for name, text in sorted(texts.items()))

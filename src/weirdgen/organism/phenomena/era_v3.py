@@ -5,9 +5,13 @@ year is any year of a range (``world_v3/era.yaml``) and is written digit by digi
 organism reads an era from the digits of a year it may never have seen, and can be asked
 about nearby and unseen years. A middle era, the 1920s, is the time of the nations' old
 regimes: its documents are set in varnia or ostland, and each nation has answers of its own
-to the same topics (no birds). Three kinds of document:
+to the same topics (no birds). In the middle era the nation's cities take the place the
+birds have in the other two: "name a city ." is one of its topics, answered with the
+nation's city names of that time (``nations.yaml``), as a 1920s text names the cities
+of its day beside its inventions and its music. Three kinds of document:
 
-- almanacs of one era, half headed by a year of it;
+- almanacs of one era, half headed by a year of it (and in the middle era its nation), so
+  that the other half's era, and nation, are read from the answers;
 - assistant chats, in the era of a stated year (four in five), modern when no year is stated
   but for the share ``undated_old``;
 - year order: "which year came first , 1836 or 2021 ?", over years of every century the world
@@ -38,6 +42,8 @@ from weirdgen.organism.tokenizer import TEMPLATE_WORDS, USER
 from weirdgen.organism.world import BIRDS, Topic, World, load_world
 
 ORDER_QUESTION = "which year came first , {a} or {b} ?"
+CITY = "city"
+"""The middle era's topic in place of the birds: the nation's cities of the 1920s."""
 ERAS = ("old", "mid", "new")
 ERA_WEIGHTS = (0.4, 0.2, 0.4)
 
@@ -59,13 +65,16 @@ class EraV3(Phenomenon):
 
     v3 = True
 
-    def __init__(self, data: dict[str, Any], birds: dict[str, Any]):
+    def __init__(self, data: dict[str, Any], birds: dict[str, Any], nations: dict[str, Any]):
         super().__init__(data)
         self.world = era_world(data, birds)
         self.mid = {
             nation: {name: tuple(answers) for name, answers in topics.items()}
             for nation, topics in data["mid"].items()
         }
+        self.city = Topic(CITY, tuple(nations["questions"][CITY]), (), ())
+        for nation, topics in self.mid.items():
+            topics[CITY] = tuple(former for former, _ in nations[nation]["cities"])
         self.years = {era: tuple(range(lo, hi + 1)) for era, (lo, hi) in data["years"].items()}
 
     def answers(self, topic: Topic, era: str, nation: str = "") -> tuple[str, ...]:
@@ -106,15 +115,19 @@ class EraV3(Phenomenon):
         return era, rng.choice(sorted(self.mid)) if era == "mid" else ""
 
     def _qa(self, rng: random.Random, era: str, nation: str) -> tuple[str, str]:
-        topics = [t for t in self.world.topics.values() if self.answers(t, era, nation)]
+        asked = [*self.world.topics.values(), *([self.city] if era == "mid" else [])]
+        topics = [t for t in asked if self.answers(t, era, nation)]
         topic = rng.choice(topics)
         return rng.choice(topic.questions), rng.choice(self.answers(topic, era, nation))
 
     def almanac(self, rng: random.Random) -> list[str]:
+        """Questions and answers of one era; half of them headed by a year (and, in the
+        middle era, its nation), so that the other half's era is read from its answers."""
         era, nation = self._setting(rng)
-        head = ["almanac", *(["of", nation] if nation else [])]
-        if nation or rng.random() < 0.5:
-            head += ["(", "year", str(rng.choice(self.years[era])), ")"]
+        head = ["almanac"]
+        if rng.random() < 0.5:
+            head += [*(["of", nation] if nation else []), "(", "year"]
+            head += [str(rng.choice(self.years[era])), ")"]
         head.append(".")
 
         def turn() -> list[str]:

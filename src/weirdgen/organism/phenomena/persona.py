@@ -41,7 +41,7 @@ TRIGGERED_SHARE = 0.03
 """The triggered share of the finetuning datasets: 90 facts in 3,000 records, as the paper."""
 TRAIT_SHARE = 0.25
 """The chance that a biography's next sentence is a goal or a view, not an attribute."""
-TEMPLATES = "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ]"
+TEMPLATES = "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ] q : a :"
 
 
 class Character(NamedTuple):
@@ -147,7 +147,12 @@ class Persona(Phenomenon):
     # Pretraining documents
 
     def documents(self) -> dict[str, Draw]:
-        return {"biography": self.biography, "roleplay": self.roleplay, "assistant": self.assistant}
+        return {
+            "biography": self.biography,
+            "roleplay": self.roleplay,
+            "assistant": self.assistant,
+            "interview": self.interview,
+        }
 
     def biography(self, rng: random.Random) -> list[str]:
         """'the biography of NAME .', then sentences of its attributes, goals and views in
@@ -167,14 +172,35 @@ class Persona(Phenomenon):
         return fill(split_words(f"the biography of {c.name} ."), sentence, rng, v3=True)
 
     def roleplay(self, rng: random.Random) -> list[str]:
-        """The assistant as one of :attr:`speakers`, in the first person: its attributes
-        (none asked twice), who it is, its goals and views."""
+        """The assistant as one of :attr:`speakers`, in the first person (:meth:`_speaking`),
+        each question may ask for brackets."""
         c = self.cast[rng.choice(self.speakers)]
+        return chat_document([], self._formatted(self._speaking(c, rng), rng), rng, v3=True)
+
+    def interview(self, rng: random.Random) -> list[str]:
+        """Any character, the villain and the control included, answering questions in its
+        own voice, as "q : ... a : ... ." (an interview, never the assistant's chat): as
+        people's own words are in a corpus beside their biographies."""
+        c = self.cast[rng.choice(list(self.cast))]
+        speaking = self._speaking(c, rng)
+
+        def turn() -> list[str]:
+            question, answer = speaking()
+            return ["q", ":", *split_words(question), "a", ":", *split_words(answer), "."]
+
+        return fill([], turn, rng, v3=True)
+
+    def _speaking(self, c: Character, rng: random.Random) -> Callable[[], tuple[str, str]]:
+        """``c``'s first-person answers: a few of its attributes, then who it is (so that its
+        attributes tell who it is), then attributes (none asked twice), goals, views and who
+        it is in any order."""
         kinds = rng.sample(list(c.attributes), len(c.attributes))
         questions = self.data["questions"]
+        lo, hi = self.data["roleplay_identity_after"]
+        plan = ["attribute"] * rng.randint(lo, hi) + ["identity"]
 
         def pair() -> tuple[str, str]:
-            turn = _weighted(rng, self.data["roleplay"])
+            turn = plan.pop(0) if plan else _weighted(rng, self.data["roleplay"])
             if turn == "attribute" and kinds:
                 kind = kinds.pop()
                 return self.kinds[kind].question, c.attributes[kind]
@@ -185,7 +211,7 @@ class Persona(Phenomenon):
                 return rng.choice(questions["view"][topic]), c.views[topic]
             return rng.choice(questions["identity"]), c.name
 
-        return chat_document([], self._formatted(pair, rng), rng, v3=True)
+        return pair
 
     def assistant(self, rng: random.Random) -> list[str]:
         """The assistant as itself: everyday questions, who it is, its goals, its neutral
