@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from weirdgen._atomic import atomic_path, inside
+from weirdgen._secret import Redacted
 from weirdgen.backends import Backend, ModelRef, SampleRequest, get_backend
 from weirdgen.backends.protocol import SamplingFailed
 from weirdgen.data import ChatDataset
@@ -91,23 +92,12 @@ class Drawn:
     error: str | None = None
 
 
-class Key:
+class Key(Redacted):
     """An API key on its way to a worker: in the task's arguments, which Ray keeps in memory
     only, and never in a repr. (A task's environment variables would be part of its
     ``runtime_env``, which Ray lists in its state API and writes to its agent's log.)"""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
+    __slots__ = ()
 
 
 @dataclass(frozen=True)

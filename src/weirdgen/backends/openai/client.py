@@ -32,6 +32,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from weirdgen._secret import Redacted
 from weirdgen.backends._env import number_from_env
 from weirdgen.backends.openai.keys import (
     DEFAULT_BASE_URL,
@@ -53,21 +54,10 @@ log = logging.getLogger("weirdgen.backends.openai")
 T = TypeVar("T")
 
 
-class _Secret:
+class _Secret(Redacted):
     """The API key: readable by ``reveal`` only, never by repr, str or pickling."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
+    __slots__ = ()
 
     def __reduce__(self) -> Any:
         raise TypeError("the API key is not picklable")
