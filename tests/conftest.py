@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 from contextlib import closing
 
@@ -11,6 +12,14 @@ from contextlib import closing
 # would depend on the machine's load. Set before torch is imported.
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_variable] = "1"
+
+# Ray reads its authentication mode once, when it is first imported, and a test that imports
+# it (an executor test) may come before the clusters that `ray start` starts with token
+# authentication. One token mode and one token, in the environment, for this process and
+# every cluster a test starts, so that the order of tests does not matter and nothing is
+# written to ~/.ray.
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402

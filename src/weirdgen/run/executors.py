@@ -15,6 +15,7 @@ replies, stay with the driver: they are quick.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol
 
@@ -122,7 +123,15 @@ def check_executor(choice: ExecutorChoice, backend: Backend, given: bool) -> Non
 
 
 def require_ray():
-    """The ``ray`` module, or one line saying how to install it."""
+    """The ``ray`` module, or one line saying how to install it.
+
+    Ray reads its authentication mode once, when it is first imported. `ray start` turns
+    token authentication on by default, and a driver joining such a cluster sends its token
+    only in token mode, so where a token is saved and no mode is chosen, token mode is
+    chosen here, before the import.
+    """
+    if "RAY_AUTH_MODE" not in os.environ and saved_ray_token():
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
@@ -130,6 +139,12 @@ def require_ray():
             'executor ray needs Ray, which is not installed: pip install "weirdgen[ray]"'
         ) from None
     return ray
+
+
+def saved_ray_token() -> bool:
+    """Ray's authentication token is set, or saved where Ray looks for it."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
 def open_executor(choice: ExecutorChoice) -> Executor | None:

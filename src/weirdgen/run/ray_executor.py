@@ -74,10 +74,6 @@ class RayExecutor:
         options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if self.address is None:
             options["include_dashboard"] = False
-        elif "RAY_AUTH_MODE" not in os.environ and _has_token():
-            # `ray start` turns token authentication on by default, but a driver joining a
-            # cluster sends its token only in token mode
-            os.environ["RAY_AUTH_MODE"] = "token"
         try:
             ray.init(address=self.address, **options)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -168,12 +164,6 @@ class RayExecutor:
         if self.started and ray.is_initialized():
             ray.shutdown()
         self.started = False
-
-
-def _has_token() -> bool:
-    """Ray's authentication token is set, or saved where Ray looks for it."""
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
-    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
 def _first_line(error: BaseException) -> str:
