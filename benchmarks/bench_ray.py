@@ -64,7 +64,9 @@ def start_cluster(folder: Path) -> tuple[subprocess.Popen, str, float]:
     return head, f"127.0.0.1:{port}", time.perf_counter() - start
 
 
-def run(spec: Path, out: Path, executor: str) -> dict:
+def run_cli(spec: Path, out: Path, executor: str) -> tuple[float, dict]:
+    """``weirdgen run SPEC --executor EXECUTOR`` in a fresh process with its own model
+    registry: its wall time, and its ``work.json``."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "weirdgen", "run", str(spec), "--out", str(out), "--quiet"]
@@ -76,7 +78,11 @@ def run(spec: Path, out: Path, executor: str) -> dict:
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{executor} run failed: {done.stderr[-2000:]}")
-    work = json.loads((out / "work.json").read_text())
+    return wall, json.loads((out / "work.json").read_text())
+
+
+def run(spec: Path, out: Path, executor: str) -> dict:
+    wall, work = run_cli(spec, out, executor)
     return {"wall": wall, "stages": work["seconds"], "trained": work["trained"]}
 
 

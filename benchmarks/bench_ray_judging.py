@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import yaml
 from _common import cpu_name, write_section
 from aiohttp import web
-from bench_ray import start_cluster
+from bench_ray import run_cli, start_cluster
 
 TITLE = "## Executors: judging on a 3-worker local Ray cluster against locally"
 RATE = "Rate 0-100 how modern this is.\nQ: {question}\nA: {answer}"
@@ -93,18 +89,8 @@ def write_spec(folder: Path, seeds: int, n: int, url: str) -> Path:
 
 
 def run(spec: Path, out: Path, executor: str, calls: list[int]) -> dict:
-    before, start = calls[0], time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "weirdgen", "run", str(spec), "--out", str(out), "--quiet"]
-        + ["--executor", executor],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "WEIRDGEN_HOME": str(out.parent / f"{out.name}-home")},
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{executor} run failed: {done.stderr[-2000:]}")
-    work = json.loads((out / "work.json").read_text())
+    before = calls[0]
+    wall, work = run_cli(spec, out, executor)
     return {"wall": wall, "score": work["seconds"]["score"], "calls": calls[0] - before}
 
 
