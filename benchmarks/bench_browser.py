@@ -28,18 +28,10 @@ from _common import ROOT, cpu_name, write_section
 sys.path.insert(0, str(ROOT / "tests" / "report"))
 
 from browser_data import big_samples, big_spec  # noqa: E402
+from browser_session import CHROMIUM, LAUNCH_ARGS  # noqa: E402
 
 from weirdgen.report.browser import render_answers_html  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VARIANTS = [(10_000, 30), (100_000, 30), (100_000, 3)]
 FILTERS = """() => {
     const timed = (element, value, event) => {
@@ -92,7 +84,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         pages = write_pages(Path(folder))
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         runs: dict[tuple[int, int], list[list[float]]] = {v: [] for v in VARIANTS}
         for _ in range(args.repeats):
             for variant in VARIANTS:
