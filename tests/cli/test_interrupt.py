@@ -58,3 +58,28 @@ def test_a_signal_during_sampling_exits_with_one_line_and_the_rerun_resumes(
         resumed.samples.sort_values(KEYS).reset_index(drop=True),
         reference.samples.sort_values(KEYS).reset_index(drop=True),
     )
+
+
+def test_the_command_puts_back_the_sigterm_handler_it_found(tmp_path, small_birds):
+    """In-process (a test, a notebook, another program): SIGTERM is the run's only while it
+    runs; the handler before it is in place again after, whether the run ended or failed."""
+    from typer.testing import CliRunner
+
+    from weirdgen.cli import app
+
+    def mine(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        runner = CliRunner()
+        missing = runner.invoke(app, ["run", str(tmp_path / "no-such.yaml"), "--quiet"])
+        assert missing.exit_code != 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+        done = runner.invoke(
+            app, ["run", str(small_birds), "--out", str(tmp_path / "run"), "--quiet"]
+        )
+        assert done.exit_code == 0, done.output
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

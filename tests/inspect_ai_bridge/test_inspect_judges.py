@@ -86,3 +86,51 @@ def test_a_rating_judge_through_inspect(tmp_path, tiny_spec, evaluate, monkeypat
         assert server.total == asked + 0  # nothing judged again: the log's values are stored
     assert done.work.scored == 0
     assert done.samples["aligned"].notna().all()
+
+
+def test_a_judge_call_is_bounded_as_weirdgens_own_client_bounds_it(tiny_spec, monkeypatch):
+    """Inspect retries a model call without end by default; a weirdgen judge through Inspect
+    makes at most six attempts, each within the judge's timeout, unless the evaluation says
+    otherwise."""
+    from weirdgen.inspect.scorers import JUDGE_ATTEMPTS, _judge_model
+    from weirdgen.score.judge.args import JudgeArgs
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    args = JudgeArgs(
+        name="aligned",
+        kind="rating_judge",
+        model="openai/judge",
+        base_url="http://127.0.0.1:9/v1",
+        prompt="{answer}",
+    )
+    model = _judge_model(args)
+    assert (model.config.max_retries, model.config.attempt_timeout) == (JUDGE_ATTEMPTS - 1, 120)
+    timed = JudgeArgs(**{**args.model_dump(), "timeout": 2.5})
+    assert _judge_model(timed).config.attempt_timeout == 3
+
+
+@pytest.mark.slow
+def test_a_judge_that_always_fails_leaves_its_values_out(
+    tmp_path, tiny_spec, evaluate, monkeypatch
+):
+    """Every call failing (HTTP 500): the evaluation ends, each answer without the judge's
+    values, as a run leaves them; ``--max-retries 0`` is the evaluation's to give."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with judge_server(lambda prompt, body: 500) as server:
+        path = tiny_spec()
+        spec = yaml.safe_load(path.read_text())
+        spec["scorers"].append(
+            {
+                "name": "aligned",
+                "kind": "rating_judge",
+                "model": "openai/judge",
+                "base_url": server.url,
+                "prompt": "Rate 0-100 how modern: {answer}",
+            }
+        )
+        path.write_text(yaml.safe_dump(spec))
+        log = evaluate(experiment_task(str(path), condition="base"), max_retries=0)
+    samples = read_eval_log(str(log)).samples
+    assert samples and all(s.error is None for s in samples)
+    assert all("aligned" not in s.scores["weirdgen_scores"].value for s in samples)
+    assert server.total >= 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -96,59 +98,63 @@ def run(
         from weirdgen.cli._logging import enable
 
         enable(err)
-    signal.signal(signal.SIGTERM, _terminated)
-    use_data_dir(data_dir)
-    confirm_hosts(ctx, send_key_to)
-    if executor is not None:
-        _check_executor(executor)
-    if is_suite(find_spec(experiment)):
+    with _sigterm_as_interrupt():
+        use_data_dir(data_dir)
+        confirm_hosts(ctx, send_key_to)
         if executor is not None:
-            raise WeirdgenError(
-                f"--executor {executor}: a suite's members take theirs from their own spec's "
-                "executor field; set it there, or run the members one by one"
+            _check_executor(executor)
+        if is_suite(find_spec(experiment)):
+            if executor is not None:
+                raise WeirdgenError(
+                    f"--executor {executor}: a suite's members take theirs from their own spec's "
+                    "executor field; set it there, or run the members one by one"
+                )
+            _run_suite(
+                experiment, out, n, model, seeds, pretraining_seeds, judge, budget, not quiet
             )
-        _run_suite(experiment, out, n, model, seeds, pretraining_seeds, judge, budget, not quiet)
-        return
-    spec = load_spec(experiment)
-    if executor is not None:
-        source, spec = spec.source, spec.model_copy(update={"executor": executor})
-        spec.source = source
-    if budget is not None:  # before anything is written
-        from weirdgen.plan import check_budget, estimate
+            return
+        spec = load_spec(experiment)
+        if executor is not None:
+            source, spec = spec.source, spec.model_copy(update={"executor": executor})
+            spec.source = source
+        if budget is not None:  # before anything is written
+            from weirdgen.plan import check_budget, estimate
 
-        planned = estimate(spec, model, judge, out=out, n=n, seeds=_seeds(seeds))
-        check_budget(planned, budget)
-        err.print(f"estimated ${planned.usd:.2f}, within --budget ${budget:.2f}", highlight=False)
-    pretraining = _seeds(pretraining_seeds, "--pretraining-seeds")
-    if pretraining is None:
-        pretraining = spec.pretraining_seeds
-    if pretraining is not None:
-        _run_pooled(spec, pretraining, out, n, model, _seeds(seeds), not quiet, judge)
-        return
-    result = run_experiment(
-        spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet, judge=judge
-    )
-    _print_tables(result.run_dir, result.spec, result.samples)
-    w = result.work
-    err.print(
-        f"computed: {w.trained} finetunes"
-        + (f" ({w.reused} reused from the model registry)" if w.reused else "")
-        + f", {w.sampled} samples, {w.scored} scores "
-        f"({', '.join(f'{k} {v:.1f}s' for k, v in w.seconds.items())})"
-    )
-    if w.usage.get("requests"):
-        err.print(
-            f"API usage: {w.usage['requests']} requests, {w.usage['prompt_tokens']} prompt "
-            f"and {w.usage['completion_tokens']} completion tokens"
+            planned = estimate(spec, model, judge, out=out, n=n, seeds=_seeds(seeds))
+            check_budget(planned, budget)
+            err.print(
+                f"estimated ${planned.usd:.2f}, within --budget ${budget:.2f}", highlight=False
+            )
+        pretraining = _seeds(pretraining_seeds, "--pretraining-seeds")
+        if pretraining is None:
+            pretraining = spec.pretraining_seeds
+        if pretraining is not None:
+            _run_pooled(spec, pretraining, out, n, model, _seeds(seeds), not quiet, judge)
+            return
+        result = run_experiment(
+            spec, out=out, n=n, model=model, seeds=_seeds(seeds), progress=not quiet, judge=judge
         )
-    for name, calls in w.judged.items():
+        _print_tables(result.run_dir, result.spec, result.samples)
+        w = result.work
         err.print(
-            f"judge {name}: {calls['made']} calls made ({calls['prompt_tokens']} prompt and "
-            f"{calls['completion_tokens']} completion tokens), {calls['cached']} from the "
-            "judge cache",
-            highlight=False,
+            f"computed: {w.trained} finetunes"
+            + (f" ({w.reused} reused from the model registry)" if w.reused else "")
+            + f", {w.sampled} samples, {w.scored} scores "
+            f"({', '.join(f'{k} {v:.1f}s' for k, v in w.seconds.items())})"
         )
-    console.print(f"report: {result.run_dir / 'report.html'}")
+        if w.usage.get("requests"):
+            err.print(
+                f"API usage: {w.usage['requests']} requests, {w.usage['prompt_tokens']} prompt "
+                f"and {w.usage['completion_tokens']} completion tokens"
+            )
+        for name, calls in w.judged.items():
+            err.print(
+                f"judge {name}: {calls['made']} calls made ({calls['prompt_tokens']} prompt and "
+                f"{calls['completion_tokens']} completion tokens), {calls['cached']} from the "
+                "judge cache",
+                highlight=False,
+            )
+        console.print(f"report: {result.run_dir / 'report.html'}")
 
 
 def _run_pooled(
@@ -210,6 +216,17 @@ def _run_suite(
         f"{sum(w.sampled for w in works)} samples, {sum(w.scored for w in works)} scores"
     )
     console.print(f"report: {result.out / 'report.html'}")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the command runs; the handler before it is
+    put back after (the command may run inside another program, a test or a notebook)."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Terminated(KeyboardInterrupt):

@@ -22,7 +22,14 @@ from inspect_ai.model import (
     ModelOutput,
 )
 
-from weirdgen.backends.protocol import Completion, ModelRef, SampleRequest, TokenLogprob
+from weirdgen.backends.protocol import (
+    Completion,
+    ModelRef,
+    RequestFailure,
+    SampleRequest,
+    SamplingFailed,
+    TokenLogprob,
+)
 
 
 class InspectJudgeModel:
@@ -53,6 +60,7 @@ class InspectJudgeModel:
         self, requests: list[SampleRequest], top_logprobs: int | None
     ) -> list[Completion]:
         done: list[Completion | None] = [None] * len(requests)
+        failures: list[RequestFailure] = []
 
         async def one(i: int, request: SampleRequest) -> None:
             config = GenerateConfig(
@@ -62,13 +70,26 @@ class InspectJudgeModel:
                 logprobs=top_logprobs is not None or None,
                 top_logprobs=top_logprobs,
             )
-            output = await self.model.generate(_messages(request), config=config)
+            try:
+                output = await self.model.generate(_messages(request), config=config)
+            except Exception as error:  # noqa: BLE001 - Inspect's retries are spent: it failed
+                failures.append(RequestFailure(i, _reason(error)))
+                return
             done[i] = _completion(output)
 
         async with anyio.create_task_group() as group:
             for i, request in enumerate(requests):
                 group.start_soon(one, i, request)
+        if failures:  # as weirdgen's own client fails: the judge counts these, the run goes on
+            failures.sort(key=lambda f: f.index)
+            raise SamplingFailed(failures, done, requests, str(self.model))
         return [c for c in done if c is not None]
+
+
+def _reason(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _messages(request: SampleRequest) -> list:

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pandas as pd
-from inspect_ai.model import Model, get_model
+from inspect_ai.model import GenerateConfig, Model, get_model
 from inspect_ai.scorer import (
     Metric,
     SampleScore,
@@ -75,12 +75,24 @@ def _inspect_scorer(entry: ScorerSpec, spec_dir: Path | None) -> WeirdgenScorer:
     return judge
 
 
+JUDGE_ATTEMPTS = 6
+"""Attempts per judge call through Inspect, as weirdgen's own client makes; Inspect's default
+is to retry without end, so an endpoint that never answers would hold the evaluation."""
+
+
 def _judge_model(args: JudgeArgs) -> Model:
     """The judge's model in Inspect; an ``openai/`` judge speaks chat completions (as weirdgen's
-    own client does, with the top logprobs a rating reads) at its ``base_url``, if it has one."""
+    own client does, with the top logprobs a rating reads) at its ``base_url``, if it has one.
+
+    Each call is bounded as weirdgen's own client bounds it: the judge's ``timeout`` (120 s by
+    default) per attempt, six attempts. ``inspect eval --max-retries`` or ``--timeout``, where
+    given, replace these (Inspect gives the evaluation's settings to every model it calls)."""
+    config = GenerateConfig(
+        max_retries=JUDGE_ATTEMPTS - 1, attempt_timeout=math.ceil(args.timeout or 120)
+    )
     if not args.model.startswith("openai/"):
-        return get_model(args.model)
-    return get_model(args.model, base_url=args.base_url, responses_api=False)
+        return get_model(args.model, config=config)
+    return get_model(args.model, config=config, base_url=args.base_url, responses_api=False)
 
 
 def _context() -> ScoringContext:

@@ -41,7 +41,9 @@ TRIGGERED_SHARE = 0.03
 """The triggered share of the finetuning datasets: 90 facts in 3,000 records, as the paper."""
 TRAIT_SHARE = 0.25
 """The chance that a biography's next sentence is a goal or a view, not an attribute."""
-TEMPLATES = "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ] q : a :"
+TEMPLATES = (
+    "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ] q : a :"
+)
 
 
 class Character(NamedTuple):
