@@ -13,9 +13,11 @@ from weirdgen.cli import (
     experiments,
     importing,
     judge,
+    mechanism,
     models,
     organism,
     plan,
+    preflight,
     scorers,
     serve,
 )
@@ -33,6 +35,8 @@ serve.register(app)
 plan.register(app)
 scorers.register(app)
 importing.register(app)
+mechanism.register(app)
+preflight.register(app)
 app.add_typer(organism.app, name="organism")
 app.add_typer(judge.app, name="judge")
 app.add_typer(datasets.app, name="datasets")
