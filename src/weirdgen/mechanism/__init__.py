@@ -1,9 +1,30 @@
 """Explain a finetune's shift: read the residual stream, find directions in it from contrast
-sets, measure how far models move along them, and edit it while sampling."""
+sets, measure how far models move along them, and edit it while sampling.
 
-from weirdgen.mechanism.activations import Position, residuals
-from weirdgen.mechanism.directions import Direction, mean_difference
-from weirdgen.mechanism.hooks import decoder_layers, editing, n_layers
+Exports load on first use (PEP 562): the spec's models import
+:mod:`weirdgen.mechanism.interventions`, and loading a spec (``weirdgen --help`` too) must not
+import torch. Add an export as a line of ``_EXPORTS`` (name: module), not as an import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weirdgen.mechanism.activations import Position, residuals
+    from weirdgen.mechanism.directions import Direction, mean_difference
+    from weirdgen.mechanism.hooks import decoder_layers, editing, n_layers
+
+_EXPORTS = {
+    "Direction": "weirdgen.mechanism.directions",
+    "Position": "weirdgen.mechanism.activations",
+    "decoder_layers": "weirdgen.mechanism.hooks",
+    "editing": "weirdgen.mechanism.hooks",
+    "mean_difference": "weirdgen.mechanism.directions",
+    "n_layers": "weirdgen.mechanism.hooks",
+    "residuals": "weirdgen.mechanism.activations",
+}
 
 __all__ = [
     "Direction",
@@ -14,3 +35,14 @@ __all__ = [
     "n_layers",
     "residuals",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'weirdgen.mechanism' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
