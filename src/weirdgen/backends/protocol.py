@@ -27,6 +27,9 @@ class ModelRef:
             for finetunes that live at a provider.
         name: the id a provider serves a finetune under (OpenAI's ``ft:...``, a vLLM adapter
             name); None where the model is reached through ``base`` and ``path``.
+        intervention: an edit of the residual stream applied while it is sampled, as the
+            canonical JSON of :class:`~weirdgen.mechanism.interventions.ResolvedIntervention`
+            (its key is then ``<the model's key>~<the intervention's>``); None for none.
     """
 
     backend: str
@@ -34,6 +37,7 @@ class ModelRef:
     base: str
     path: str | None = None
     name: str | None = None
+    intervention: str | None = None
 
     @property
     def served_as(self) -> str:
