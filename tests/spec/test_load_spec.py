@@ -170,7 +170,7 @@ def test_unknown_field_lists_allowed_fields(tmp_path: Path) -> None:
     assert message == (
         f"{path}:{_line(text, 'datset:')}: spec field conditions[1].datset: unknown field "
         "'datset'; did you mean 'dataset'? allowed fields here: name, role, dataset, transforms, "
-        "data_seed, description"
+        "data_seed, description, intervention"
     )
 
 

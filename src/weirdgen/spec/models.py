@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from weirdgen.data.transforms import Transform, check_transforms
+from weirdgen.mechanism.interventions import Intervention
 from weirdgen.spec.questions import (
     MAX_SAMPLES_PER_PARAPHRASE,
     MAX_TOKENS,
@@ -147,6 +148,12 @@ class Condition(_Strict):
         "seed of the condition.",
     )
     description: str = Field("", description="One line shown in reports.")
+    intervention: Intervention | None = Field(
+        None,
+        description="Sample the condition's model (its finetune, or the base model without a "
+        "dataset) with its residual stream edited: {kind: ablate | steer, direction: FILE, "
+        "layers, strength, random_seed}; the weights stay as they are.",
+    )
 
     @model_validator(mode="after")
     def _transforms_need_data(self) -> Condition:
