@@ -30,6 +30,7 @@ from weirdgen.backends.protocol import Chat, ModelRef, chat_text
 from weirdgen.errors import WeirdgenError
 from weirdgen.mechanism.activations import Position, _loaded, residuals
 from weirdgen.mechanism.hooks import n_layers
+from weirdgen.mechanism.interventions import split
 
 ACTIVATIONS = "activations"
 """The folder of a run folder that holds its activations."""
@@ -82,7 +83,7 @@ class ActivationStore:
             self.reused += 1
             return found
         values = residuals(backend, model, prompts, asked, position, batch_size)
-        with _loaded(backend, model) as (net, _, _):
+        with _loaded(backend, split(model)[0]) as (net, _, _):
             total = n_layers(net)
         resolved = list(range(total)) if asked is None else [a % total for a in asked]
         self._write(
