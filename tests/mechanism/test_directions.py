@@ -80,6 +80,23 @@ def test_the_split_is_seeded_stratified_and_disjoint():
     assert sorted([*first.positive_train, *first.positive_test]) == list(range(10))
     assert sorted([*first.negative_train, *first.negative_test]) == list(range(7))
     assert len(split(2, 2, 0.9, 0).positive_train) == 1  # one is always left to fit on
+    paired = split(12, 12, 0.25, 3)
+    assert paired.positive_test.tolist() == paired.negative_test.tolist()
+
+
+def test_paired_sets_keep_their_pairs_on_either_side_of_the_split():
+    """Line i of each set is prompt i with the contrast (axis 1) switched on or off; the
+    prompts differ far more than that on the other axes. Fitted on the same prompts of each
+    set, the means' difference is the contrast alone; had each set held out other prompts,
+    their differences (about 7 against 1) would have set the direction."""
+    g = torch.Generator().manual_seed(0)
+    prompts = torch.randn(40, 1, WIDTH, generator=g) * 5.0
+    prompts[:, :, 1] = 0.0
+    contrast = torch.zeros(WIDTH)
+    contrast[1] = 1.0
+    (found,) = find_directions("c", prompts + contrast, prompts, "mean_difference", "m", [0])
+    assert found.heldout_accuracy == 1.0
+    assert float(found.vector[1]) == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ Two methods: ``mean_difference`` (the unit vector between the sets' means; a pro
 apart by which side of the midpoint between the training means it projects to) and ``probe``
 (an L2-regularised logistic regression, scikit-learn's, whose weight vector is the
 direction). Both fit on the same seeded split: each set gives ``test_share`` of its prompts
-to the held-out part, so the held-out part keeps the sets' proportions. The direction saved is
+to the held-out part, so the held-out part keeps the sets' proportions, and sets of one size
+hold out the same positions (paired sets keep their pairs together). The direction saved is
 the one fitted on the training part, so its held-out accuracy describes that very vector; its
 ``scale`` is the distance between the two sets' means along it, over all their prompts.
 """
@@ -39,12 +40,17 @@ class Split(NamedTuple):
 
 def split(n_positive: int, n_negative: int, test_share: float, seed: int) -> Split:
     """A seeded split of each contrast set: ``round(test_share * n)`` of its prompts held out
-    (at least one, and at least one left to fit on), none when ``test_share`` is 0."""
+    (at least one, and at least one left to fit on), none when ``test_share`` is 0.
+
+    The positions held out depend on the seed and the set's size only, so two sets of one
+    size lose the same positions: paired sets (line i of each the same prompt but for the
+    contrast) keep their pairs together, and the held-out accuracy is not skewed by which
+    prompts each side happened to hold out.
+    """
     if not 0 <= test_share < 1:
         raise WeirdgenError(
             f"test_share {test_share}: give a share of at least 0 (none held out) and below 1"
         )
-    rng = np.random.default_rng(seed)
     parts = []
     for label, n in (("positive", n_positive), ("negative", n_negative)):
         if n == 0:
@@ -55,7 +61,7 @@ def split(n_positive: int, n_negative: int, test_share: float, seed: int) -> Spl
                 f"the {label} contrast set has {n} prompt: holding some out for the held-out "
                 "accuracy needs at least 2 per set; add prompts or hold none out (test share 0)"
             )
-        order = rng.permutation(n)
+        order = np.random.default_rng([seed, n]).permutation(n)
         parts += [np.sort(order[held:]), np.sort(order[:held])]
     return Split(*parts)
 
