@@ -26,6 +26,7 @@ from weirdgen.backends.protocol import (
 from weirdgen.backends.provenance import checkpoints_of, provenance, write_provenance
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
+from weirdgen.mechanism.interventions import applied, split
 from weirdgen.organism.checkpoint import (
     Organism,
     load_organism,
@@ -53,6 +54,7 @@ class OrganismBackend:
     recipe_section = "organism"
     remote_training = False
     keeps_checkpoints = True
+    edits_residuals = True
     usage = None
 
     def __init__(self, name: str = "default"):
@@ -199,12 +201,16 @@ class OrganismBackend:
         return nullcontext()
 
     def sample(self, model: ModelRef, requests: Sequence[SampleRequest]) -> list[str]:
+        """One answer per request; a model that carries an intervention is sampled with it
+        applied to the residual stream (the same loaded weights serve it plain)."""
         tok = self.organism.tokenizer
         out: list[str] = [""] * len(requests)
+        model, intervention = split(model)
+        net = self.model(model)
         for (temperature, max_tokens, top_p), rows in nucleus_groups(requests).items():
-            with torch.inference_mode():
+            with torch.inference_mode(), applied(intervention, net):
                 answers = generate(
-                    self.model(model),
+                    net,
                     [self.prompt_ids(requests[i].messages) for i in rows],
                     [requests[i].seed for i in rows],
                     temperature,
@@ -223,10 +229,10 @@ class OrganismBackend:
         """The ``top_k`` likeliest first answer words to each prompt (one forward pass)."""
         tok = self.organism.tokenizer
         chats = [as_chat(p) for p in prompts]
-        with torch.inference_mode():
-            tops = first_token_logprobs(
-                self.model(model), [self.prompt_ids(c) for c in chats], top_k, tok.pad_id
-            )
+        model, intervention = split(model)
+        net = self.model(model)
+        with torch.inference_mode(), applied(intervention, net):
+            tops = first_token_logprobs(net, [self.prompt_ids(c) for c in chats], top_k, tok.pad_id)
         return [
             FirstTokenLogprobs(c, tuple((tok.itos[t], lp) for t, lp in top))
             for c, top in zip(chats, tops, strict=True)

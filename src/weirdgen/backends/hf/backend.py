@@ -30,6 +30,7 @@ from weirdgen.backends.protocol import (
 from weirdgen.backends.provenance import checkpoints_of, provenance, write_provenance
 from weirdgen.data import ChatDataset
 from weirdgen.errors import WeirdgenError
+from weirdgen.mechanism.interventions import applied, split
 from weirdgen.spec.models import HfRecipe
 
 
@@ -49,6 +50,7 @@ class HfBackend:
     recipe_section = "hf"
     remote_training = False
     keeps_checkpoints = True
+    edits_residuals = True
     usage = None
 
     def __init__(self, name: str, batch_size: int = 64):
@@ -182,7 +184,8 @@ class HfBackend:
         prompts first, in batches of ``batch_size``. Each row samples from its own stream
         seeded by its request's seed, so its answer does not depend on the other rows of its
         batch, except through floating-point differences that padding can cause in batched
-        matmuls (which can flip a token only at a near-tie). Temperature 0 is greedy.
+        matmuls (which can flip a token only at a near-tie). Temperature 0 is greedy. A
+        model that carries an intervention is sampled with it applied to the residual stream.
         """
         from weirdgen.backends.hf.generate import generate_rows
 
@@ -190,7 +193,8 @@ class HfBackend:
         ids = {r.text: prompt_ids(tokenizer, r.messages, "sample") for r in requests}
         groups = group_by_settings(requests)
         out = [""] * len(requests)
-        with self.models.using(model) as lm:
+        model, intervention = split(model)
+        with self.models.using(model) as lm, applied(intervention, lm):
             for (temperature, max_tokens), rows in groups.items():
                 rows.sort(key=lambda i: len(ids[requests[i].text]))
                 for chunk in _chunks(rows, self.batch_size):
@@ -221,7 +225,8 @@ class HfBackend:
         chats = [as_chat(p) for p in prompts]
         rows = [prompt_ids(tokenizer, c, "logprobs", enable_thinking=False) for c in chats]
         records: list[FirstTokenLogprobs] = []
-        with self.models.using(model) as lm:
+        model, intervention = split(model)
+        with self.models.using(model) as lm, applied(intervention, lm):
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
                 values, token_ids = next_token_logprobs(lm, chunk, top_k, self.models.pad_id)
