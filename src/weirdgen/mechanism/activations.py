@@ -11,6 +11,7 @@ import torch
 from weirdgen.backends.protocol import Chat, ModelRef
 from weirdgen.errors import WeirdgenError
 from weirdgen.mechanism.hooks import check_layers, editing, n_layers
+from weirdgen.mechanism.interventions import applied, split
 
 Position = Literal["last", "mean"]
 """Where a prompt's vector is read: at its last token (where the answer starts), or averaged
@@ -36,7 +37,8 @@ def residuals(
     """
     if position not in ("last", "mean"):
         raise WeirdgenError(f"position {position!r}: give 'last' or 'mean'")
-    with _loaded(backend, model) as (net, encode, pad_id):
+    plain, intervention = split(model)  # an intervened variant: read with its edit applied
+    with _loaded(backend, plain) as (net, encode, pad_id), applied(intervention, net):
         chosen = check_layers(
             range(n_layers(net)) if layers is None else layers, n_layers(net), "residuals"
         )
