@@ -19,6 +19,7 @@ from weirdgen.data.generators import generate
 from weirdgen.data.text import normalize
 from weirdgen.data.transforms import apply_transforms
 from weirdgen.errors import WeirdgenError
+from weirdgen.mechanism.interventions import resolve_condition
 from weirdgen.run.schema import SAMPLE_COLUMNS
 from weirdgen.run.unseen import check_unseen_dates
 from weirdgen.score import ScoreItem, Scorer, build_scorer
@@ -301,6 +302,8 @@ def check(
     for i, prepared in enumerate(conditions):
         if prepared.dataset is not None:
             backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")
+        if prepared.condition.intervention is not None:  # a backend that edits, a file that fits
+            resolve_condition(spec, spec.conditions.index(prepared.condition), backend)
     check_unseen_dates(spec, conditions, asked)
     by_question: dict[tuple[str, str], list[Prompt]] = {}
     for p in asked:
