@@ -13,6 +13,7 @@ from rich.progress import Progress
 from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, ModelRef
 from weirdgen.errors import WeirdgenError
+from weirdgen.mechanism.interventions import intervened, resolve_condition
 from weirdgen.run._work import Work
 from weirdgen.run.executors import Executor
 from weirdgen.run.plan import PreparedCondition
@@ -43,7 +44,8 @@ def train_models(
     model registry has. Backends that train remotely (``remote_training``) run their jobs
     side by side, as does an ``executor`` that trains this backend (its workers return
     the weights, written here into ``run_dir/models``); every finished finetune is stored
-    at once, even if another fails."""
+    at once, even if another fails. Conditions whose finetunes have one key (the same data,
+    recipe and seed: a target and the same target under an intervention) train it once."""
     recipe = getattr(spec.train, backend.recipe_section)
     wants_steps = wants_checkpoints(recipe)
 
@@ -53,6 +55,8 @@ def train_models(
 
     models: dict[tuple[str, int], ModelRef] = {}
     todo = []
+    first: dict[str, tuple[str, int]] = {}  # a finetune's key -> the (condition, seed) training it
+    same = []  # conditions that sample another's finetune (same data, recipe, seed: same key)
     for prepared in conditions:
         for seed in spec.seeds:
             name = prepared.condition.name
@@ -71,7 +75,10 @@ def train_models(
                 )
                 models[name, seed] = known
                 work.reused += 1
+            elif key in first:
+                same.append((name, seed, first[key]))
             else:
+                first[key] = (name, seed)
                 todo.append((prepared, seed))
     task = bars.add_task("finetune", total=len(todo))
 
@@ -121,6 +128,8 @@ def train_models(
     else:
         for prepared, seed in todo:
             keep(prepared, seed, *train(prepared, seed))
+    for name, seed, trained_as in same:
+        models[name, seed] = models[trained_as]
     registry.record_uses(
         [
             (
@@ -168,7 +177,9 @@ def model_variants(
 ) -> dict[tuple[str, int], list[Variant]]:
     """The models to sample per (condition, seed): with ``save_steps``, every checkpoint of
     the finetune (each stored, so its weights are checked like the finetune's); otherwise
-    the finetune alone."""
+    the finetune alone. A condition with an intervention samples each of them under it, as
+    a variant keyed ``<model key>~<intervention key>`` (over the direction file's content,
+    not its path): a rerun draws nothing, an edited direction file draws it again."""
     recipe = getattr(spec.train, backend.recipe_section)
     out: dict[tuple[str, int], list[Variant]] = {}
     for prepared in conditions:
@@ -190,4 +201,12 @@ def model_variants(
             out[prepared.condition.name, seed] = [
                 Variant(c.model, c.step, c.model.key == ref.key) for c in kept
             ] or [Variant(ref, None, True)]
+    for prepared in conditions:
+        if prepared.condition.intervention is not None:
+            index = spec.conditions.index(prepared.condition)
+            resolved = resolve_condition(spec, index, backend)
+            for seed in spec.seeds:
+                plain = out[prepared.condition.name, seed]
+                edited = [v._replace(model=intervened(v.model, resolved)) for v in plain]
+                out[prepared.condition.name, seed] = edited
     return out
