@@ -15,12 +15,15 @@ if TYPE_CHECKING:
     from weirdgen.mechanism.activations import Position, residuals
     from weirdgen.mechanism.directions import Direction, mean_difference
     from weirdgen.mechanism.hooks import decoder_layers, editing, n_layers
+    from weirdgen.mechanism.interventions import Intervention, ResolvedIntervention
 
 _EXPORTS = {
     "Direction": "weirdgen.mechanism.directions",
     "Position": "weirdgen.mechanism.activations",
     "decoder_layers": "weirdgen.mechanism.hooks",
     "editing": "weirdgen.mechanism.hooks",
+    "Intervention": "weirdgen.mechanism.interventions",
+    "ResolvedIntervention": "weirdgen.mechanism.interventions",
     "mean_difference": "weirdgen.mechanism.directions",
     "n_layers": "weirdgen.mechanism.hooks",
     "residuals": "weirdgen.mechanism.activations",
@@ -28,7 +31,9 @@ _EXPORTS = {
 
 __all__ = [
     "Direction",
+    "Intervention",
     "Position",
+    "ResolvedIntervention",
     "decoder_layers",
     "editing",
     "mean_difference",
