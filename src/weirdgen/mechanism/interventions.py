@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 KEY_VERSION = 1
 """Part of every intervention key: raise it if what a key means changes."""
-EDITING_BACKENDS = ("organism", "hf")
-"""Backends whose models run here, so their residual stream can be edited while sampling."""
 
 
 class Intervention(BaseModel):
@@ -200,14 +198,6 @@ class ResolvedIntervention:
             wanted = [self.layer]
         return check_layers(wanted, total, "intervention")
 
-    def describe(self) -> str:
-        """``steer era-layer2 x 4.0 at layers [2]``, for messages."""
-        what = f"random direction (seed {self.random_seed})" if self.random_seed is not None else ""
-        along = what or f"direction {self.name!r}"
-        by = f" x {self.strength:g}" if self.kind == "steer" else ""
-        at = "every layer" if self.layers is None and self.kind == "ablate" else "its layer"
-        return f"{self.kind} {along}{by} at {list(self.layers) if self.layers else at}"
-
     @contextmanager
     def apply(self, net: nn.Module) -> Iterator[None]:
         """Edit the residual stream of ``net`` in every forward pass of the ``with`` block:
@@ -218,19 +208,18 @@ class ResolvedIntervention:
         layers = self.chosen_layers(n_layers(net))
         unit = self.unit
         added = unit * float(self.strength or 0.0) * self.scale
-        placed: dict[tuple[Any, Any], tuple[torch.Tensor, torch.Tensor]] = {}
+        placed: dict[Any, tuple[torch.Tensor, torch.Tensor]] = {}  # by device
 
         def edit(layer: int, resid: torch.Tensor) -> torch.Tensor:
             if resid.shape[-1] != unit.shape[0]:
                 raise WeirdgenError(
-                    f"intervention {self.describe()}: the direction is {unit.shape[0]} wide, "
+                    f"{self.kind} along {self.name!r}: the direction is {unit.shape[0]} wide, "
                     f"this model's residual stream {resid.shape[-1]}; use a direction found "
                     "in this model"
                 )
-            where = (resid.device, resid.dtype)
-            if where not in placed:
-                placed[where] = (unit.to(resid.device), added.to(resid.device))
-            u, vector = placed[where]
+            if resid.device not in placed:
+                placed[resid.device] = (unit.to(resid.device), added.to(resid.device))
+            u, vector = placed[resid.device]
             x = resid.float()
             if self.kind == "ablate":
                 x = x - (x @ u)[..., None] * u
@@ -340,7 +329,7 @@ def resolve_condition(spec: ExperimentSpec, index: int, backend: Any) -> Resolve
     condition = spec.conditions[index]
     assert condition.intervention is not None
     place = spec_place(spec, ("conditions", index, "intervention"))
-    if backend.name not in EDITING_BACKENDS and not getattr(backend, "edits_residuals", False):
+    if not getattr(backend, "edits_residuals", False):  # its models run elsewhere
         raise WeirdgenError(
             f"{place}: the {backend.name} backend serves its models elsewhere, so weirdgen "
             "cannot edit their residual stream; run interventions on an organism/ or hf/ "
