@@ -241,12 +241,17 @@ def _interrupted(run_dir: Path, store: Store, work: Work, stop: KeyboardInterrup
 def _write_inputs(
     folder: RunFolder, spec: ExperimentSpec, conditions: list[PreparedCondition]
 ) -> None:
-    """Save the spec as run (dataset paths made absolute) and every condition's dataset."""
+    """Save the spec as run (dataset and direction paths made absolute) and every
+    condition's dataset."""
     doc = spec.model_dump(mode="json")
     for condition in doc["conditions"]:
         dataset = condition.get("dataset") or {}
         if dataset.get("path"):
             dataset["path"] = str(resolve_spec_path(spec, dataset["path"]).absolute())
+        intervention = condition.pop("intervention", None)
+        if intervention is not None:  # written only where there is one, as specs were before
+            direction = resolve_spec_path(spec, intervention["direction"]).absolute()
+            condition["intervention"] = {**intervention, "direction": str(direction)}
     write_text(folder.inside("spec.yaml"), yaml.safe_dump(doc, sort_keys=False))
     for prepared in conditions:
         if prepared.dataset is not None:
