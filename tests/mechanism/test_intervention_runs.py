@@ -140,11 +140,13 @@ def test_the_report_lists_the_intervened_conditions_like_any_other(first):
     for name in ["base", "old_birds", *INTERVENED]:
         assert f"| {name} |" in summary or f"| **{name}** |" in summary
     as_run = yaml.safe_load((result.run_dir / "spec.yaml").read_text())
-    assert as_run["conditions"][3]["intervention"]["kind"] == "ablate"
+    assert as_run["conditions"][3]["intervention"]["direction"] == str(folder / ERA)
+    assert "intervention" not in as_run["conditions"][0]  # as specs were written before
 
 
-def test_a_rerun_draws_nothing(copied):
-    again = run_experiment(load_spec(copied / "spec.yaml"), out=copied / "run", progress=False)
+@pytest.mark.parametrize("spec", ["spec.yaml", "run/spec.yaml"])  # as written, as run
+def test_a_rerun_draws_nothing(copied, spec):
+    again = run_experiment(load_spec(copied / spec), out=copied / "run", progress=False)
     assert (again.work.trained, again.work.sampled, again.work.scored) == (0, 0, 0)
 
 
