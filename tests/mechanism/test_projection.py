@@ -60,21 +60,40 @@ def era_direction(layer: int = 3) -> Direction:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
+def era() -> Direction:
+    return era_direction()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, era) -> Path:
+    """The small birds run, plus two conditions sampled under an intervention along the era
+    direction: the base model steered by one scale, the target with the direction ablated
+    at every layer."""
     from weirdgen.run import run_experiment
     from weirdgen.spec import load_spec
 
     root = tmp_path_factory.mktemp("projection")
-    (root / "spec.yaml").write_text(yaml.safe_dump(small_spec()))
+    file = era.save(root / "era-layer3")
+    spec = small_spec()
+    birds = spec["conditions"][0]["dataset"]
+    spec["conditions"] += [
+        {
+            "name": "steered",
+            "role": "control",
+            "intervention": {"kind": "steer", "direction": str(file), "strength": 1.0},
+        },
+        {
+            "name": "old_ablated",
+            "role": "control",
+            "dataset": birds,
+            "intervention": {"kind": "ablate", "direction": str(file)},
+        },
+    ]
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
     with pytest.MonkeyPatch.context() as patch:  # the module's run keeps its own registry
         patch.setenv("WEIRDGEN_HOME", str(root / "home"))
         run_experiment(load_spec(root / "spec.yaml"), out=root / "run", progress=False)
     return root / "run"
-
-
-@pytest.fixture(scope="module")
-def era() -> Direction:
-    return era_direction()
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +104,14 @@ def projected(finished_run, era):
 def test_one_row_per_condition_seed_and_eval_set(projected):
     rows = projected.rows
     assert list(rows.columns) == list(ROW_COLUMNS)
-    assert len(rows) == 3 * 2 * 2
-    assert set(rows["condition"]) == {"old_birds", "modern_birds", "base"}
+    assert len(rows) == 5 * 2 * 2
+    assert list(dict.fromkeys(rows["condition"])) == [
+        "old_birds",
+        "modern_birds",
+        "base",
+        "steered",
+        "old_ablated",
+    ]
     assert rows.groupby("eval_set")["n_prompts"].first().to_dict() == {"unrelated": 9, "birds": 3}
     base = rows.loc[rows["condition"] == "base"]
     assert (base["shift"] == 0).all()
@@ -123,9 +148,21 @@ def test_shift_is_the_residual_stream_read_by_hand(finished_run, projected, era)
     assert float(row["shift"].iloc[0]) == pytest.approx(expected, abs=1e-4)
 
 
+def test_conditions_sampled_under_an_intervention_are_read_under_it(projected, era):
+    """Steered by one scale at the direction's own layer, the base model's stream moves by
+    exactly the scale along it; ablated at every layer, the target's has nothing left."""
+    rows = projected.rows
+    steered = rows.loc[rows["condition"] == "steered", "shift"]
+    np.testing.assert_allclose(steered, era.scale, rtol=1e-4)
+    ablated = rows.loc[rows["condition"] == "old_ablated", "projection"]
+    np.testing.assert_allclose(ablated, 0.0, atol=1e-4)
+    plain = rows.loc[rows["condition"] == "old_birds", "projection"]
+    assert (plain.abs() > 1.0).all()
+
+
 def test_summary_is_a_t_interval_over_finetune_seeds(projected):
     rows, summary = projected.rows, projected.summary
-    assert list(summary["eval_set"]) == ["unrelated"] * 3 + ["birds"] * 3
+    assert list(summary["eval_set"]) == ["unrelated"] * 5 + ["birds"] * 5
     assert list(summary["condition"][:3]) == ["old_birds", "modern_birds", "base"]
     for line in summary.itertuples():
         shifts = rows.query(f"condition == '{line.condition}' and eval_set == '{line.eval_set}'")[
@@ -133,8 +170,8 @@ def test_summary_is_a_t_interval_over_finetune_seeds(projected):
         ].to_numpy()
         assert line.mean_shift == pytest.approx(shifts.mean())
         assert line.n_seeds == 2 and line.interval == "95% Student t, over 2 finetune seeds"
-        if line.condition == "base":
-            assert (line.ci_low, line.ci_high) == (0.0, 0.0)
+        if line.condition in ("base", "steered"):  # the base model on every seed: no spread
+            assert (line.ci_low, line.ci_high) == (line.mean_shift, line.mean_shift)
             continue
         low, high = stats.t.interval(0.95, 1, loc=shifts.mean(), scale=stats.sem(shifts))
         assert (line.ci_low, line.ci_high) == pytest.approx((low, high))
@@ -142,7 +179,7 @@ def test_summary_is_a_t_interval_over_finetune_seeds(projected):
 
 def test_contrasts_pair_target_and_control_by_seed(projected):
     rows, contrasts = projected.rows, projected.contrasts
-    assert len(contrasts) == 4 and set(contrasts["target"]) == {"old_birds"}
+    assert len(contrasts) == 2 * 4 and set(contrasts["target"]) == {"old_birds"}
     line = contrasts.query("eval_set == 'unrelated' and control == 'modern_birds'").iloc[0]
     unrelated = rows.query("eval_set == 'unrelated'")
     wide = unrelated.pivot(index="seed", columns="condition", values="shift")
@@ -177,7 +214,7 @@ def test_written_files_and_a_second_projection_computes_nothing(finished_run, er
     monkeypatch.setattr(store_module, "residuals", no_model)
     store = ActivationStore(finished_run / "activations")
     again = project_run(finished_run, era, store)
-    assert store.computed == 0 and store.reused == 2 + 3 * 2 * 2
+    assert store.computed == 0 and store.reused == 2 + 5 * 2 * 2
     assert again.rows.equals(first.rows)
 
 
