@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from weirdgen.mechanism.directions import Direction, mean_difference
     from weirdgen.mechanism.hooks import decoder_layers, editing, n_layers
     from weirdgen.mechanism.interventions import Intervention, ResolvedIntervention
+    from weirdgen.mechanism.probe import find_directions
+    from weirdgen.mechanism.projection import Projection, project_run, write_projection
+    from weirdgen.mechanism.store import ActivationStore, run_activations
 
 _EXPORTS = {
     "Direction": "weirdgen.mechanism.directions",
@@ -27,18 +30,30 @@ _EXPORTS = {
     "mean_difference": "weirdgen.mechanism.directions",
     "n_layers": "weirdgen.mechanism.hooks",
     "residuals": "weirdgen.mechanism.activations",
+    "ActivationStore": "weirdgen.mechanism.store",
+    "run_activations": "weirdgen.mechanism.store",
+    "find_directions": "weirdgen.mechanism.probe",
+    "Projection": "weirdgen.mechanism.projection",
+    "project_run": "weirdgen.mechanism.projection",
+    "write_projection": "weirdgen.mechanism.projection",
 }
 
 __all__ = [
+    "ActivationStore",
     "Direction",
     "Intervention",
     "Position",
+    "Projection",
     "ResolvedIntervention",
     "decoder_layers",
     "editing",
+    "find_directions",
     "mean_difference",
     "n_layers",
+    "project_run",
     "residuals",
+    "run_activations",
+    "write_projection",
 ]
 
 
