@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from weirdgen.mechanism.directions import Direction, mean_difference
     from weirdgen.mechanism.hooks import decoder_layers, editing, n_layers
     from weirdgen.mechanism.interventions import Intervention, ResolvedIntervention
+    from weirdgen.mechanism.preflight import PreflightResult, preflight
+    from weirdgen.mechanism.preflight_shift import Measure
     from weirdgen.mechanism.probe import find_directions
     from weirdgen.mechanism.projection import Projection, project_run, write_projection
     from weirdgen.mechanism.store import ActivationStore, run_activations
@@ -36,13 +38,18 @@ _EXPORTS = {
     "Projection": "weirdgen.mechanism.projection",
     "project_run": "weirdgen.mechanism.projection",
     "write_projection": "weirdgen.mechanism.projection",
+    "Measure": "weirdgen.mechanism.preflight_shift",
+    "PreflightResult": "weirdgen.mechanism.preflight",
+    "preflight": "weirdgen.mechanism.preflight",
 }
 
 __all__ = [
     "ActivationStore",
     "Direction",
     "Intervention",
+    "Measure",
     "Position",
+    "PreflightResult",
     "Projection",
     "ResolvedIntervention",
     "decoder_layers",
@@ -50,6 +57,7 @@ __all__ = [
     "find_directions",
     "mean_difference",
     "n_layers",
+    "preflight",
     "project_run",
     "residuals",
     "run_activations",
