@@ -195,8 +195,13 @@ def test_a_missing_direction_file_is_one_line_naming_the_field_and_nothing_is_wr
 def test_a_layer_outside_the_model_is_refused_before_anything_is_written(first, tmp_path):
     shutil.copy(first[0] / ERA, tmp_path / ERA)
     spec = write_spec(tmp_path, spec_document(layers=[0, 4]))
-    with pytest.raises(WeirdgenError, match=r"conditions\[3\]\.intervention\.layers: layer 4 is"):
+    with pytest.raises(WeirdgenError) as error:
         run_experiment(load_spec(spec), out=tmp_path / "run", progress=False)
+    line = next(i for i, text in enumerate(spec.read_text().splitlines()) if "layers:" in text)
+    assert str(error.value).startswith(
+        f"{spec}:{line + 1}: spec field conditions[3].intervention.layers: layer 4 is outside "
+        "this model's 4 layers"
+    )
     assert not (tmp_path / "run").exists()
 
 

@@ -167,18 +167,18 @@ def test_a_direction_of_another_width_is_refused_where_it_is_applied(organism, t
         with resolved.apply(organism.organism.model):
             residuals(organism, organism.base(), ["name a bird ."])
     with pytest.raises(WeirdgenError, match=r"^here\.direction: direction 'narrow' is 8 wide"):
-        resolved.check_fits(organism, "here")
+        resolved.check_fits(organism, lambda field: f"here.{field}")
 
 
 def test_layers_outside_the_model_are_refused_naming_the_field(organism, era, tmp_path):
     resolved = Intervention(kind="ablate", direction=str(era), layers=[0, 7]).resolve()
     with pytest.raises(WeirdgenError, match=r"^here\.layers: layer 7 is outside this model's 4"):
-        resolved.check_fits(organism, "here")
+        resolved.check_fits(organism, lambda field: f"here.{field}")
     direction = Direction.load(era)
     deep = Direction(**{**direction.__dict__, "layer": 9}).save(tmp_path / "deep-layer9")
     steer = Intervention(kind="steer", direction=str(deep), strength=1.0).resolve()
     with pytest.raises(WeirdgenError, match=r"^here\.direction: direction 'era' lives at layer 9"):
-        steer.check_fits(organism, "here")
+        steer.check_fits(organism, lambda field: f"here.{field}")
 
 
 CONDITION = """  - name: steered

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields, replace
 from functools import cached_property, lru_cache
@@ -230,30 +230,30 @@ class ResolvedIntervention:
         with editing(net, edit, layers):
             yield
 
-    def check_fits(self, backend: Any, where: str) -> None:
-        """Refuse, in one line starting with ``where``, a layer outside the backend's model or
-        a direction of another width (read from the model's config, without loading weights
-        where the backend allows)."""
+    def check_fits(self, backend: Any, where: Callable[[str], str]) -> None:
+        """Refuse, in one line starting with ``where(field)`` (the place of ``layers`` or
+        ``direction``), a layer outside the backend's model or a direction of another width
+        (read from the model's config, without loading weights where the backend allows)."""
         shape = model_shape(backend)
         if shape is None:
             return
         total, width = shape
         if self.layers is None and self.kind == "steer" and not 0 <= self.layer < total:
             raise WeirdgenError(
-                f"{where}.direction: direction {self.name!r} lives at layer {self.layer}, outside "
-                f"this model's {total} layers; give layers: (0 to {total - 1}) or a direction "
-                "found in this model"
+                f"{where('direction')}: direction {self.name!r} lives at layer {self.layer}, "
+                f"outside this model's {total} layers; give layers: (0 to {total - 1}) or a "
+                "direction found in this model"
             )
         try:
             self.chosen_layers(total)
         except WeirdgenError as error:
             problem = str(error).removeprefix("intervention: ")
-            raise WeirdgenError(f"{where}.layers: {problem}") from None
+            raise WeirdgenError(f"{where('layers')}: {problem}") from None
         if width is not None and width != self.width:
             model = getattr(backend, "model_name", None)
             named = f"{backend.name}/{model}" if model else f"the {backend.name} model"
             raise WeirdgenError(
-                f"{where}.direction: direction {self.name!r} is {self.width} wide, the residual "
+                f"{where('direction')}: direction {self.name!r} is {self.width} wide, the residual "
                 f"stream of {named} {width}; use a direction found in this model (weirdgen "
                 "direction --model ...)"
             )
@@ -335,11 +335,14 @@ def resolve_condition(spec: ExperimentSpec, index: int, backend: Any) -> Resolve
             "cannot edit their residual stream; run interventions on an organism/ or hf/ "
             "model (their weights are here), or remove the condition"
         )
+
+    def at(field: str) -> str:
+        return spec_place(spec, ("conditions", index, "intervention", field))
+
     base = spec.source.parent if spec.source is not None else None
     try:
         resolved = condition.intervention.resolve(base)
     except WeirdgenError as error:
-        at = spec_place(spec, ("conditions", index, "intervention", "direction"))
-        raise WeirdgenError(f"{at}: {error}") from None
-    resolved.check_fits(backend, place)
+        raise WeirdgenError(f"{at('direction')}: {error}") from None
+    resolved.check_fits(backend, at)
     return resolved
