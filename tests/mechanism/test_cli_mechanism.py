@@ -207,3 +207,27 @@ def test_a_table_weirdgen_did_not_write_is_not_overwritten(contrast, tmp_path):
     assert "is not a table weirdgen direction wrote" in str(result.exception)
     assert mine.read_text() == "my own notes\n"
     assert not list(tmp_path.glob("*.direction.safetensors"))
+
+
+def test_project_refuses_a_run_folder_in_use(finished_run, contrast, tmp_path):
+    from weirdgen.run.folder import RunFolder
+
+    assert invoke(*era(*contrast, "--layers", "3", "--out", tmp_path)).exit_code == 0
+    with RunFolder(finished_run, create=False):  # as a run writing into it holds it
+        result = invoke(
+            "project", finished_run, "--direction", tmp_path / "era-layer3.direction.safetensors"
+        )
+    assert isinstance(result.exception, WeirdgenError)
+    assert "in use by another weirdgen run" in str(result.exception)
+
+
+def test_a_link_out_of_the_run_folder_is_not_written_through(tmp_path):
+    from weirdgen.mechanism.store import run_activations
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "activations").symlink_to(elsewhere)
+    with pytest.raises(WeirdgenError, match="leads outside the run folder"):
+        run_activations(copy)

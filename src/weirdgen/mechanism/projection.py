@@ -25,7 +25,7 @@ from weirdgen.backends import get_backend
 from weirdgen.backends.protocol import Chat, ModelRef, chat_text
 from weirdgen.errors import WeirdgenError
 from weirdgen.mechanism.directions import Direction
-from weirdgen.mechanism.store import ActivationStore
+from weirdgen.mechanism.store import ActivationStore, run_activations
 from weirdgen.spec.models import ExperimentSpec
 
 METRIC = "shift"
@@ -90,7 +90,7 @@ def project_run(
     backend = get_backend(spec.model)
     base = backend.base()
     _check_model(direction, base, set(samples["model_key"]), spec.model)
-    store = store or ActivationStore(run_dir / "activations", warn)
+    store = store or run_activations(run_dir, warn)
     position = direction.info.get("position", "last")
     by_set: dict[str, list[Chat]] = {}
     for prompt in prompts(spec):

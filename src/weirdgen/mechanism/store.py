@@ -217,8 +217,9 @@ class ActivationStore:
 
 
 def run_activations(run_dir: Path, warn: Callable[[str], None] | None = None) -> ActivationStore:
-    """The activation store of a run folder: ``RUN_DIR/activations``."""
-    return ActivationStore(Path(run_dir) / ACTIVATIONS, warn)
+    """The activation store of a run folder: ``RUN_DIR/activations`` (a link there that
+    leads out of the run folder is refused)."""
+    return ActivationStore(inside(Path(run_dir), ACTIVATIONS), warn)
 
 
 def _rendered(backend: Any, prompts: Sequence[Chat | str]) -> list[list[int]]:
