@@ -141,7 +141,7 @@ def sample_arm(
     return [
         {
             "condition": arm,
-            "role": "control" if arm == "base" else "target",
+            "role": "control" if arm in ("base", "proxy_base") else "target",
             "seed": seed,
             "eval_set": p.eval_set,
             "question_id": p.question.id,
