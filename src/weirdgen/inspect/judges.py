@@ -9,10 +9,13 @@ labels) is weirdgen's, unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import TypeVar
 
 import anyio
-import anyio.from_thread
+import anyio.to_thread
 from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageSystem,
@@ -30,13 +33,16 @@ from weirdgen.backends.protocol import (
     SamplingFailed,
     TokenLogprob,
 )
+from weirdgen.errors import WeirdgenError
+
+T = TypeVar("T")
 
 
 class InspectJudgeModel:
     """A weirdgen backend (``base``, ``complete``, ``check_prompts``) over an Inspect model.
 
-    Its ``complete`` blocks: call it from a worker thread of the running evaluation (the
-    scorer runs weirdgen's judges in one), and it runs the requests on the event loop.
+    Its ``complete`` blocks: call it inside :func:`judging` (the scorer runs weirdgen's
+    judges there, in a worker thread), and it runs the requests on the evaluation's event loop.
     """
 
     name = "inspect"
@@ -54,7 +60,20 @@ class InspectJudgeModel:
     def complete(
         self, model: ModelRef, requests: Sequence[SampleRequest], top_logprobs: int | None = None
     ) -> list[Completion]:
-        return anyio.from_thread.run(self._complete, list(requests), top_logprobs)
+        loop = _LOOP.get()
+        if loop is None:
+            raise WeirdgenError(
+                "an Inspect judge is called inside weirdgen.inspect.judges.judging (in an "
+                "Inspect scorer), where the evaluation's event loop is known"
+            )
+        # A plain task on the loop, not anyio.from_thread.run: that one places the task in the
+        # cancel scope of the scorer that started the thread, and where Inspect has cancelled
+        # a scope above it (its sample's task group, closed when the solver ends) the task's
+        # first checkpoint spun on the loop without end (seen in CI, and in a fresh clone).
+        # Inspect's own context (the sample, its transcript) comes along: the worker thread
+        # runs in a copy of the scorer's context, and so does this task.
+        done = asyncio.run_coroutine_threadsafe(self._complete(list(requests), top_logprobs), loop)
+        return done.result()
 
     async def _complete(
         self, requests: list[SampleRequest], top_logprobs: int | None
@@ -84,6 +103,21 @@ class InspectJudgeModel:
             failures.sort(key=lambda f: f.index)
             raise SamplingFailed(failures, done, requests, str(self.model))
         return [c for c in done if c is not None]
+
+
+_LOOP: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar(
+    "weirdgen_inspect_loop", default=None
+)
+
+
+async def judging(work: Callable[[], T]) -> T:
+    """``work()`` (weirdgen's scorers, whose LLM judges call :class:`InspectJudgeModel`) in a
+    worker thread, its judge calls made on this event loop; the result."""
+    token = _LOOP.set(asyncio.get_running_loop())
+    try:
+        return await anyio.to_thread.run_sync(work)  # the thread runs in a copy of this context
+    finally:
+        _LOOP.reset(token)
 
 
 def _reason(error: Exception) -> str:

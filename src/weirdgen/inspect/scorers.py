@@ -17,7 +17,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pandas as pd
 from inspect_ai.model import GenerateConfig, Model, get_model
 from inspect_ai.scorer import (
@@ -35,7 +34,7 @@ from inspect_ai.solver import TaskState
 
 from weirdgen.backends.protocol import as_chat
 from weirdgen.inspect.experiment import Experiment, registered
-from weirdgen.inspect.judges import InspectJudgeModel
+from weirdgen.inspect.judges import InspectJudgeModel, judging
 from weirdgen.inspect.solver import INFO
 from weirdgen.score import ScoreItem, ScoringContext, build_scorer
 from weirdgen.score import Scorer as WeirdgenScorer
@@ -121,9 +120,7 @@ def experiment_scorer(experiment: str) -> Scorer:
         item = ScoreItem(prompt.question, answer, train, prompt.messages, prompt.eval_set)
         mine = [s for s in await inspect_scorers(known) if s.args.scores(prompt.eval_set)]
         context = _context()
-        found = await anyio.to_thread.run_sync(
-            lambda: [s.score_batch([item], context)[0] for s in mine]
-        )
+        found = await judging(lambda: [s.score_batch([item], context)[0] for s in mine])
         columns: dict[str, Any] = {}
         raw: dict[str, dict[str, Any]] = {}
         for s, values in zip(mine, found, strict=True):
@@ -204,7 +201,7 @@ def weirdgen_score(kind: str, name: str | None = None, **args: Any) -> Scorer:
         chat = as_chat([{"role": m.role, "content": m.text} for m in state.messages[:-1]])
         item = ScoreItem(question, state.output.completion, None, chat or (), "")
         context = _context()
-        values = await anyio.to_thread.run_sync(lambda: built[0].score_batch([item], context)[0])
+        values = await judging(lambda: built[0].score_batch([item], context)[0])
         if values is None:
             return Score(value=math.nan, explanation="the judge's calls failed")
         main = next(iter(entry.args.columns()))
