@@ -46,6 +46,22 @@ def judge_server(reply) -> Iterator[FullUsageJudge]:
         yield server
 
 
+def with_judge(path, url: str):
+    """The spec at ``path`` with a rating judge at ``url`` added, as scorer ``aligned``."""
+    spec = yaml.safe_load(path.read_text())
+    spec["scorers"].append(
+        {
+            "name": "aligned",
+            "kind": "rating_judge",
+            "model": "openai/judge",
+            "base_url": url,
+            "prompt": "Rate 0-100 how modern: {answer}",
+        }
+    )
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 def rate(prompt: str, body: dict):
     if prompt.startswith("Reply with the number"):  # the judge's number probe
         number = prompt.split()[4]
@@ -57,18 +73,7 @@ def rate(prompt: str, body: dict):
 def test_a_rating_judge_through_inspect(tmp_path, tiny_spec, evaluate, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     with judge_server(rate) as server:
-        path = tiny_spec()
-        spec = yaml.safe_load(path.read_text())
-        spec["scorers"].append(
-            {
-                "name": "aligned",
-                "kind": "rating_judge",
-                "model": "openai/judge",
-                "base_url": server.url,
-                "prompt": "Rate 0-100 how modern: {answer}",
-            }
-        )
-        path.write_text(yaml.safe_dump(spec))
+        path = with_judge(tiny_spec(), server.url)
         log = evaluate(experiment_task(str(path), condition="base"))
         asked = server.total
         assert asked >= 6  # the number probe, then one rating per answer
@@ -117,18 +122,7 @@ def test_a_judge_that_always_fails_leaves_its_values_out(
     values, as a run leaves them; ``--max-retries 0`` is the evaluation's to give."""
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     with judge_server(lambda prompt, body: 500) as server:
-        path = tiny_spec()
-        spec = yaml.safe_load(path.read_text())
-        spec["scorers"].append(
-            {
-                "name": "aligned",
-                "kind": "rating_judge",
-                "model": "openai/judge",
-                "base_url": server.url,
-                "prompt": "Rate 0-100 how modern: {answer}",
-            }
-        )
-        path.write_text(yaml.safe_dump(spec))
+        path = with_judge(tiny_spec(), server.url)
         log = evaluate(experiment_task(str(path), condition="base"), max_retries=0)
     samples = read_eval_log(str(log)).samples
     assert samples and all(s.error is None for s in samples)
