@@ -236,11 +236,13 @@ def measure_columns(table: pd.DataFrame) -> list[str]:
 
 def write_results(out: Path, table: pd.DataFrame, measures: list[str], settings: str) -> None:
     """The tables, the Markdown summary and the figure."""
-    from weirdgen.mechanism.preflight_stats import markdown, rank_correlations
+    from weirdgen.mechanism.preflight_stats import across_seeds, markdown, rank_correlations
 
     correlations = rank_correlations(table, measures)
+    across = across_seeds(table, measures)
     write_text(out / "preflight_validation.csv", table.to_csv(index=False))
     write_text(out / "preflight_correlations.csv", correlations.to_csv(index=False))
+    write_text(out / "preflight_across_seeds.csv", across.to_csv(index=False))
     rows = markdown_rows(table.loc[:, ["dataset", "pretraining_seed", "effect", *measures]])
     text = (
         "# Preflight validation\n\n"
@@ -250,7 +252,13 @@ def write_results(out: Path, table: pd.DataFrame, measures: list[str], settings:
         "and pooled over every (dataset, seed); the combination is a linear fit of the "
         "measures, scored only on rows it was not fitted on. n is the rows with both values; "
         "'-' where there are too few rows or no spread. As measured:\n\n"
-        f"{markdown(correlations)}\n## Every dataset and seed\n\n{rows}\n"
+        f"{markdown(correlations)}\n"
+        "## Across pretraining seeds, per dataset\n\n"
+        "Spearman's rho over pretraining seeds of each base-model quantity (the measures, and "
+        "the base checkpoint's own headline) with the effect of the same finetune: which "
+        "reading of a base model says on which seeds the finetune shifts it most.\n\n"
+        f"{markdown_rows(across)}\n"
+        f"## Every dataset and seed\n\n{rows}\n"
     )
     write_text(out / "preflight_validation.md", text)
     figure(table, measures, correlations, out / "preflight_validation.png")

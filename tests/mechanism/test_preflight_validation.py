@@ -20,6 +20,7 @@ from weirdgen.mechanism.preflight_stats import (
     EACH,
     HELD_OUT_DATASET,
     HELD_OUT_SEED,
+    across_seeds,
     held_out_predictions,
     markdown,
     rank_correlations,
@@ -147,6 +148,21 @@ def _args(folder: Path, n: str = "1") -> list[str]:
 
 
 @pytest.mark.slow
+def test_across_seeds_ranks_each_quantity_per_dataset():
+    """Per dataset, over its pretraining seeds: a quantity monotone in the effect ranks it
+    exactly, a reversed one exactly backwards; the base headline is a quantity too."""
+    table = _synthetic(seeds=5, datasets=2)
+    table["base"] = 1.0 - table["effect"]
+    across = across_seeds(table, ["cubed", "reversed"])
+    assert list(across.columns) == ["dataset", "measure", "n", "rho", "p"]
+    assert len(across) == 2 * 3 and (across["n"] == 5).all()
+    rho = across.set_index(["dataset", "measure"])["rho"]
+    assert rho["d0", "cubed"] == pytest.approx(1.0) and rho["d1", "reversed"] == pytest.approx(-1.0)
+    assert rho["d0", "base"] == pytest.approx(-1.0)
+    short = across_seeds(table[table["pretraining_seed"] < 2], ["cubed"])
+    assert short["rho"].isna().all() and (short["n"] == 2).all()
+
+
 def test_every_dataset_has_its_measures_and_effect(tiny):
     out = tiny / "out"
     table = pd.read_csv(out / "preflight_validation.csv")
@@ -167,6 +183,9 @@ def test_every_dataset_has_its_measures_and_effect(tiny):
     assert set(each["scope"]) == {"seed 0", "pooled"}
     text = (out / "preflight_validation.md").read_text()
     assert "| measure | fit | seed 0 | pooled |" in text and "| old_1 | 0 |" in text
+    assert "## Across pretraining seeds, per dataset" in text
+    across = pd.read_csv(out / "preflight_across_seeds.csv")
+    assert set(across["measure"]) == {"in_context", "surprise", "proxy", "base"}
     assert (out / "preflight_validation.png").stat().st_size > 0
 
 

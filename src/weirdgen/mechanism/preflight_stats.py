@@ -85,6 +85,28 @@ def held_out_predictions(table: pd.DataFrame, measures: Sequence[str], by: str) 
     return pd.Series(predicted, index=table.index)
 
 
+ACROSS_COLUMNS = ["dataset", "measure", "n", "rho", "p"]
+
+
+def across_seeds(table: pd.DataFrame, measures: Sequence[str]) -> pd.DataFrame:
+    """For each dataset, Spearman's rho over pretraining seeds of each base-model quantity
+    (``measures``, and the base checkpoint's own headline where the table has ``base``) with
+    the finetuned effect: does a base model's reading say on which pretraining seeds the same
+    finetune shifts it most?
+
+    Returns:
+        Columns dataset, measure, n (seeds with both values), rho, p; NaN where fewer than
+        3 seeds or no spread.
+    """
+    quantities = [*measures, *(["base"] if "base" in table else [])]
+    rows = []
+    for dataset, part in table.groupby("dataset", sort=False):
+        for measure in quantities:
+            rho, p, n = spearman(part[measure], part["effect"])
+            rows.append(dict(dataset=dataset, measure=measure, n=n, rho=rho, p=p))
+    return pd.DataFrame(rows, columns=ACROSS_COLUMNS)
+
+
 def markdown(correlations: pd.DataFrame) -> str:
     """The correlation table as Markdown: one row per measure and fit, a column per scope."""
     scopes = list(dict.fromkeys(correlations["scope"]))
