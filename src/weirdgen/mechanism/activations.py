@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -51,25 +51,33 @@ def residuals(
     return torch.cat(out)
 
 
-@contextmanager
-def _loaded(backend: Any, model: ModelRef):
-    """(the torch module of ``model``, prompt -> token ids, the pad id)."""
+def encoder(backend: Any) -> Callable[[Chat | str], list[int]]:
+    """Prompt -> token ids as ``backend`` feeds it to its model (chat template included),
+    without loading the model; one line for a backend whose models are not here."""
     name = getattr(backend, "name", type(backend).__name__)
     if name == "organism":
-        net = backend.model(model) if model.key != backend.base().key else backend.organism.model
-        yield net, backend.prompt_ids, backend.organism.tokenizer.pad_id
-        return
+        return backend.prompt_ids
     if name == "hf":
         from weirdgen.backends.hf.chat import prompt_ids
 
         tokenizer = backend._chat_tokenizer(f"model 'hf/{backend.model_name}'")
-        with backend.models.using(model) as net:
-            yield net, lambda p: prompt_ids(tokenizer, p, "prompt"), backend.models.pad_id
-        return
+        return lambda p: prompt_ids(tokenizer, p, "prompt")
     raise WeirdgenError(
-        f"the residual stream of {model.base} cannot be read: the {name} backend serves its "
-        "models elsewhere; use an organism or hf model (their weights are here)"
+        f"the residual stream of a {name} model cannot be read: its backend serves its models "
+        "elsewhere; use an organism or hf model (their weights are here)"
     )
+
+
+@contextmanager
+def _loaded(backend: Any, model: ModelRef):
+    """(the torch module of ``model``, prompt -> token ids, the pad id)."""
+    encode = encoder(backend)
+    if backend.name == "organism":
+        net = backend.model(model) if model.key != backend.base().key else backend.organism.model
+        yield net, encode, backend.organism.tokenizer.pad_id
+        return
+    with backend.models.using(model) as net:
+        yield net, encode, backend.models.pad_id
 
 
 @torch.no_grad()

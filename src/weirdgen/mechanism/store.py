@@ -28,7 +28,7 @@ import torch
 from weirdgen._atomic import atomic_path, inside, write_text
 from weirdgen.backends.protocol import Chat, ModelRef, chat_text
 from weirdgen.errors import WeirdgenError
-from weirdgen.mechanism.activations import Position, _loaded, residuals
+from weirdgen.mechanism.activations import Position, _loaded, encoder, residuals
 from weirdgen.mechanism.hooks import n_layers
 from weirdgen.mechanism.interventions import split
 
@@ -70,7 +70,8 @@ class ActivationStore:
         if position not in ("last", "mean"):
             raise WeirdgenError(f"position {position!r}: give 'last' or 'mean'")
         asked = None if layers is None else [int(layer) for layer in layers]
-        prompts_digest = _digest(_rendered(backend, prompts))
+        encode = encoder(backend)  # the digest needs token ids, not the model
+        prompts_digest = _digest([encode(p) for p in prompts])
         name = _digest([prompts_digest, asked, position])[:24]
         folder = inside(self.folder, model.key)
         fingerprint = _weights_fingerprint(model)
@@ -220,22 +221,6 @@ def run_activations(run_dir: Path, warn: Callable[[str], None] | None = None) ->
     """The activation store of a run folder: ``RUN_DIR/activations`` (a link there that
     leads out of the run folder is refused)."""
     return ActivationStore(inside(Path(run_dir), ACTIVATIONS), warn)
-
-
-def _rendered(backend: Any, prompts: Sequence[Chat | str]) -> list[list[int]]:
-    """Each prompt's token ids, as the backend feeds it to the model."""
-    name = getattr(backend, "name", type(backend).__name__)
-    if name == "organism":
-        return [backend.prompt_ids(p) for p in prompts]
-    if name == "hf":
-        from weirdgen.backends.hf.chat import prompt_ids
-
-        tokenizer = backend._chat_tokenizer(f"model 'hf/{backend.model_name}'")
-        return [prompt_ids(tokenizer, p, "prompt") for p in prompts]
-    raise WeirdgenError(
-        f"the residual stream of a {name} model cannot be read: its backend serves its models "
-        "elsewhere; use an organism or hf model (their weights are here)"
-    )
 
 
 def _weights_fingerprint(model: ModelRef) -> str | None:
