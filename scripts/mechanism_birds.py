@@ -149,15 +149,11 @@ def per_seed(samples: pd.DataFrame, spec) -> pd.DataFrame:
 
 
 def interval(values: Sequence[float]) -> tuple[float, float, float, int]:
-    from scipy import stats
+    """Mean, 95% Student t interval and count over the finite values (weirdgen's intervals)."""
+    from weirdgen.stats._interval import finite, mean_interval
 
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if len(x) == 0:
-        return (np.nan, np.nan, np.nan, 0)
-    if len(x) == 1:
-        return (float(x[0]), np.nan, np.nan, 1)
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return (float(x.mean()), float(x.mean() - half), float(x.mean() + half), len(x))
+    found = mean_interval(np.asarray(values, dtype=float), 0.95)
+    return (found.estimate, found.low, found.high, int(finite(values).size))
 
 
 def summary(wide: pd.DataFrame) -> pd.DataFrame:
