@@ -276,12 +276,17 @@ def model_shape(backend: Any) -> tuple[int, int | None] | None:
     return None
 
 
+def intervened_key(key: str, intervention: ResolvedIntervention) -> str:
+    """The key of model ``key`` sampled under ``intervention``: ``<key>~<12 hex>``."""
+    return f"{key}~{intervention.key[:12]}"
+
+
 def intervened(ref: ModelRef, intervention: ResolvedIntervention) -> ModelRef:
-    """The variant of ``ref`` sampled under ``intervention``: key ``<key>~<12 hex>``, the
+    """The variant of ``ref`` sampled under ``intervention`` (:func:`intervened_key`), the
     intervention's JSON carried along."""
     if ref.intervention is not None:
         raise WeirdgenError(f"model {ref.key} already carries an intervention; give one")
-    key = f"{ref.key}~{intervention.key[:12]}"
+    key = intervened_key(ref.key, intervention)
     return replace(ref, key=key, intervention=intervention.to_json())
 
 

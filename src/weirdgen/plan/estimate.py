@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from weirdgen.backends import Backend, ModelRef, get_backend
 from weirdgen.backends.openai.keys import without_key
-from weirdgen.mechanism.interventions import resolve_condition
+from weirdgen.mechanism.interventions import intervened_key, resolve_condition
 from weirdgen.plan.judges import judge_rows
 from weirdgen.plan.model import Plan, Row
 from weirdgen.plan.prices import PriceTable, load_prices
@@ -147,10 +147,12 @@ def _finetunes(
     for prepared in conditions:  # an intervened condition's samples are its own, as run
         if prepared.condition.intervention is not None:
             index = spec.conditions.index(prepared.condition)
-            suffix = "~" + resolve_condition(spec, index, backend).key[:12]
+            resolved = resolve_condition(spec, index, backend)
             for seed in spec.seeds:
                 listed = variants[prepared.condition.name, seed]
-                variants[prepared.condition.name, seed] = [(k + suffix, f) for k, f in listed]
+                variants[prepared.condition.name, seed] = [
+                    (intervened_key(k, resolved), f) for k, f in listed
+                ]
     counter = TokenCounter(backend)
     epochs = getattr(recipe, "epochs", 1)
     todo = [p.dataset for k, p in needed.items() if k not in stored]
