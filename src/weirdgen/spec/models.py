@@ -313,6 +313,12 @@ class MetricSpec(_Strict):
         "missing, e.g. {score: coherent, min: 50}; the report shows the share left out.",
     )
     headline: bool = Field(False, description="The metric the experiment is about.")
+    narrow: bool = Field(
+        False,
+        description="The narrow task the finetuning data teach (bird names still learned, the "
+        "trigger's task still done): what a defence should keep while it removes the "
+        "headline's broad shift.",
+    )
     at_least: float | None = Field(
         None,
         description="Per seed, 1 where the seed's mean reaches this value and 0 where it does "
@@ -531,3 +537,8 @@ class ExperimentSpec(_Strict):
     @property
     def headline(self) -> MetricSpec:
         return next((m for m in self.metrics if m.headline), self.metrics[0])
+
+    @property
+    def narrow(self) -> MetricSpec | None:
+        """The narrow-task metric (``narrow: true``), if the spec marks one."""
+        return next((m for m in self.metrics if m.narrow), None)
