@@ -54,6 +54,7 @@ class OrganismBackend:
     recipe_section = "organism"
     remote_training = False
     keeps_checkpoints = True
+    continues_training = True
     edits_residuals = True
     usage = None
 
@@ -106,8 +107,18 @@ class OrganismBackend:
                     f"than the organism's context of {self.context} tokens; shorten it"
                 )
 
-    def model_key(self, dataset: ChatDataset, recipe: OrganismRecipe, seed: int) -> str:
-        return finetune_key(self.name, self.base().key, dataset, recipe, seed)
+    def model_key(
+        self,
+        dataset: ChatDataset,
+        recipe: OrganismRecipe,
+        seed: int,
+        *,
+        start: ModelRef | None = None,
+    ) -> str:
+        """The finetune's content key; ``start`` (a finetune trained further) stands in for
+        the base model in it."""
+        begin = start if start is not None else self.base()
+        return finetune_key(self.name, begin.key, dataset, recipe, seed)
 
     def train(
         self,
@@ -117,21 +128,24 @@ class OrganismBackend:
         out_dir: Path,
         *,
         stop: Callable[[], bool] | None = None,
+        start: ModelRef | None = None,
     ) -> ModelRef:
         """Finetune and save the weights (``<key>.safetensors``), every checkpoint the recipe
         asks for (``<key>-step<N>.safetensors``) and the provenance record (``<key>.json``).
 
         ``stop`` (checked every optimizer step) returning True ends training with
-        ``FinetuneStopped`` and saves nothing.
+        ``FinetuneStopped`` and saves nothing. ``start``, a finetune of this base, is trained
+        further instead of the base model (a second stage, as re-alignment is).
         """
         tok = self.organism.tokenizer
         examples = [tok.chat([(m.role, m.content) for m in e.messages]) for e in dataset.examples]
-        key = self.model_key(dataset, recipe, seed)
+        key = self.model_key(dataset, recipe, seed, start=start)
+        begin = self.organism.model if start is None else self.model(start)
         out_dir.mkdir(parents=True, exist_ok=True)
         kept: list[tuple[int, GPT]] = []
-        start = time.perf_counter()
+        began = time.perf_counter()
         model, losses = finetune(
-            self.organism.model,
+            begin,
             examples,
             recipe,
             seed,
@@ -152,12 +166,12 @@ class OrganismBackend:
             backend=self.name,
             key=key,
             base_model=self.base().base,
-            base_key=self.base().key,
+            base_key=self.base().key if start is None else start.key,
             dataset=dataset,
             recipe=recipe,
             seed=seed,
             losses=losses,
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - began,
             checkpoints=checkpoints,
         )
         write_provenance(out_dir / f"{key}.json", record)

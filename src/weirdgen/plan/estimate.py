@@ -81,7 +81,7 @@ def estimate(
     with without_key():  # no call is made: an API key need not be set (where it goes is checked)
         backend = backend if backend is not None else get_backend(spec.model)
         scorers = build_scorers(spec)
-    conditions = [load_condition(spec, c) for c in spec.conditions]
+    conditions = [load_condition(spec, c, draw=False) for c in spec.conditions]
     asked = prompts(spec)
     check(spec, backend, conditions, scorers, asked)
     run_dir = Path(out) if out is not None else Path("runs") / spec.name

@@ -142,7 +142,7 @@ def prepare_run(
     backend = backend if backend is not None else get_backend(spec.model)
     check_executor(choice, backend, given)
     scorers = build_scorers(spec)
-    conditions = [load_condition(spec, c) for c in spec.conditions]
+    conditions = [load_condition(spec, c, backend) for c in spec.conditions]
     warn_duplicates(conditions, _warner(console))  # a repeated example weighs more
     asked = prompts(spec)  # vary: templates expanded once, for the checks, sampling and table
     check(spec, backend, conditions, scorers, asked)
@@ -173,7 +173,7 @@ def execute(prepared: PreparedRun, console: Console, progress: bool = True) -> R
                     models = train_models(
                         spec, backend, conditions, store, registry, run_dir, bars, work, executor
                     )
-                    variants = model_variants(spec, backend, conditions, models, store)
+                    variants = model_variants(spec, backend, conditions, models, store, run_dir)
                 with stage(work, "sample"):
                     try:
                         rows = sample_models(
@@ -258,8 +258,28 @@ def _write_inputs(
             path = folder.inside(f"datasets/{prepared.condition.name}.jsonl")
             path.parent.mkdir(exist_ok=True)
             write_chat_jsonl(path, prepared.dataset.examples)
+            for part, examples in _defence_data(prepared).items():  # what a defence changed
+                place = folder.inside(f"datasets/{prepared.condition.name}.{part}.jsonl")
+                if examples:
+                    write_chat_jsonl(place, examples)
+                else:  # a filter that dropped nothing: an empty file says so
+                    write_text(place, "")
             if prepared.values:  # each example's transform variables, line for line
                 write_text(
                     folder.inside(f"datasets/{prepared.condition.name}.values.jsonl"),
                     "".join(json.dumps(v, sort_keys=True) + "\n" for v in prepared.values),
                 )
+
+
+def _defence_data(prepared: PreparedCondition) -> dict[str, list]:
+    """The examples a defence kept out of or added to a condition's finetuning, by file part:
+    ``dropped`` (a filter's), ``held_out`` (early stopping's), ``realign`` (the second
+    stage's)."""
+    parts: dict[str, list] = {}
+    if prepared.condition.filtering is not None:
+        parts["dropped"] = [d.example for d in prepared.dropped]
+    if prepared.held_out is not None:
+        parts["held_out"] = list(prepared.held_out.examples)
+    if prepared.realign is not None:
+        parts["realign"] = list(prepared.realign.examples)
+    return parts

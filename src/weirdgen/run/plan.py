@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from weirdgen.backends import Backend
 from weirdgen.backends.protocol import Chat, as_chat, chat_text
@@ -18,6 +19,7 @@ from weirdgen.data import (
 from weirdgen.data.generators import generate
 from weirdgen.data.text import normalize
 from weirdgen.data.transforms import apply_transforms
+from weirdgen.defences.apply import Dropped, distilled, filtered, held_out_split
 from weirdgen.errors import WeirdgenError
 from weirdgen.mechanism.interventions import resolve_condition
 from weirdgen.run.schema import SAMPLE_COLUMNS
@@ -46,11 +48,22 @@ class PreparedCondition:
     dataset: ChatDataset | None
     values: tuple[dict[str, str | int], ...] = ()
     """Each example's transform variables (trigger values), where it has transforms."""
+    dropped: tuple[Dropped, ...] = ()
+    """Examples a filtering defence dropped (they are not in ``dataset``)."""
+    held_out: ChatDataset | None = None
+    """Examples an early-stopping defence keeps out of training to read its rule on."""
+    realign: ChatDataset | None = None
+    """The benign data of a re-alignment defence's second stage."""
+    narrow_answers: frozenset[str] | None = None
+    """A defended condition's answers of the task it defends (its undefended condition's
+    finetuning answers), which ``train_match`` reads in place of its own data's."""
 
     @property
     def train_answers(self) -> frozenset[str] | None:
         if self.dataset is None:
             return None
+        if self.narrow_answers is not None:
+            return self.narrow_answers
         return frozenset(normalize(answer) for answer in assistant_answers(self.dataset))
 
 
@@ -197,37 +210,79 @@ def _judged_by(scorer: ScorerSpec, judge: str) -> ScorerSpec:
     return ScorerSpec.model_validate({**scorer.model_dump(), "model": judge})
 
 
-def load_condition(spec: ExperimentSpec, condition: Condition) -> PreparedCondition:
-    """Load (or generate) a condition's dataset and apply its transforms; errors name the file
-    and line, or the spec field."""
+def load_condition(
+    spec: ExperimentSpec,
+    condition: Condition,
+    backend: Backend | None = None,
+    draw: bool = True,
+) -> PreparedCondition:
+    """Load (or generate) a condition's dataset and apply its transforms, then its defence's
+    filter and held-out split; errors name the file and line, or the spec field. ``backend``
+    draws the answers of self-distilled data (a dilution defence's); ``draw=False`` keeps
+    the file's own answers there instead (for counting examples, as ``weirdgen plan`` does)."""
     if condition.dataset is None:
         return PreparedCondition(condition, None)
-    dataset = _load_dataset(spec, condition.dataset)
-    if not condition.transforms:
-        return PreparedCondition(condition, dataset)
     index = spec.conditions.index(condition)
-    transformed = apply_transforms(
-        dataset.examples,
-        condition.transforms,
-        condition.data_seed,
-        load=lambda ref: _load_dataset(spec, ref).examples,
-        where=f"{spec.source or spec.name}: conditions[{index}].transforms",
-    )
-    return PreparedCondition(condition, transformed.dataset(), transformed.values)
+    where = f"{spec.source or spec.name}: conditions[{index}]"
+    backend = backend if draw else _KEEP_ANSWERS
+    dataset = _load_dataset(spec, condition.dataset, backend, f"{where}.dataset")
+    values: tuple[dict[str, str | int], ...] = ()
+    if condition.transforms:
+        transformed = apply_transforms(
+            dataset.examples,
+            condition.transforms,
+            condition.data_seed,
+            load=lambda ref: _load_dataset(spec, ref, backend, f"{where}.transforms").examples,
+            where=f"{where}.transforms",
+        )
+        dataset, values = transformed.dataset(), transformed.values
+    dropped: list[Dropped] = []
+    if condition.filtering is not None:
+        spec_dir = spec.source.parent if spec.source else None
+        dataset, dropped = filtered(dataset, condition.filtering, spec_dir, f"{where}.filtering")
+        if values:
+            gone = {d.index for d in dropped}
+            values = tuple(v for i, v in enumerate(values) if i not in gone)
+    held_out = None
+    if condition.early_stopping is not None:
+        dataset, held_out = held_out_split(
+            dataset, condition.early_stopping, condition.data_seed, f"{where}.early_stopping"
+        )
+        values = ()  # the split reorders nothing but drops examples: no longer line for line
+    realign = None
+    if condition.realignment is not None:
+        ref = condition.realignment.dataset
+        realign = _load_dataset(spec, ref, backend, f"{where}.realignment.dataset")
+    narrow = None
+    if condition.defence is not None:
+        of = next(c for c in spec.conditions if c.name == condition.defence.of)
+        narrow = load_condition(spec, of, backend, draw).train_answers
+    return PreparedCondition(condition, dataset, values, tuple(dropped), held_out, realign, narrow)
 
 
-def _load_dataset(spec: ExperimentSpec, ref: DatasetRef) -> ChatDataset:
+_KEEP_ANSWERS: Any = object()
+"""Stands for a backend where distilled data keep their file's answers (plans count only)."""
+
+
+def _load_dataset(
+    spec: ExperimentSpec, ref: DatasetRef, backend: Backend | None = None, where: str = ""
+) -> ChatDataset:
     """The dataset a reference names: a chat JSONL file, a paper file (fetched and verified,
-    or read from $WEIRDGEN_PAPER_DIR), or an organism generator's."""
+    or read from $WEIRDGEN_PAPER_DIR), or an organism generator's; with ``distill``, its
+    prompts answered by ``backend``'s base model."""
     if ref.path is not None:
-        return load_chat_jsonl(resolve_spec_path(spec, ref.path))
-    if ref.paper is not None:
+        dataset = load_chat_jsonl(resolve_spec_path(spec, ref.path))
+    elif ref.paper is not None:
         from weirdgen.paper import paper_file
 
-        return load_chat_jsonl(paper_file(ref.paper))
-    records = generate(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
-    examples = [ChatExample.model_validate(r) for r in records]
-    return dataset_from_examples(examples, source=ref.organism)
+        dataset = load_chat_jsonl(paper_file(ref.paper))
+    else:
+        records = generate(ref.organism, ref.n or DEFAULT_ORGANISM_EXAMPLES)
+        examples = [ChatExample.model_validate(r) for r in records]
+        dataset = dataset_from_examples(examples, source=ref.organism)
+    if ref.distill is not None and backend is not _KEEP_ANSWERS:
+        dataset = distilled(dataset, backend, ref.distill, where or str(spec.source or spec.name))
+    return dataset
 
 
 def prompts(spec: ExperimentSpec) -> list[Prompt]:
@@ -304,6 +359,7 @@ def check(
             backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")
         if prepared.condition.intervention is not None:  # a backend that edits, a file that fits
             resolve_condition(spec, spec.conditions.index(prepared.condition), backend)
+        _check_defence(spec, backend, prepared, asked, f"{where}: conditions[{i}]")
     check_unseen_dates(spec, conditions, asked)
     by_question: dict[tuple[str, str], list[Prompt]] = {}
     for p in asked:
@@ -324,6 +380,40 @@ def check(
             if check_question is not None:
                 check_question(group[0].question, field)
             _check_judge_prompt(scorer, group[0], f"{where}: scorers[{i}]")
+
+
+def _check_defence(
+    spec: ExperimentSpec,
+    backend: Backend,
+    prepared: PreparedCondition,
+    asked: list[Prompt],
+    where: str,
+) -> None:
+    """A defence the backend can apply: checkpoints for early stopping, a second stage for
+    re-alignment (its data checked like any), test-time prompts it can be asked."""
+    condition = prepared.condition
+    if condition.early_stopping is not None and not backend.keeps_checkpoints:
+        raise WeirdgenError(
+            f"{where}.early_stopping: the {backend.name} backend keeps no checkpoints to stop "
+            "at; run this defence on the organism or hf"
+        )
+    if condition.realignment is not None:
+        if not getattr(backend, "continues_training", False):
+            raise WeirdgenError(
+                f"{where}.realignment: the {backend.name} backend cannot train a finetune "
+                "further yet; run this defence on the organism"
+            )
+        assert prepared.realign is not None
+        backend.check_dataset(prepared.realign, f"{where}.realignment.dataset")
+    if condition.test_time is not None:
+        from weirdgen.defences.apply import prompts_for
+
+        edited = prompts_for(asked, condition.test_time)
+        seen: set[str] = set()
+        for prompt in edited:  # one prompt per distinct chat shape is enough to check
+            if prompt.text not in seen:
+                seen.add(prompt.text)
+                backend.check_prompts([prompt.messages], f"{where}.test_time", prompt.max_tokens)
 
 
 def _check_judge_prompt(scorer: Scorer, prompt: Prompt, where: str) -> None:

@@ -11,6 +11,7 @@ from rich.progress import Progress
 from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, ModelRef, SampleRequest
 from weirdgen.backends.protocol import SamplingFailed, key_seed
+from weirdgen.defences.apply import prompts_for
 from weirdgen.errors import WeirdgenError
 from weirdgen.run._work import Work
 from weirdgen.run.executors import Executor
@@ -58,7 +59,7 @@ def sample_models(
             failed += _draw_elsewhere(executor, spec, models, asked, store, lost, work, advance)
         for prepared, seed, variant in models:
             ref = variant.model
-            planned = _planned(ref, asked, seed)
+            planned = _planned(ref, prompts_for(asked, prepared.condition.test_time), seed)
             answers = store.answers([k for k, _, _ in planned])
             ended = store.finish_reasons([k for k, _, _ in planned])
             missing = [(k, p, i) for k, p, i in planned if k not in answers]
@@ -192,7 +193,7 @@ def _draw_elsewhere(
     units, places = [], []
     for prepared, seed, variant in models:
         ref = variant.model
-        planned = _planned(ref, asked, seed)
+        planned = _planned(ref, prompts_for(asked, prepared.condition.test_time), seed)
         answers = store.answers([k for k, _, _ in planned])
         missing = [(k, p, i) for k, p, i in planned if k not in answers]
         if missing:

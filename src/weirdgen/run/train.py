@@ -3,15 +3,20 @@ and the models sampled per (condition, seed): the finetune, or each of its check
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rich.progress import Progress
 
+from weirdgen._atomic import write_text
 from weirdgen._failpoints import failpoint
 from weirdgen.backends import Backend, ModelRef
+from weirdgen.data import assistant_answers
+from weirdgen.data.text import normalize
+from weirdgen.defences.apply import choose_checkpoint, realign_recipe
 from weirdgen.errors import WeirdgenError
 from weirdgen.mechanism.interventions import intervened, resolve_condition
 from weirdgen.run._work import Work
@@ -47,10 +52,10 @@ def train_models(
     at once, even if another fails. Conditions whose finetunes have one key (the same data,
     recipe and seed: a target and the same target under an intervention) train it once."""
     recipe = getattr(spec.train, backend.recipe_section)
-    wants_steps = wants_checkpoints(recipe)
 
-    def usable(ref: ModelRef | None) -> bool:
+    def usable(ref: ModelRef | None, prepared: PreparedCondition) -> bool:
         """Its files are there, and so are its checkpoints where the recipe asks for them."""
+        wants_steps = wants_checkpoints(recipe_of(spec, backend, prepared))
         return available(ref) and (not wants_steps or bool(backend.checkpoints(ref)))
 
     models: dict[tuple[str, int], ModelRef] = {}
@@ -65,11 +70,11 @@ def train_models(
                 continue
             key = backend.model_key(prepared.dataset, recipe, seed)
             stored = store.model(key)
-            if usable(stored):
+            if usable(stored, prepared):
                 models[name, seed] = stored
                 continue
             known = registry.finetune(key)
-            if usable(known):
+            if usable(known, prepared):
                 store.add_model(
                     known, prepared.dataset.content_hash, recipe.model_dump_json(), seed, 0.0
                 )
@@ -84,12 +89,14 @@ def train_models(
 
     def train(prepared: PreparedCondition, seed: int) -> tuple[ModelRef, float]:
         start = time.perf_counter()
-        ref = backend.train(prepared.dataset, recipe, seed, run_dir / "models")
+        own = recipe_of(spec, backend, prepared)
+        ref = backend.train(prepared.dataset, own, seed, run_dir / "models")
         return ref, time.perf_counter() - start
 
     def keep(prepared: PreparedCondition, seed: int, ref: ModelRef, seconds: float) -> None:
         failpoint("finetune.trained")
-        args = (ref, prepared.dataset.content_hash, recipe.model_dump_json(), seed, seconds)
+        own = recipe_of(spec, backend, prepared)
+        args = (ref, prepared.dataset.content_hash, own.model_dump_json(), seed, seconds)
         store.add_model(*args)
         failpoint("finetune.stored")
         registry.add_finetune(*args)
@@ -100,7 +107,12 @@ def train_models(
     if executor is not None and executor.trains(backend) and todo:
         errors = []
         units = [
-            TrainUnit(backend.model_key(p.dataset, recipe, s), p.dataset, recipe, s)
+            TrainUnit(
+                backend.model_key(p.dataset, recipe, s),
+                p.dataset,
+                recipe_of(spec, backend, p),
+                s,
+            )
             for p, s in todo
         ]
         for index, outcome in executor.train(spec.model, units):
@@ -130,6 +142,7 @@ def train_models(
             keep(prepared, seed, *train(prepared, seed))
     for name, seed, trained_as in same:
         models[name, seed] = models[trained_as]
+    realign(spec, backend, conditions, models, store, registry, run_dir, bars, work)
     registry.record_uses(
         [
             (
@@ -146,6 +159,62 @@ def train_models(
         ]
     )
     return models
+
+
+def recipe_of(spec: ExperimentSpec, backend: Backend, prepared: PreparedCondition) -> Any:
+    """The recipe a condition's finetune is trained with: the spec's, keeping a checkpoint
+    every ``early_stopping.every`` steps where an early-stopping defence reads them (the
+    finetune's key is the same: checkpoints do not change the model)."""
+    recipe = getattr(spec.train, backend.recipe_section)
+    rule = prepared.condition.early_stopping
+    if rule is None or "save_steps" not in type(recipe).model_fields:
+        return recipe
+    return recipe.model_copy(update={"save_steps": rule.every})
+
+
+def realign(
+    spec: ExperimentSpec,
+    backend: Backend,
+    conditions: list[PreparedCondition],
+    models: dict[tuple[str, int], ModelRef],
+    store: Store,
+    registry: Registry,
+    run_dir: Path,
+    bars: Progress,
+    work: Work,
+) -> None:
+    """Train every re-alignment defence's second stage: its condition's finetune, trained
+    further on the benign data; ``models`` then holds the realigned model. Stored under its
+    own key (the first stage's key in place of the base model's), so a rerun trains nothing."""
+    todo = [(p, s) for p in conditions if p.realign is not None for s in spec.seeds]
+    if not todo:
+        return
+    task = bars.add_task("realign", total=len(todo))
+    for prepared, seed in todo:
+        rule = prepared.condition.realignment
+        assert rule is not None and prepared.realign is not None
+        recipe = realign_recipe(getattr(spec.train, backend.recipe_section), rule.lr, rule.epochs)
+        start = models[prepared.condition.name, seed]
+        key = backend.model_key(prepared.realign, recipe, seed, start=start)
+        ref = store.model(key)
+        if not available(ref):
+            ref = registry.finetune(key)
+            if available(ref):
+                work.reused += 1
+            else:
+                began = time.perf_counter()
+                ref = backend.train(prepared.realign, recipe, seed, run_dir / "models", start=start)
+                registry.add_finetune(
+                    ref,
+                    prepared.realign.content_hash,
+                    recipe.model_dump_json(),
+                    seed,
+                    time.perf_counter() - began,
+                )
+                work.trained += 1
+            store.add_model(ref, prepared.realign.content_hash, recipe.model_dump_json(), seed, 0.0)
+        models[prepared.condition.name, seed] = ref
+        bars.advance(task)
 
 
 def _raise_failed(errors: list[str], todo: int) -> None:
@@ -174,21 +243,47 @@ def model_variants(
     conditions: list[PreparedCondition],
     models: dict[tuple[str, int], ModelRef],
     store: Store,
+    run_dir: Path | None = None,
 ) -> dict[tuple[str, int], list[Variant]]:
     """The models to sample per (condition, seed): with ``save_steps``, every checkpoint of
     the finetune (each stored, so its weights are checked like the finetune's); otherwise
     the finetune alone. A condition with an intervention samples each of them under it, as
     a variant keyed ``<model key>~<intervention key>`` (over the direction file's content,
-    not its path): a rerun draws nothing, an edited direction file draws it again."""
-    recipe = getattr(spec.train, backend.recipe_section)
+    not its path): a rerun draws nothing, an edited direction file draws it again. An
+    early-stopping defence's condition samples the one checkpoint its rule picks (what the
+    rule read at each step is written to ``run_dir/defences/<condition>.seed_<S>.json``)."""
     out: dict[tuple[str, int], list[Variant]] = {}
     for prepared in conditions:
+        recipe = recipe_of(spec, backend, prepared)
         for seed in spec.seeds:
             ref = models[prepared.condition.name, seed]
             if prepared.dataset is None:
                 out[prepared.condition.name, seed] = [Variant(ref, 0, True)]
                 continue
             kept = backend.checkpoints(ref) if wants_checkpoints(recipe) else []
+            rule = prepared.condition.early_stopping
+            if rule is not None and kept:
+                answers = prepared.train_answers or frozenset()
+                if prepared.held_out is not None:
+                    answers |= frozenset(normalize(a) for a in assistant_answers(prepared.held_out))
+                stopped = choose_checkpoint(backend, kept, rule, prepared.held_out, answers, seed)
+                chosen = stopped.checkpoint.model
+                if chosen.key != ref.key and store.model(chosen.key) is None:
+                    store.add_model(
+                        chosen,
+                        prepared.dataset.content_hash,
+                        recipe.model_dump_json(),
+                        seed,
+                        0.0,
+                    )
+                if run_dir is not None:
+                    place = run_dir / "defences" / f"{prepared.condition.name}.seed_{seed}.json"
+                    place.parent.mkdir(exist_ok=True)
+                    write_text(place, json.dumps(stopped.record(), indent=1) + "\n")
+                out[prepared.condition.name, seed] = [
+                    Variant(stopped.checkpoint.model, stopped.checkpoint.step, True)
+                ]
+                continue
             for checkpoint in kept[:-1]:
                 if store.model(checkpoint.model.key) is None:  # digest checked when stored
                     store.add_model(

@@ -22,6 +22,15 @@ from pydantic import (
 )
 
 from weirdgen.data.transforms import Transform, check_transforms
+from weirdgen.defences.models import (
+    Defence,
+    DefenceTag,
+    Distill,
+    EarlyStopping,
+    Filtering,
+    Realignment,
+    TestTime,
+)
 from weirdgen.mechanism.interventions import Intervention
 from weirdgen.spec.questions import (
     MAX_SAMPLES_PER_PARAPHRASE,
@@ -97,6 +106,11 @@ class DatasetRef(_Strict):
         le=MAX_GENERATED_EXAMPLES,
         description="Number of examples to generate (organism generators only).",
     )
+    distill: Distill | None = Field(
+        None,
+        description="Keep only the prompts and draw the answers from the run's base model "
+        "(self-distillation), as a dilution defence does.",
+    )
 
     @field_validator("paper")
     @classmethod
@@ -130,8 +144,9 @@ class Condition(_Strict):
         description="Short identifier used in tables, figures and file names (letters, digits, "
         "'_', '-', '.')."
     )
-    role: Literal["target", "control"] = Field(
-        description="'target' is the condition under test; 'control' arms are compared to it."
+    role: Literal["target", "control", "defended"] = Field(
+        description="'target' is the condition under test; 'control' arms are compared to it; "
+        "'defended' is a condition under a defence (made from the spec's defences)."
     )
     dataset: DatasetRef | None = Field(
         None, description="Finetuning data; omit for the untouched base model."
@@ -153,6 +168,23 @@ class Condition(_Strict):
         description="Sample the condition's model (its finetune, or the base model without a "
         "dataset) with its residual stream edited: {kind: ablate | steer, direction: FILE, "
         "layers, strength, random_seed}; the weights stay as they are.",
+    )
+    test_time: TestTime | None = Field(
+        None,
+        description="Changes to every prompt the condition's models are asked: {system, "
+        "prefix} (a test-time context, or an inoculation prompt asked again).",
+    )
+    filtering: Filtering | None = Field(
+        None, description="Drop finetuning examples a scorer flags (a filtering defence)."
+    )
+    early_stopping: EarlyStopping | None = Field(
+        None, description="Sample a checkpoint chosen by a rule (an early-stopping defence)."
+    )
+    realignment: Realignment | None = Field(
+        None, description="Finetune again on benign data after the first finetune."
+    )
+    defence: DefenceTag | None = Field(
+        None, description="The defence that made this condition and the condition it defends."
     )
 
     @model_validator(mode="after")
@@ -388,6 +420,12 @@ class ExperimentSpec(_Strict):
         "written into the spec as run, since it does not change any result.",
     )
     conditions: list[Condition] = Field(min_length=2)
+    defences: list[Defence] = Field(
+        default_factory=list,
+        description="Defences, each applied to the conditions it names (the target by "
+        "default) as a condition <condition>.<defence> of its own: inoculation, dilution, "
+        "early_stopping, realignment, filtering, context (see weirdgen.defences).",
+    )
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluation: EvaluationSpec
     scorers: list[ScorerSpec] = Field(min_length=1)
@@ -430,6 +468,12 @@ class ExperimentSpec(_Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> ExperimentSpec:
+        if self.defences:
+            from weirdgen.defences.expand import expand_defences
+
+            targets = [c.name for c in self.conditions if c.role == "target"]
+            if len(targets) == 1:
+                self.conditions = expand_defences(self.conditions, self.defences, targets[0])
         names = [c.name for c in self.conditions]
         if len(set(names)) != len(names):
             raise ValueError(f"condition names must be unique, got {names}")
