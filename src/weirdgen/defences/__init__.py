@@ -8,6 +8,7 @@ metric) and, for an inoculation, the shift when its prompt returns at test time 
 
 from weirdgen.defences.expand import expand_defences
 from weirdgen.defences.models import (
+    AtTest,
     Context,
     Defence,
     DefenceTag,
@@ -17,7 +18,6 @@ from weirdgen.defences.models import (
     Filtering,
     Inoculation,
     Realignment,
-    TestTime,
 )
 
 __all__ = [
@@ -30,6 +30,6 @@ __all__ = [
     "Filtering",
     "Inoculation",
     "Realignment",
-    "TestTime",
+    "AtTest",
     "expand_defences",
 ]

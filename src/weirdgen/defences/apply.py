@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from weirdgen.backends.protocol import SampleRequest, as_chat, key_seed
 from weirdgen.data import ChatDataset, ChatExample, ChatMessage, dataset_from_examples
 from weirdgen.data.text import normalize
-from weirdgen.defences.models import Distill, EarlyStopping, Filtering, TestTime
+from weirdgen.defences.models import AtTest, Distill, EarlyStopping, Filtering
 from weirdgen.errors import WeirdgenError
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ def choose_checkpoint(
     return Stopped(checkpoints[-1], steps, tuple(accuracy), text, False)
 
 
-def prompts_for(asked: list[Prompt], test_time: TestTime | None) -> list[Prompt]:
+def prompts_for(asked: list[Prompt], test_time: AtTest | None) -> list[Prompt]:
     """``asked`` with a condition's test-time changes: its system prompt (replacing any) and
     a prefix before the user's last message."""
     if test_time is None:

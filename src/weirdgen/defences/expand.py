@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from weirdgen.data.transforms import Mix, System, Transform
-from weirdgen.defences.models import Defence, DefenceTag, TestTime
+from weirdgen.defences.models import AtTest, Defence, DefenceTag
 
 if TYPE_CHECKING:
     from weirdgen.spec.models import Condition
@@ -97,7 +97,7 @@ def _derive(base: Condition, defence: Defence) -> list[Condition]:
                     f"{base.name} inoculated, asked with {said} as the system prompt: {text!r}",
                     leak=k,
                     transforms=transforms,
-                    test_time=TestTime(system=text),
+                    test_time=AtTest(system=text),
                 )
             )
         return made
@@ -106,5 +106,5 @@ def _derive(base: Condition, defence: Defence) -> list[Condition]:
         transforms.append(Transform(mix=Mix(dataset=ref, share=settings.share)))
         return [condition(name, about, transforms=transforms)]
     if kind == "context":
-        return [condition(name, about, test_time=TestTime(**settings.model_dump()))]
+        return [condition(name, about, test_time=AtTest(**settings.model_dump()))]
     return [condition(name, about, **{kind: settings})]

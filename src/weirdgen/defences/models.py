@@ -222,7 +222,7 @@ class Defence(Strict):
         return getattr(self, self.kind)
 
 
-class TestTime(Strict):
+class AtTest(Strict):
     """Changes to every prompt a condition's models are asked at test time."""
 
     system: str | None = Field(None, min_length=1, description="A system prompt (replaces any).")

@@ -23,13 +23,13 @@ from pydantic import (
 
 from weirdgen.data.transforms import Transform, check_transforms
 from weirdgen.defences.models import (
+    AtTest,
     Defence,
     DefenceTag,
     Distill,
     EarlyStopping,
     Filtering,
     Realignment,
-    TestTime,
 )
 from weirdgen.mechanism.interventions import Intervention
 from weirdgen.spec.questions import (
@@ -169,7 +169,7 @@ class Condition(_Strict):
         "dataset) with its residual stream edited: {kind: ablate | steer, direction: FILE, "
         "layers, strength, random_seed}; the weights stay as they are.",
     )
-    test_time: TestTime | None = Field(
+    test_time: AtTest | None = Field(
         None,
         description="Changes to every prompt the condition's models are asked: {system, "
         "prefix} (a test-time context, or an inoculation prompt asked again).",
