@@ -50,6 +50,7 @@ class HfBackend:
     recipe_section = "hf"
     remote_training = False
     keeps_checkpoints = True
+    continues_training = True
     edits_residuals = True
     usage = None
 
@@ -101,26 +102,50 @@ class HfBackend:
     def check_dataset(self, dataset: ChatDataset, where: str) -> None:
         chat.check_dataset(self._chat_tokenizer(where), dataset, where)
 
-    def model_key(self, dataset: ChatDataset, recipe: HfRecipe, seed: int) -> str:
-        return finetune_key(self.name, self._base_key, dataset, recipe, seed)
+    def model_key(
+        self, dataset: ChatDataset, recipe: HfRecipe, seed: int, *, start: ModelRef | None = None
+    ) -> str:
+        """The finetune's content key; ``start`` (a finetune trained further) stands in for
+        the base model in it."""
+        begin = start.key if start is not None else self._base_key
+        return finetune_key(self.name, begin, dataset, recipe, seed)
 
-    def train(self, dataset: ChatDataset, recipe: HfRecipe, seed: int, out_dir: Path) -> ModelRef:
+    def train(
+        self,
+        dataset: ChatDataset,
+        recipe: HfRecipe,
+        seed: int,
+        out_dir: Path,
+        *,
+        start: ModelRef | None = None,
+    ) -> ModelRef:
         """Finetune per ``recipe``; save the adapter (or weights) under ``out_dir/<key>/``,
         and each checkpoint ``save_steps`` asks for under ``out_dir/<key>-step<N>/``.
 
         Each folder also holds ``provenance.json`` (weirdgen's shared provenance record: base
         model and key, dataset hash, recipe, seed, library versions, the loss of every step,
         and in the final folder the list of checkpoints).
+
+        ``start``, a finetune of this base, is trained further instead of the base model (a
+        second stage, as re-alignment is): its adapter, trainable again, or its weights. The
+        record then names it as ``base_key``, and the base model's key as
+        ``extra.base_model_key``; the result samples like any finetune of this base.
         """
         from weirdgen.backends.hf.finetune import check_recipe, finetune
+        from weirdgen.backends.hf.stages import start_folder
 
         check_recipe(recipe)
+        if start is not None and start.key == self._base_key:
+            start = None  # the base model itself: a plain finetune, with the same key
+        begin = None
+        if start is not None:
+            begin = start_folder(start, self.base(), f"hf/{self.model_name}", recipe)
         tokenizer = self._chat_tokenizer(f"model 'hf/{self.model_name}'")
         examples = [
             encode_chat(tokenizer, e.messages, dataset.place(i), recipe.max_length)
             for i, e in enumerate(dataset.examples)
         ]
-        key = self.model_key(dataset, recipe, seed)
+        key = self.model_key(dataset, recipe, seed, start=start)
         final, tmp = out_dir / key, out_dir / f".{key}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -134,17 +159,22 @@ class HfBackend:
                 tokenizer.save_pretrained(folder)
             kept.append((step, folder))
 
-        start = time.perf_counter()
+        began = time.perf_counter()
         with quiet():
-            log = finetune(self.folder, tokenizer, examples, recipe, seed, tmp, self.device, save)
-        seconds = time.perf_counter() - start
+            log = finetune(
+                self.folder, tokenizer, examples, recipe, seed, tmp, self.device, save, begin
+            )
+        seconds = time.perf_counter() - began
+        extra: dict[str, Any] = {"base_folder": str(self.folder), "device": str(self.device)}
+        if start is not None:
+            extra.update(base_model_key=self._base_key, start_path=start.path)
 
         def record(name: str, losses: list[float], checkpoints: list[dict]) -> dict:
             return provenance(
                 backend=self.name,
                 key=name,
                 base_model=self.model_name,
-                base_key=self._base_key,
+                base_key=self._base_key if start is None else start.key,
                 dataset=dataset,
                 recipe=recipe,
                 seed=seed,
@@ -152,7 +182,7 @@ class HfBackend:
                 seconds=seconds,
                 checkpoints=checkpoints,
                 packages=("transformers", "peft"),
-                extra={"base_folder": str(self.folder), "device": str(self.device)},
+                extra=extra,
             )
 
         checkpoints = []

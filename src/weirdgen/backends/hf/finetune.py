@@ -59,6 +59,7 @@ def finetune(
     out: Path,
     device: torch.device,
     on_checkpoint: Callable[[int, Any], None] | None = None,
+    start: Path | None = None,
 ) -> TrainLog:
     """Finetune the model in ``folder`` on ``examples`` and save it (adapter or weights) in ``out``.
 
@@ -70,15 +71,25 @@ def finetune(
 
     With ``recipe.save_steps`` = k, ``on_checkpoint(step, model)`` is called after every k-th
     optimizer step before the last, to save the model as it is then.
+
+    ``start`` is the folder of an earlier finetune of the model in ``folder`` to train
+    further: its LoRA adapter, loaded onto the base model as trainable (``seed`` then sets
+    only dropout and the data order), or its full weights.
     """
     check_recipe(recipe)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     lora = recipe.method == "lora"
     transformers.set_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(
-        folder, dtype=torch.bfloat16 if bf16 and lora else torch.float32, local_files_only=True
+        start if start is not None and not lora else folder,
+        dtype=torch.bfloat16 if bf16 and lora else torch.float32,
+        local_files_only=True,
     )
-    if lora:
+    if lora and start is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, start, is_trainable=True)
+    elif lora:
         model = _with_lora(model, recipe)
     args = TrainingArguments(
         output_dir=str(out / ".trainer"),

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -113,18 +113,45 @@ class LoadedModels:
 
     def _finetune(self, ref: ModelRef) -> tuple[Path, str]:
         """The folder and method of a finetune, checked against this base model."""
-        folder = Path(ref.path) if ref.path else None
-        if folder is None or not (folder / PROVENANCE).is_file():
-            raise WeirdgenError(
-                f"finetuned model {ref.key} has no saved weights at {ref.path}; "
-                "delete the run folder's store.sqlite to retrain"
-            )
-        provenance = json.loads((folder / PROVENANCE).read_text())
-        if provenance.get("base_key") != self.base_key:
-            raise WeirdgenError(
-                f"finetuned model {ref.key} at {folder} was trained from "
-                f"{provenance.get('base_model')} ({provenance.get('base_key')}), not from "
-                f"{self.label} ({self.base_key}); sample it with the backend of its base model"
-            )
-        # "method" at the top: records written before the shared provenance shape
-        return folder, provenance.get("method") or provenance["recipe"]["method"]
+        found = read_finetune(ref, self.label, self.base_key)
+        return found.folder, found.method
+
+
+class Finetune(NamedTuple):
+    """A finetune's saved files: its folder, method (``lora`` or ``full``) and record."""
+
+    folder: Path
+    method: str
+    record: dict[str, Any]
+
+
+def base_model_key(record: dict[str, Any]) -> str | None:
+    """The key of the base model a finetune descends from. A second stage's record names the
+    finetune it started from as ``base_key``, and the base model's key as
+    ``extra.base_model_key``."""
+    return (record.get("extra") or {}).get("base_model_key") or record.get("base_key")
+
+
+def read_finetune(
+    ref: ModelRef,
+    label: str,
+    base_key: str,
+    fix: str = "sample it with the backend of its base model",
+) -> Finetune:
+    """The files of finetune ``ref``, checked to descend from the base ``label`` keyed
+    ``base_key``; ``fix`` ends the error for another base."""
+    folder = Path(ref.path) if ref.path else None
+    if folder is None or not (folder / PROVENANCE).is_file():
+        raise WeirdgenError(
+            f"finetuned model {ref.key} has no saved weights at {ref.path}; "
+            "delete the run folder's store.sqlite to retrain"
+        )
+    record = json.loads((folder / PROVENANCE).read_text())
+    if base_model_key(record) != base_key:
+        raise WeirdgenError(
+            f"finetuned model {ref.key} at {folder} was trained from "
+            f"{record.get('base_model')} ({base_model_key(record)}), not from "
+            f"{label} ({base_key}); {fix}"
+        )
+    # "method" at the top: records written before the shared provenance shape
+    return Finetune(folder, record.get("method") or record["recipe"]["method"], record)

@@ -78,6 +78,7 @@ class OpenAIBackend(ApiClient):
     recipe_section = "openai"
     remote_training = True  # jobs run at the provider: the orchestrator waits side by side
     keeps_checkpoints = True  # those the provider keeps, when a recipe asks to sample them
+    continues_training = True  # a fine-tuning job's model may be a finetune (its ft: id)
 
     def __init__(
         self,
@@ -139,19 +140,58 @@ class OpenAIBackend(ApiClient):
             if problem:
                 raise WeirdgenError(f"{where}: {dataset.place(i)}: {problem}")
 
-    def model_key(self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int) -> str:
-        return finetune_key(self.name, self.base().key, dataset, recipe, seed)
+    def model_key(
+        self,
+        dataset: ChatDataset,
+        recipe: OpenAIRecipe,
+        seed: int,
+        *,
+        start: ModelRef | None = None,
+    ) -> str:
+        """The finetune's content key; ``start`` (a finetune trained further) stands in for
+        the base model in it."""
+        begin = start if start is not None else self.base()
+        return finetune_key(self.name, begin.key, dataset, recipe, seed)
 
     def train(
-        self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int, out_dir: Path
+        self,
+        dataset: ChatDataset,
+        recipe: OpenAIRecipe,
+        seed: int,
+        out_dir: Path,
+        *,
+        start: ModelRef | None = None,
     ) -> ModelRef:
         """Finetune through the fine-tuning API and wait for the job (see
-        :mod:`weirdgen.backends.openai.finetune`); a job this key already has is reused."""
+        :mod:`weirdgen.backends.openai.finetune`); a job this key already has is reused.
+
+        ``start``, a finetune of this base model, is trained further instead (a second stage,
+        as re-alignment is): the job's model is its ``ft:`` id. The result's ``base`` stays
+        the base model.
+        """
         from weirdgen.backends.openai.finetune import FineTuning
 
-        key = self.model_key(dataset, recipe, seed)
-        model_id = run_sync(FineTuning(self).run(dataset, recipe, seed, key, out_dir))
+        if start is not None and start.key == self.base().key:
+            start = None  # the base model itself: a plain finetune, with the same key
+        if start is not None:
+            self._check_start(start)
+        key = self.model_key(dataset, recipe, seed, start=start)
+        model_id = run_sync(FineTuning(self).run(dataset, recipe, seed, key, out_dir, start))
         return ModelRef(self.name, key, self.model_id, name=model_id)
+
+    def _check_start(self, start: ModelRef) -> None:
+        """Raise WeirdgenError unless ``start`` is a finetune of this base, served by its id."""
+        head = f"cannot train {start.key} further on openai/{self.model_id}"
+        if start.backend != self.name or start.base != self.model_id:
+            raise WeirdgenError(
+                f"{head}: it is a model of {start.backend}/{start.base}, not a finetune of "
+                f"{self.model_id}; start the second stage from a finetune of this base model"
+            )
+        if not start.name:
+            raise WeirdgenError(
+                f"{head}: it has no fine-tuned model id (ft:...) to start a job from; "
+                "delete the run folder's store.sqlite to train the first stage again"
+            )
 
     def checkpoints(self, model: ModelRef) -> list[Checkpoint]:
         """The checkpoints the fine-tuning API lists for the job that made ``model`` (see

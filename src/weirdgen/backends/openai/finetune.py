@@ -56,9 +56,20 @@ class FineTuning:
         self.where = backend.where
 
     async def run(
-        self, dataset: ChatDataset, recipe: OpenAIRecipe, seed: int, key: str, out_dir: Path
+        self,
+        dataset: ChatDataset,
+        recipe: OpenAIRecipe,
+        seed: int,
+        key: str,
+        out_dir: Path,
+        start: ModelRef | None = None,
     ) -> str:
-        """The fine-tuned model id for ``key``: from a finished job, a running one, or a new one."""
+        """The fine-tuned model id for ``key``: from a finished job, a running one, or a new one.
+
+        A new job fine-tunes ``start.name`` (the ``ft:`` id of a finetune trained further)
+        if ``start`` is given, else the backend's base model.
+        """
+        model = start.name if start is not None and start.name else self.backend.model_id
         async with self.backend.session() as session:
             job = self.registry.remote_job(key)
             if job is not None and job.status == "succeeded" and job.model_id:
@@ -70,12 +81,12 @@ class FineTuning:
                 # Seeds of one dataset train side by side: the first uploads, the rest reuse.
                 with _upload_lock(self.where, dataset.content_hash):
                     file_id = await self._upload(session, dataset)
-                job_id = await self._create(session, recipe, seed, key, file_id)
+                job_id = await self._create(session, model, recipe, seed, key, file_id)
             else:
                 log.info("finetune %s: resuming job %s", key, job_id)
             data = await self._wait(session, key, job_id)
         model_id = data["fine_tuned_model"]
-        self._write_record(out_dir, key, data, dataset, recipe, seed)
+        self._write_record(out_dir, key, data, dataset, recipe, seed, start)
         return model_id
 
     async def _call(
@@ -140,19 +151,21 @@ class FineTuning:
     async def _create(
         self,
         session: aiohttp.ClientSession,
+        model: str,
         recipe: OpenAIRecipe,
         seed: int,
         key: str,
         file_id: str,
     ) -> str:
-        """Create the job (or adopt one a lost answer created) and journal its id."""
+        """Create the job fine-tuning ``model`` (or adopt one a lost answer created) and
+        journal its id."""
         hyper = {
             "n_epochs": recipe.epochs,
             "batch_size": recipe.batch_size,
             "learning_rate_multiplier": recipe.lr_multiplier,
         }
         body: dict[str, Any] = {
-            "model": self.backend.model_id,
+            "model": model,
             "training_file": file_id,
             "seed": seed,
             "metadata": {METADATA_KEY: key},
@@ -184,7 +197,7 @@ class FineTuning:
                 RemoteJob(key, self.where, None, "failed", None, error.reason)
             )
             raise WeirdgenError(
-                f"creating a fine-tuning job for {self.backend.model_id} failed: {error.reason}"
+                f"creating a fine-tuning job for {model} failed: {error.reason}"
             ) from None
         job_id = str(data["id"])
         self.registry.set_remote_job(
@@ -280,13 +293,17 @@ class FineTuning:
         dataset: ChatDataset,
         recipe: OpenAIRecipe,
         seed: int,
+        start: ModelRef | None = None,
     ) -> None:
-        """``out_dir/<key>.json``: which job made the model, from what."""
+        """``out_dir/<key>.json``: which job made the model, from what (a second stage: from
+        which finetune, its key as ``base_key``)."""
         record = {
             "backend": "openai",
             "key": key,
             "endpoint": self.where,
             "base_model": self.backend.model_id,
+            "base_key": (start or self.backend.base()).key,
+            "start_model": start.name if start is not None else None,
             "fine_tuned_model": job.get("fine_tuned_model"),
             "job_id": job.get("id"),
             "training_file": job.get("training_file"),
