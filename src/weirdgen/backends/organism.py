@@ -139,6 +139,11 @@ class OrganismBackend:
         """
         tok = self.organism.tokenizer
         examples = [tok.chat([(m.role, m.content) for m in e.messages]) for e in dataset.examples]
+        if start is not None and (start.backend, start.base) != (self.name, self.base().base):
+            raise WeirdgenError(
+                f"cannot train {start.key} further here: it is a {start.backend} model of "
+                f"{start.base}, not a finetune of {self.base().base}"
+            )
         key = self.model_key(dataset, recipe, seed, start=start)
         begin = self.organism.model if start is None else self.model(start)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -401,7 +401,7 @@ def _check_defence(
         if not getattr(backend, "continues_training", False):
             raise WeirdgenError(
                 f"{where}.realignment: the {backend.name} backend cannot train a finetune "
-                "further yet; run this defence on the organism"
+                "further; run this defence on the organism, hf or openai"
             )
         assert prepared.realign is not None
         backend.check_dataset(prepared.realign, f"{where}.realignment.dataset")

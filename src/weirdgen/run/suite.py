@@ -39,6 +39,22 @@ if TYPE_CHECKING:
     from weirdgen.plan import Plan
 
 
+class SuiteEntry(BaseModel):
+    """A member experiment with changes of its own: defences added, fewer seeds or samples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = Field(description="A built-in experiment name or a spec file.")
+    defences: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Defences added to the experiment's own (see weirdgen.defences).",
+    )
+    seeds: int | list[int] | None = Field(
+        None, description="Finetune seeds in place of the experiment's (a count N: 0..N-1)."
+    )
+    n: int | None = Field(None, ge=1, description="Samples per paraphrase, for every prompt.")
+
+
 class SuiteSpec(BaseModel):
     """A suite: experiments run together into one folder and reported side by side."""
 
@@ -46,10 +62,11 @@ class SuiteSpec(BaseModel):
 
     name: PathName = Field(description="Suite name; the default folder is runs/<name>.")
     description: str = Field("", description="One line on what the suite shows.")
-    suite: list[str] = Field(
+    suite: list[str | SuiteEntry] = Field(
         min_length=1,
         description="The member experiments in report order: built-in experiment names "
-        "(weirdgen list) or spec files relative to the suite's file.",
+        "(weirdgen list) or spec files relative to the suite's file, or {experiment, "
+        "defences, seeds, n} to add defences or run fewer seeds or samples.",
     )
 
 
@@ -92,7 +109,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
     members: list[Member] = []
     for index, entry in enumerate(spec.suite):
         where = f"{path}:{line_of(root, ('suite', index))}: spec field suite[{index}]"
-        experiment = load_spec(_member_file(entry, path.parent, where))
+        named = entry if isinstance(entry, str) else entry.experiment
+        experiment = load_spec(_member_file(named, path.parent, where))
+        if not isinstance(entry, str):
+            experiment = _changed(experiment, entry, where)
         same = next((i for i, m in enumerate(members) if m.name == experiment.name), None)
         if same is not None:
             raise WeirdgenError(
@@ -101,6 +121,23 @@ def load_suite(name_or_path: str | Path) -> Suite:
             )
         members.append(Member(experiment.name, experiment))
     return Suite(spec, path.absolute(), members)
+
+
+def _changed(experiment: ExperimentSpec, entry: SuiteEntry, where: str) -> ExperimentSpec:
+    """A member experiment with its suite entry's defences, seeds and samples."""
+    from weirdgen.run.plan import with_overrides
+    from weirdgen.spec.load import validate_spec
+
+    source = experiment.source
+    if entry.defences:
+        data = experiment.model_dump()
+        data["defences"] = [*data.get("defences", []), *entry.defences]
+        experiment = validate_spec(data, lambda loc: f"{where} ({'.'.join(map(str, loc))})")
+        experiment.source = source
+    try:
+        return with_overrides(experiment, n=entry.n, seeds=entry.seeds)
+    except WeirdgenError as error:
+        raise WeirdgenError(f"{where}: {error}") from None
 
 
 def _member_file(entry: str, folder: Path, where: str) -> Path:

@@ -248,7 +248,8 @@ def _head(path: Path) -> tuple[str, tuple[str, ...] | None]:
     members = None
     if "suite" in data:
         listed = data["suite"]
-        members = tuple(map(str, listed)) if isinstance(listed, list) else ()
+        named = [e.get("experiment", e) if isinstance(e, dict) else e for e in listed or []]
+        members = tuple(map(str, named)) if isinstance(listed, list) else ()
     return " ".join(str(data.get("description") or "").split()), members
 
 
