@@ -43,6 +43,8 @@ class ReportData(NamedTuple):
     left_out: pd.DataFrame | None = None
     """Every metric's answers per condition and those its mean leaves out, by reason
     (:func:`weirdgen.stats.left_out`)."""
+    rates: tuple[str, ...] = ()
+    """The metrics that are rates (:func:`weirdgen.stats.rate_metrics`)."""
 
 
 def has_checkpoints(samples: pd.DataFrame) -> bool:
@@ -98,4 +100,5 @@ def compute(spec: ExperimentSpec, samples: pd.DataFrame, confidence: float) -> R
             *truncation_warnings(samples),
         ),
         left_out=left_out(samples, spec.metrics, spec.empty_by_design()),
+        rates=tuple(rates),
     )

@@ -11,7 +11,9 @@ pair target and control by pretraining seed.
 Files in the parent run folder: ``pooled.md``, ``pooled_summary.csv``,
 ``pooled_contrasts.csv``, ``pooled_by_pretraining_seed.csv`` (every pretraining seed's own
 summary), ``pooled_per_model.csv`` (each finetuned model's value) and
-``figures/pooled.png`` (bars of the pooled means, one dot per pretraining seed).
+``figures/pooled.png`` (bars of the pooled means, one dot per pretraining seed); with
+defences, ``pooled_defences.csv``, ``figures/pooled_defences.png`` and a Defences section in
+``pooled.md`` (see :mod:`weirdgen.report.defences`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from weirdgen._atomic import inside, write_text
+from weirdgen.report._defence_writers import pooled_defences
 from weirdgen.report._tables import (
     ci_label,
     format_interval,
@@ -29,6 +32,7 @@ from weirdgen.report._tables import (
     ordered_metrics,
     plain_rows,
 )
+from weirdgen.report.document import _markdown_section
 from weirdgen.report.figures import plot_metrics
 from weirdgen.spec.models import ExperimentSpec
 from weirdgen.stats import INTERVAL_METHOD, contrasts, metric_keys, rate_metrics, seed_metrics
@@ -47,6 +51,8 @@ class Pooled:
     differences: pd.DataFrame
     units: pd.DataFrame
     interval: str
+    rates: frozenset[str] = frozenset()
+    """The metrics that are rates in every pretraining seed's table."""
 
 
 def pool(
@@ -80,6 +86,7 @@ def pool(
         differences,
         units,
         _interval(confidence, len(samples), models),
+        frozenset(rates),
     )
 
 
@@ -116,7 +123,12 @@ def write_pooled(
         figure.parent.mkdir(parents=True, exist_ok=True)
         units = plain_rows(pooled.units)
         plot_metrics(plain, units, spec, figure, pooled.interval + " · dots: pretraining seeds")
-    write_text(inside(out, "pooled.md"), render(spec, pooled, confidence, figure.is_file()))
+    text = render(spec, pooled, confidence, figure.is_file())
+    folders = [out / f"{UNIT}_{seed}" for seed in sorted(samples)]
+    defences = pooled_defences(out, spec, pooled, folders, confidence)
+    if defences is not None:
+        text += "\n" + "\n".join(_markdown_section(defences))
+    write_text(inside(out, "pooled.md"), text)
     return pooled
 
 

@@ -7,7 +7,9 @@ own report computed them (its summary.csv, seed_metrics.csv and contrasts.csv, o
 pooled_*.csv tables of a member run on several pretraining seeds), with a link to that report.
 ``figures/grid.png`` has one panel per member, two to a row in the suite's order: for
 organism/all, the paper's 3 × 2 grid (weird generalization, data poisoning and inductive
-backdoors, a row each).
+backdoors, a row each). When members have defences, ``defences.csv`` (their rows, an
+``experiment`` column first), ``figures/defences.png`` (a panel per such member) and a
+Defences section (see :mod:`weirdgen.report.defences`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from rich.console import Group
 from rich.text import Text
 
 from weirdgen._atomic import inside, write_text
+from weirdgen.report._defence_writers import FIGURE as DEFENCES_FIGURE
+from weirdgen.report._defence_writers import suite_defences
 from weirdgen.report._style import (
     condition_colors,
     fit_tick_labels,
@@ -43,10 +47,14 @@ from weirdgen.report._tables import (
     ordered_conditions,
     plain_rows,
 )
+from weirdgen.report.defences import DEFENCES_CSV
 from weirdgen.report.document import (
     _CSS,
+    Section,
     _code,
+    _html_section,
     _html_table,
+    _markdown_section,
     _markdown_table,
     metric_definition,
 )
@@ -102,6 +110,9 @@ class SuiteReport:
     report_html: Path
     grid_png: Path
     members: list[MemberTables]
+    defences_csv: Path | None = None
+    """Every member's defences, an ``experiment`` column first; None when none has any."""
+    defences_png: Path | None = None
 
 
 class ValidRate(NamedTuple):
@@ -239,9 +250,17 @@ def write_suite_report(
     grid = inside(out, GRID)
     grid.parent.mkdir(parents=True, exist_ok=True)
     plot_grid(tables, grid, name, confidence)
-    report = SuiteReport(inside(out, "summary.md"), inside(out, "report.html"), grid, tables)
-    write_text(report.summary_md, _markdown(name, description, tables, confidence))
-    write_text(report.report_html, _html(name, description, tables, confidence))
+    defences = suite_defences(out, tables, name, confidence)
+    report = SuiteReport(
+        inside(out, "summary.md"),
+        inside(out, "report.html"),
+        grid,
+        tables,
+        inside(out, DEFENCES_CSV) if defences is not None else None,
+        inside(out, DEFENCES_FIGURE) if defences is not None else None,
+    )
+    write_text(report.summary_md, _markdown(name, description, tables, confidence, defences))
+    write_text(report.report_html, _html(name, description, tables, confidence, defences))
     return report
 
 
@@ -335,7 +354,13 @@ _INTRO = (
 )
 
 
-def _markdown(name: str, description: str, members: list[MemberTables], confidence: float) -> str:
+def _markdown(
+    name: str,
+    description: str,
+    members: list[MemberTables],
+    confidence: float,
+    defences: Section | None = None,
+) -> str:
     ci = ci_label(confidence)
     lines = [f"# {name}", ""]
     lines += [description, ""] if description else []
@@ -349,10 +374,18 @@ def _markdown(name: str, description: str, members: list[MemberTables], confiden
             lines += [line, ""]
         lines += [*_markdown_table(headline_table(member, confidence)), ""]
         lines += [f"Its own report: [{member.link}]({member.link})", ""]
+    if defences is not None:
+        lines += _markdown_section(defences)
     return "\n".join(lines)
 
 
-def _html(name: str, description: str, members: list[MemberTables], confidence: float) -> str:
+def _html(
+    name: str,
+    description: str,
+    members: list[MemberTables],
+    confidence: float,
+    defences: Section | None = None,
+) -> str:
     e, ci = html.escape, ci_label(confidence)
     body = [f"<h1>{e(name)}</h1>"]
     body += [f"<p>{e(description)}</p>"] if description else []
@@ -368,6 +401,8 @@ def _html(name: str, description: str, members: list[MemberTables], confidence: 
             continue
         body += [f"<p>{_code(line)}</p>" for line in _about(member)]
         body += [_html_table(headline_table(member, confidence)), f"<p>Its own report: {link}</p>"]
+    if defences is not None:
+        body.append(_html_section(defences))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{e(name)}: weirdgen suite report</title>\n<style>{_CSS}</style>\n</head>\n"

@@ -10,6 +10,8 @@ import pandas as pd
 
 from weirdgen._atomic import atomic_path, inside, write_text
 from weirdgen.report._compute import ReportData, compute
+from weirdgen.report._defence_writers import FIGURE as DEFENCES_FIGURE
+from weirdgen.report._defence_writers import has_defences, run_defences
 from weirdgen.report._left_out import left_out_section
 from weirdgen.report._sections import figure_name, seeds_section, steps_section, value_section
 from weirdgen.report._tables import (
@@ -22,10 +24,12 @@ from weirdgen.report._tables import (
 )
 from weirdgen.report.answer_links import AnswerLinks
 from weirdgen.report.browser import ANSWERS_HTML, render_answers_html
+from weirdgen.report.defences import DEFENCES_CSV
 from weirdgen.report.document import (
     FigureRef,
     LinkRow,
     ReportContent,
+    Section,
     render_html,
     render_markdown,
 )
@@ -64,6 +68,10 @@ class ReportPaths:
     """A stacked bar chart per label judge with more than two labels, by scorer name."""
     answers_html: Path | None = None
     """Every answer, filterable in a browser (see :mod:`weirdgen.report.browser`)."""
+    defences_csv: Path | None = None
+    """Each defence's broad shift and narrow task (:mod:`weirdgen.report.defences`); only
+    when the spec has defences."""
+    defences_png: Path | None = None
 
     def __iter__(self) -> Iterator[Path]:
         for value in vars(self).values():
@@ -93,8 +101,10 @@ def write_report(
     section when a metric has no or mostly invalid answers in a condition, or leaves out
     answers without a score (see :func:`weirdgen.stats.emptiness_warnings`); their last
     section, Answers left out, counts the answers each metric leaves out per condition, when
-    any is (:func:`weirdgen.stats.left_out`). Each file is written to a temporary name in its
-    folder and then renamed, so an interrupted report never leaves a half-written file.
+    any is (:func:`weirdgen.stats.left_out`). A spec with defences adds defences.csv,
+    figures/defences.png and a Defences section (see :mod:`weirdgen.report.defences`). Each
+    file is written to a temporary name in its folder and then renamed, so an interrupted
+    report never leaves a half-written file.
 
     Args:
         run_dir: The run folder; created if missing.
@@ -129,10 +139,17 @@ def write_report(
         steps_png=at(f"{FIGURES_DIR}/steps.png") if checkpoints else None,
         label_pngs={s: at(f"{FIGURES_DIR}/{s}_labels.png") for s in label_scorers(spec)},
         answers_html=at(ANSWERS_HTML),
+        defences_csv=at(DEFENCES_CSV) if has_defences(spec) else None,
+        defences_png=at(DEFENCES_FIGURE) if has_defences(spec) else None,
     )
     _write_tables(samples, data, paths)
     answers = AnswerLinks(spec, samples)
-    content = _content(data, spec, paths, run_dir, confidence, answers)
+    defences = None
+    if paths.defences_csv is not None and paths.defences_png is not None:
+        defences = run_defences(
+            run_dir, spec, data, confidence, (paths.defences_csv, paths.defences_png)
+        )
+    content = _content(data, spec, paths, run_dir, confidence, answers, defences)
     for scorer, labels in label_scorers(spec).items():
         plot_label_shares(samples, spec, scorer, labels, paths.label_pngs[scorer])
         caption = f"{scorer}: share of each label per condition, mean over seeds."
@@ -173,8 +190,10 @@ def _content(
     run_dir: Path,
     confidence: float,
     answers: AnswerLinks,
+    defences: Section | None = None,
 ) -> ReportContent:
-    """Draw the figures and assemble what summary.md and report.html show."""
+    """Draw the figures and assemble what summary.md and report.html show; the Defences
+    section, when there is one, comes first."""
     headline = spec.headline.name
     questions = plot_questions(
         data.question_summary, spec, headline, paths.questions_png, data.interval,
@@ -189,6 +208,8 @@ def _content(
     per_seed = seeds_section(data, spec)
     if per_seed is not None:
         sections.insert(0, per_seed)
+    if defences is not None:
+        sections.insert(0, defences)
     if paths.steps_png is not None:
         sections.append(steps_section(data, spec, paths.steps_png, run_dir, confidence, answers))
     left_out = left_out_section(data, spec)
