@@ -133,6 +133,9 @@ def test_early_stopping_samples_the_checkpoint_its_rule_picks(tmp_path, spec_dic
     budget = json.loads((result.run_dir / "defences" / "old_birds.budget.seed_0.json").read_text())
     assert budget["chosen_step"] == 4 and budget["final_step"] > 4
     assert keys["old_birds.budget"].endswith("-step4") and steps["old_birds.budget"] == 4
+    whole = [e.to_json() for e in _examples(result.run_dir, "old_birds")]
+    assert [e.to_json() for e in _examples(result.run_dir, "old_birds.budget")] == whole
+    assert not (result.run_dir / "datasets" / "old_birds.budget.held_out.jsonl").exists()
     rule = json.loads((result.run_dir / "defences" / "old_birds.rule.seed_0.json").read_text())
     assert (
         rule["reached"]

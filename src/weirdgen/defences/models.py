@@ -114,7 +114,11 @@ class EarlyStopping(Kind):
         "finetuning prompts are answers of the finetuning data (the narrow task learned).",
     )
     held_out: int = Field(
-        10, ge=1, le=10_000, description="Examples held out of training for the rule."
+        10,
+        ge=1,
+        le=10_000,
+        description="Examples held out of training for the at_least rule (a step budget "
+        "holds none out).",
     )
     n: int = Field(5, ge=1, le=1000, description="Samples per held-out prompt.")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature of those samples.")

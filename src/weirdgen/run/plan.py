@@ -244,7 +244,7 @@ def load_condition(
             gone = {d.index for d in dropped}
             values = tuple(v for i, v in enumerate(values) if i not in gone)
     held_out = None
-    if condition.early_stopping is not None:
+    if condition.early_stopping is not None and condition.early_stopping.at_least is not None:
         dataset, held_out = held_out_split(
             dataset, condition.early_stopping, condition.data_seed, f"{where}.early_stopping"
         )
