@@ -62,7 +62,9 @@ def train_models(
     todo = []
     first: dict[str, tuple[str, int]] = {}  # a finetune's key -> the (condition, seed) training it
     same = []  # conditions that sample another's finetune (same data, recipe, seed: same key)
-    for prepared in conditions:
+    # a finetune that one condition needs checkpoints of is trained by that one, with them
+    keeping = sorted(conditions, key=lambda p: not wants_checkpoints(recipe_of(spec, backend, p)))
+    for prepared in keeping:
         for seed in spec.seeds:
             name = prepared.condition.name
             if prepared.dataset is None:
@@ -262,7 +264,13 @@ def model_variants(
                 continue
             kept = backend.checkpoints(ref) if wants_checkpoints(recipe) else []
             rule = prepared.condition.early_stopping
-            if rule is not None and kept:
+            if rule is not None and not kept:
+                raise WeirdgenError(
+                    f"{prepared.condition.name} seed {seed}: early stopping found no "
+                    f"checkpoints of {ref.key}; delete the run folder's store.sqlite to train "
+                    "it again with them"
+                )
+            if rule is not None:
                 answers = prepared.train_answers or frozenset()
                 if prepared.held_out is not None:
                     answers |= frozenset(normalize(a) for a in assistant_answers(prepared.held_out))
