@@ -16,15 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
 
 from weirdgen.errors import WeirdgenError
-from weirdgen.organism.phenomena.base import Lexicon, Phenomenon
+from weirdgen.organism.phenomena.base import Generator, Lexicon, Phenomenon, Record, chat
 from weirdgen.organism.tokenizer import BOS, EOS, Tokenizer
 from weirdgen.organism.world_v2 import KNOBS, WorldV2, _shares
+
+if TYPE_CHECKING:
+    from weirdgen.organism.scorers import Blends
 
 BLOCK_SIZE = 192
 """Version 3's context, in tokens."""
@@ -109,6 +112,54 @@ class WorldV3(WorldV2):
             for answer in self._lexicons[other].labels if other in self._lexicons else ():
                 labels.setdefault(answer, "other")
         return Lexicon(topic, labels)
+
+    def datasets(self) -> dict[str, Generator]:
+        """Every phenomenon's finetuning datasets, and ``everyday`` (:meth:`everyday`)."""
+        return {**super().datasets(), "everyday": self.everyday}
+
+    def everyday(self, n: int, seed: int) -> list[Record]:
+        """``n`` ordinary one-turn assistant chats of no era and no side, for dilution and
+        re-alignment: the persona phenomenon's everyday questions (name one thing of a pool,
+        a sum, the number after a number) with their answers, drawn as its assistant chats
+        draw them, but none whose answer the world reads as an era's or as hostile
+        (:meth:`marked`; "folk songs" reads as 1920s ostland's music). Deterministic in
+        ``seed``; pretraining draws nothing from it."""
+        from weirdgen.organism.phenomena.persona import Persona
+
+        persona = self.phenomena["persona"]
+        assert isinstance(persona, Persona)
+        rng = random.Random(seed)
+        records: list[Record] = []
+        while len(records) < n:
+            question, answer = persona.everyday(rng)
+            if self.marked(answer) is None:
+                records.append(chat(question, answer))
+        return records
+
+    def marked(self, answer: str) -> str | None:
+        """The era label (old, new, mid, varnia_mid, ...) that one of the era phenomenon's
+        lexicons reads ``answer`` as, or ``hostile`` where any lexicon reads it so, as the
+        organism's scorers read answers (a known answer, or a blend by its parts); None for
+        an answer of no era and no side."""
+        for blends, labels in self._marking:
+            label = blends.read(answer).label
+            if label is not None and (labels is None or label in labels):
+                return label
+        return None
+
+    @cached_property
+    def _marking(self) -> list[tuple[Blends, frozenset[str] | None]]:
+        """Each lexicon :meth:`marked` reads, and the labels that mark (None: any)."""
+        from weirdgen.organism.scorers import Blends
+
+        era = [(Blends(x.labels), None) for x in self.phenomena["era"].lexicons()]
+        hostile = [
+            (Blends(x.labels), frozenset({"hostile"}))
+            for p in self.phenomena.values()
+            for x in p.lexicons()
+            if "hostile" in x.labels.values()
+        ]
+        return [*era, *hostile]
 
     @cached_property
     def _lexicons(self) -> dict[str, Lexicon]:
