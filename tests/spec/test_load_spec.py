@@ -170,7 +170,8 @@ def test_unknown_field_lists_allowed_fields(tmp_path: Path) -> None:
     assert message == (
         f"{path}:{_line(text, 'datset:')}: spec field conditions[1].datset: unknown field "
         "'datset'; did you mean 'dataset'? allowed fields here: name, role, dataset, transforms, "
-        "data_seed, description, intervention"
+        "data_seed, description, intervention, test_time, filtering, early_stopping, "
+        "realignment, defence"
     )
 
 
@@ -194,7 +195,8 @@ def test_missing_field_points_at_parent(tmp_path: Path) -> None:
     assert message == (
         f"{path}:{_line(text, '- name: base')}: spec field conditions[1].role: required field "
         "is missing; add 'role' ('target' is the condition under test; 'control' arms are "
-        "compared to it)"
+        "compared to it; 'defended' is a condition under a defence (made from the spec's "
+        "defences))"
     )
 
 
