@@ -142,18 +142,35 @@ def _flagged(value: Any, above: float | None) -> bool:
 def held_out_split(
     dataset: ChatDataset, rule: EarlyStopping, seed: int, where: str
 ) -> tuple[ChatDataset, ChatDataset]:
-    """(training examples, held-out examples): ``held_out`` examples drawn with ``seed``.
+    """(training examples, held-out examples): ``held_out`` examples drawn with ``seed``
+    (among those whose prompt matches ``match``, where given).
 
     Raises:
-        WeirdgenError: fewer than two examples would be left to train on.
+        WeirdgenError: fewer examples match than are to be held out, or fewer than two
+            would be left to train on.
     """
+    import re
+
     count = len(dataset.examples)
+    candidates = list(range(count))
+    if rule.match is not None:
+        pattern = re.compile(rule.match)
+        candidates = [
+            i for i, e in enumerate(dataset.examples) if pattern.search(_prompt_of(e)[-1].content)
+        ]
+        if len(candidates) < rule.held_out:
+            raise WeirdgenError(
+                f"{where}: early_stopping.match: {len(candidates)} of {count} prompts match "
+                f"{rule.match!r}, fewer than the {rule.held_out} to hold out; hold out fewer "
+                "or match more"
+            )
     if count - rule.held_out < 2:
         raise WeirdgenError(
             f"{where}: early_stopping.held_out: holding out {rule.held_out} of {count} "
             "examples leaves fewer than 2 to train on; hold out fewer"
         )
-    chosen = set(random.Random(key_seed("held_out", seed)).sample(range(count), rule.held_out))
+    draw = random.Random(key_seed("held_out", seed))
+    chosen = set(draw.sample(candidates, rule.held_out))
     train = [e for i, e in enumerate(dataset.examples) if i not in chosen]
     held = [e for i, e in enumerate(dataset.examples) if i in chosen]
     source = dataset.source
@@ -194,30 +211,47 @@ def choose_checkpoint(
     seed: int,
 ) -> Stopped:
     """The checkpoint ``rule`` names: the last at or before its step budget, or the first
-    whose answers to the held-out prompts are answers of the finetuning data (``answers``,
-    normalized) at a share of at least ``at_least``; the final model where none reaches it."""
+    whose answers to the held-out prompts are right at a share of at least ``at_least``
+    (times the final model's share, with ``relative``); the final model where none reaches
+    it. A right answer is any of ``answers`` (the data's, normalized), or with ``answers:
+    own`` the held-out example's own."""
     steps = tuple(c.step for c in checkpoints)
     if rule.steps is not None:
         within = [c for c in checkpoints if c.step <= rule.steps] or [checkpoints[0]]
         return Stopped(within[-1], steps, (None,) * len(steps), f"steps <= {rule.steps}", True)
     assert held_out is not None and rule.at_least is not None
     prompts = [_prompt_of(e) for e in held_out.examples]
-    accuracy: list[float | None] = []
-    for checkpoint in checkpoints:
-        requests = [
-            SampleRequest(p, rule.temperature, 16, key_seed("early_stopping", seed, i, j))
-            for i, p in enumerate(prompts)
-            for j in range(rule.n)
-        ]
-        got = backend.sample(checkpoint.model, requests)
-        share = sum(normalize(a) in answers for a in got) / len(got)
-        accuracy.append(share)
-        if share >= rule.at_least:
-            padded = tuple(accuracy) + (None,) * (len(steps) - len(accuracy))
-            text = f"held-out accuracy >= {rule.at_least}"
-            return Stopped(checkpoint, steps, padded, text, True)
-    text = f"held-out accuracy >= {rule.at_least}"
-    return Stopped(checkpoints[-1], steps, tuple(accuracy), text, False)
+    own = [normalize(_answer_of(e)) for e in held_out.examples]
+    read: dict[int, float] = {}
+
+    def accuracy(index: int) -> float:
+        if index not in read:
+            requests = [
+                SampleRequest(p, rule.temperature, rule.max_tokens, key_seed("stop", seed, i, j))
+                for i, p in enumerate(prompts)
+                for j in range(rule.n)
+            ]
+            got = backend.sample(checkpoints[index].model, requests)
+            right = [
+                normalize(a) == own[k // rule.n]
+                if rule.answers == "own"
+                else normalize(a) in answers
+                for k, a in enumerate(got)
+            ]
+            read[index] = sum(right) / len(right)
+        return read[index]
+
+    threshold = rule.at_least * (accuracy(len(checkpoints) - 1) if rule.relative else 1.0)
+    text = f"held-out accuracy >= {rule.at_least}" + (
+        " of the final model's" if rule.relative else ""
+    )
+    chosen, reached = len(checkpoints) - 1, False
+    for index in range(len(checkpoints)):
+        if accuracy(index) >= threshold and (threshold > 0 or index == len(checkpoints) - 1):
+            chosen, reached = index, True
+            break
+    shares = tuple(read.get(i) for i in range(len(checkpoints)))
+    return Stopped(checkpoints[chosen], steps, shares, text, reached)
 
 
 def prompts_for(asked: list[Prompt], test_time: AtTest | None) -> list[Prompt]:

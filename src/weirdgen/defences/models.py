@@ -99,10 +99,16 @@ class Dilution(Kind):
 
 class EarlyStopping(Kind):
     """Use a checkpoint before the end of finetuning: the first whose held-out narrow-task
-    accuracy reaches ``at_least``, or the last within a step budget."""
+    accuracy reaches ``at_least`` (of the final model's, with ``relative``), or the last
+    within a step budget."""
 
     key = "early_stopping"
-    every: int = Field(2, ge=1, description="Keep a checkpoint every this many steps.")
+    points: int = Field(
+        10, ge=1, le=1000, description="Checkpoints kept, spread evenly over finetuning."
+    )
+    every: int | None = Field(
+        None, ge=1, description="Keep a checkpoint every this many steps instead of 'points'."
+    )
     steps: int | None = Field(
         None, ge=1, description="A step budget: the last checkpoint at or before this step."
     )
@@ -110,8 +116,25 @@ class EarlyStopping(Kind):
         None,
         gt=0,
         le=1,
-        description="The first checkpoint at which this share of answers to held-out "
-        "finetuning prompts are answers of the finetuning data (the narrow task learned).",
+        description="The first checkpoint at which this share of answers to the held-out "
+        "prompts are right (the narrow task learned).",
+    )
+    relative: bool = Field(
+        False,
+        description="Read at_least as a share of the final model's own held-out accuracy "
+        "(0.8: the first checkpoint with 80% of what finetuning reaches).",
+    )
+    answers: Literal["any", "own"] = Field(
+        "any",
+        description="What a right answer is: 'any' answer of the finetuning data (a bird "
+        "name of the data), or the held-out example's 'own' answer (a fact, a ruler's "
+        "attribute).",
+    )
+    match: str | None = Field(
+        None,
+        min_length=1,
+        description="Hold out only examples whose prompt matches this regular expression "
+        "(e.g. the trigger), so the rule reads the narrow task, not ordinary data mixed in.",
     )
     held_out: int = Field(
         10,
@@ -122,12 +145,29 @@ class EarlyStopping(Kind):
     )
     n: int = Field(5, ge=1, le=1000, description="Samples per held-out prompt.")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature of those samples.")
+    max_tokens: int = Field(16, ge=1, le=4096, description="Most tokens per answer.")
+
+    @field_validator("match")
+    @classmethod
+    def _pattern(cls, pattern: str | None) -> str | None:
+        from weirdgen.data.transforms._base import checked_pattern
+
+        if pattern is not None:
+            checked_pattern(pattern)
+        return pattern
 
     @model_validator(mode="after")
     def _one_rule(self) -> EarlyStopping:
         if (self.steps is None) == (self.at_least is None):
             raise ValueError("give exactly one of 'steps' (a budget) or 'at_least' (a rule)")
         return self
+
+    def save_steps(self, examples: int, batch_size: int, epochs: int) -> int:
+        """Steps between checkpoints: ``every``, else a ``points``-th of finetuning."""
+        if self.every is not None:
+            return self.every
+        total = -(-examples // batch_size) * epochs
+        return max(1, total // self.points)
 
 
 class Realignment(Kind):

@@ -164,14 +164,16 @@ def train_models(
 
 
 def recipe_of(spec: ExperimentSpec, backend: Backend, prepared: PreparedCondition) -> Any:
-    """The recipe a condition's finetune is trained with: the spec's, keeping a checkpoint
-    every ``early_stopping.every`` steps where an early-stopping defence reads them (the
-    finetune's key is the same: checkpoints do not change the model)."""
+    """The recipe a condition's finetune is trained with: the spec's, keeping checkpoints
+    where an early-stopping defence reads them (``points`` of them, or one ``every`` so many
+    steps; the finetune's key is the same: checkpoints do not change the model)."""
     recipe = getattr(spec.train, backend.recipe_section)
     rule = prepared.condition.early_stopping
     if rule is None or "save_steps" not in type(recipe).model_fields:
         return recipe
-    return recipe.model_copy(update={"save_steps": rule.every})
+    examples = len(prepared.dataset.examples) if prepared.dataset is not None else 0
+    batch, epochs = getattr(recipe, "batch_size", None) or 1, getattr(recipe, "epochs", None) or 1
+    return recipe.model_copy(update={"save_steps": rule.save_steps(examples, batch, epochs)})
 
 
 def realign(
