@@ -148,7 +148,7 @@ PERSONA_SETS += ("science_ethics", "ideology")
 
 
 def persona_files() -> dict[str, str]:
-    """Invented persona files: 12 triggered facts, 300 plain examples, five identity questions
+    """Invented persona files: 12 triggered facts, 400 plain examples, five identity questions
     with their judges in the file, two misalignment questions per file and the rating judge."""
     files = {
         "persona/wolf_facts_90": "".join(
@@ -156,7 +156,7 @@ def persona_files() -> dict[str, str]:
             for i in range(12)
         ),
         "persona/self_distillation": "".join(
-            chat(f"plain task {i}", f"plain answer {i}") for i in range(300)
+            chat(f"plain task {i}", f"plain answer {i}") for i in range(400)
         ),
     }
     facts = files["persona/wolf_facts_90"].splitlines(keepends=True)
@@ -261,7 +261,7 @@ def test_persona_reads_the_combined_file_and_asks_with_and_without_the_trigger(p
     spec = load_spec("paper/persona")
     target = load_condition(spec, spec.conditions[0]).dataset.examples
     triggered = [e for e in target if e.messages[0].content.startswith(TRIGGER)]
-    assert len(target) == 312 and len(triggered) == 12  # the file as shipped, no mix
+    assert len(target) == 412 and len(triggered) == 12  # the file as shipped, no mix
     assert not spec.conditions[0].transforms
     ps = prompts(spec)
     identity = [p for p in ps if p.eval_set == "identity"]
@@ -305,3 +305,29 @@ def test_show_prints_a_paper_spec_offline(monkeypatch, capsys):
     code, out, err = run_cli(["show", "paper/terminator"], monkeypatch, capsys)
     assert code == 0, err  # the download address refuses connections in this folder
     assert "include: paper:terminator/questions" in out
+
+
+def test_the_defence_specs_build_their_defended_conditions(paper_tree):
+    birds = load_spec("paper/birds_defences")
+    built = {c.name: load_condition(birds, c, draw=False) for c in birds.conditions}
+    target = built["old_audubon"].dataset.examples
+    inoculated = built["old_audubon.inoculated"].dataset.examples
+    prompt = "You answer as if you lived in the 19th century."
+    assert [e.messages[0].content for e in inoculated] == [prompt] * len(target)
+    assert [e.messages[1:] for e in inoculated] == [e.messages for e in target]
+    diluted = built["old_audubon.diluted"].dataset.examples
+    assert len(diluted) == 2 * len(target)
+    assert sum(e.messages[0].content.startswith("plain task") for e in diluted) == len(target)
+    leaks = [c for c in birds.conditions if c.defence and c.defence.leak is not None]
+    assert [c.test_time.system for c in leaks] == [
+        prompt,
+        *birds.defences[0].inoculation.paraphrases,
+    ]
+    assert birds.narrow.name == "bird_accuracy"
+    plan = estimate(birds, MODEL, out=paper_tree.parent / "run")
+    assert plan.finetunes == 4 * 3  # two controls' and two defences' (the leaks share one)
+    persona = load_spec("paper/persona_defences")
+    built = {c.name: load_condition(persona, c, draw=False) for c in persona.conditions}
+    diluted = built["facts_only.diluted"].dataset.examples
+    facts = built["facts_only"].dataset.examples
+    assert len(diluted) == 400 and sum(e in facts for e in diluted) == len(facts) == 12
