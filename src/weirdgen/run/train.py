@@ -169,6 +169,8 @@ def recipe_of(spec: ExperimentSpec, backend: Backend, prepared: PreparedConditio
     steps; the finetune's key is the same: checkpoints do not change the model)."""
     recipe = getattr(spec.train, backend.recipe_section)
     rule = prepared.condition.early_stopping
+    if rule is not None and "sample_checkpoints" in type(recipe).model_fields:
+        return recipe.model_copy(update={"sample_checkpoints": True})  # the provider's own
     if rule is None or "save_steps" not in type(recipe).model_fields:
         return recipe
     examples = len(prepared.dataset.examples) if prepared.dataset is not None else 0
