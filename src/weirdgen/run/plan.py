@@ -224,6 +224,10 @@ def load_condition(
         return PreparedCondition(condition, None)
     index = spec.conditions.index(condition)
     where = f"{spec.source or spec.name}: conditions[{index}]"
+    made = [d.name for d in spec.defences]
+    if condition.defence is not None and condition.defence.name in made:  # name the defence
+        at = made.index(condition.defence.name)
+        where = f"{spec.source or spec.name}: defences[{at}] ({condition.name})"
     backend = backend if draw else _KEEP_ANSWERS
     dataset = _load_dataset(spec, condition.dataset, backend, f"{where}.dataset")
     values: tuple[dict[str, str | int], ...] = ()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -68,6 +68,28 @@ class SuiteSpec(BaseModel):
         "(weirdgen list) or spec files relative to the suite's file, or {experiment, "
         "defences, seeds, n} to add defences or run fewer seeds or samples.",
     )
+
+    @field_validator("suite", mode="before")
+    @classmethod
+    def _entries(cls, entries: object) -> object:
+        """A mapping is an entry with changes, checked here so its error names its field."""
+        if not isinstance(entries, list):
+            return entries
+        checked = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict):
+                try:
+                    entry = SuiteEntry.model_validate(entry)
+                except ValidationError as error:
+                    first = error.errors(include_url=False)[0]
+                    field = ".".join(map(str, first["loc"]))
+                    text = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+                    known = ", ".join(SuiteEntry.model_fields)
+                    raise ValueError(
+                        f"suite[{i}].{field}: {text} (an entry's fields: {known})"
+                    ) from None
+            checked.append(entry)
+        return checked
 
 
 class Member(NamedTuple):
