@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 from weirdgen.backends import Backend, ModelRef, get_backend
 from weirdgen.backends.openai.keys import without_key
+from weirdgen.defences.apply import prompts_for, realign_recipe
 from weirdgen.mechanism.interventions import intervened_key, resolve_condition
 from weirdgen.plan.judges import judge_rows
 from weirdgen.plan.model import Plan, Row
@@ -144,6 +146,15 @@ def _finetunes(
             if ref is not None:
                 stored.add(key)
             variants[name, seed] = [(c.model.key, True) for c in kept] or [(key, True)]
+            rule = prepared.condition.realignment
+            if rule is not None and prepared.realign is not None:  # the second stage, as run
+                stage = realign_recipe(recipe, rule.lr, rule.epochs)
+                start = ModelRef(backend.name, key, backend.base().base)
+                second = backend.model_key(prepared.realign, stage, seed, start=start)
+                needed.setdefault(second, replace(prepared, dataset=prepared.realign))
+                if _finetune(second, store, registry) is not None:
+                    stored.add(second)
+                variants[name, seed] = [(second, True)]
     for prepared in conditions:  # an intervened condition's samples are its own, as run
         if prepared.condition.intervention is not None:
             index = spec.conditions.index(prepared.condition)
@@ -196,6 +207,25 @@ def _finetune_notes(spec: ExperimentSpec, backend: Backend, row: Row) -> list[st
             "the recipe keeps checkpoints: each is sampled too, but only those of finetunes "
             "already trained (on a local backend) are counted"
         )
+    distilled = [
+        c.name
+        for c in spec.conditions
+        for t in c.transforms
+        if t.mix is not None and t.mix.dataset.distill is not None
+    ]
+    if distilled:
+        notes.append(
+            f"{', '.join(distilled)}: self-distilled answers are drawn only by the run (one "
+            "base-model sample per ordinary prompt, not counted here), so these finetunes "
+            "count as to do"
+        )
+    stopped = [c.name for c in spec.conditions if c.early_stopping is not None]
+    if stopped:
+        notes.append(
+            f"{', '.join(stopped)}: early stopping samples the checkpoint its rule picks, "
+            "counted here as the final model, and samples its held-out prompts at each "
+            "checkpoint until the rule holds (not counted)"
+        )
     return notes
 
 
@@ -211,13 +241,18 @@ def _samples(
     """Unique sample keys of the run (conditions sharing a model share samples), which of
     them the store holds, and the cost of the rest."""
     planned: dict[str, tuple[int, int, bool]] = {}  # key -> (prompt, condition, finetuned)
+    shown: list[Prompt] = []  # every prompt as some condition asks it (test-time changes)
     for c, prepared in enumerate(conditions):
+        mine = prompts_for(asked, prepared.condition.test_time)
+        first = len(shown)
+        shown.extend(mine)
         for seed in spec.seeds:
             for model_key, finetuned in variants[prepared.condition.name, seed]:
-                for j, p in enumerate(asked):
+                for j, p in enumerate(mine, start=first):
                     for i in range(p.n):
                         key = sample_key(model_key, p.text, p.temperature, p.max_tokens, seed, i)
                         planned.setdefault(key, (j, c, finetuned))
+    asked = shown
     answers = store.answers(list(planned)) if store is not None else {}
     train = [p.train_answers for p in conditions]
     known: dict[str, ScoreItem] = {}
