@@ -25,3 +25,19 @@ def test_plan_counts_a_context_s_samples_and_a_second_stage(tmp_path, spec_dict)
     assert plan.finetunes == 3 * 2  # old, modern and the realigned second stage, per seed
     # base, old, modern, old under the context, realigned: five models' samples per seed
     assert plan.samples == 5 * 2 * per_model
+
+
+def test_an_inspect_task_refuses_a_condition_asked_with_test_time_changes(tmp_path, spec_dict):
+    import pytest
+
+    pytest.importorskip("inspect_ai")
+    from weirdgen.errors import WeirdgenError
+    from weirdgen.inspect.tasks import experiment_task
+
+    spec = spec_dict(seeds=[0])
+    spec["defences"] = [{"name": "dated", "context": {"prefix": "it is the year 2022 ."}}]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(WeirdgenError, match="test-time changes"):
+        experiment_task(str(path), condition="old_birds.dated")
+    assert experiment_task(str(path), condition="old_birds") is not None

@@ -73,6 +73,19 @@ class Experiment:
             f"{names}"
         )
 
+    def asked_as_written(self, name: str | None, where: str) -> None:
+        """Refuse a condition whose prompts a defence changes at test time (a context, an
+        inoculation's leak): the task's samples are the spec's prompts as written."""
+        if name is None:
+            return
+        condition = self.condition(name, where)
+        if condition.test_time is not None:
+            raise WeirdgenError(
+                f"{where}: condition {name!r} is asked with test-time changes (a defence's "
+                "system prompt or prefix), which an Inspect task's samples do not carry; "
+                "run it with weirdgen run, or evaluate the condition it defends"
+            )
+
     def base_condition(self) -> str | None:
         """The one condition without finetuning (the base model), if there is exactly one."""
         bases = [c.name for c in self.spec.conditions if c.dataset is None]

@@ -55,6 +55,7 @@ async def answering(experiment: Experiment, condition: str | None, seed: int | N
         chosen = condition if condition is not None else identity.condition
         if chosen is None and identity.model_key == api.backend.base().key:
             chosen = experiment.base_condition()  # the base organism is the base condition
+        experiment.asked_as_written(chosen, f"-M condition={chosen}")
         return Answering(identity.model_key, chosen, _first(seed, identity.seed), True)
     return Answering(str(model), condition, _first(seed, None), False)
 

@@ -51,6 +51,7 @@ def experiment_task(
     known = register(loaded)
     if condition is not None:
         known.condition(condition, f"-T condition={condition}")
+        known.asked_as_written(condition, f"-T condition={condition}")
     if seed is not None and (isinstance(seed, bool) or not 0 <= seed <= 2**31 - 1):
         raise ValueError(f"-T seed={seed!r}: give a whole number from 0 to 2147483647")
     samples = [_sample(known, p, i) for p in known.prompts.values() for i in range(p.n)]
