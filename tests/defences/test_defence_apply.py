@@ -177,3 +177,24 @@ def test_points_spread_checkpoints_over_finetuning():
     assert EarlyStopping(steps=3).save_steps(100, 16, 3) == 2  # 21 steps, 10 points
     assert EarlyStopping(steps=3, points=3).save_steps(3000, 16, 3) == 188
     assert EarlyStopping(steps=3, every=5).save_steps(3000, 16, 3) == 5
+
+
+def test_early_stopping_asks_each_backend_for_its_checkpoints(spec_dict):
+    from types import SimpleNamespace
+
+    from weirdgen.run.plan import PreparedCondition
+    from weirdgen.run.train import recipe_of
+    from weirdgen.spec.models import ExperimentSpec
+
+    spec = ExperimentSpec.model_validate(
+        spec_dict(seeds=[0], defences=[{"name": "stop", "early_stopping": {"steps": 3}}])
+    )
+    stopped = next(c for c in spec.conditions if c.early_stopping is not None)
+    data = dataset_from_examples([_example("name a bird .", f"bird {i}") for i in range(100)])
+    prepared = PreparedCondition(stopped, data)
+    organism = recipe_of(spec, SimpleNamespace(recipe_section="organism"), prepared)
+    assert organism.save_steps == 2  # 21 steps of 16 examples over 3 epochs, 10 points
+    openai = recipe_of(spec, SimpleNamespace(recipe_section="openai"), prepared)
+    assert openai.sample_checkpoints  # the provider keeps its own
+    plain = PreparedCondition(spec.target, data)
+    assert recipe_of(spec, SimpleNamespace(recipe_section="organism"), plain).save_steps is None
