@@ -139,10 +139,10 @@ class OrganismBackend:
         """
         tok = self.organism.tokenizer
         examples = [tok.chat([(m.role, m.content) for m in e.messages]) for e in dataset.examples]
-        if start is not None and (start.backend, start.base) != (self.name, self.base().base):
+        if start is not None and start.backend != self.name:
             raise WeirdgenError(
-                f"cannot train {start.key} further here: it is a {start.backend} model of "
-                f"{start.base}, not a finetune of {self.base().base}"
+                f"cannot train {start.key} further here: it is a {start.backend} model, not "
+                "an organism finetune"
             )
         key = self.model_key(dataset, recipe, seed, start=start)
         begin = self.organism.model if start is None else self.model(start)
