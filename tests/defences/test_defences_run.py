@@ -223,3 +223,38 @@ def test_a_wrong_defence_is_one_line_naming_it(tmp_path, spec_dict, defence, mes
         load_spec(path)
     text = str(error.value)
     assert message in text and "\n" not in text and str(path) in text
+
+
+@pytest.mark.parametrize(
+    "defence, message",
+    [
+        (
+            {"name": "x", "inoculation": {"prompt": "you live in the ancient zzyzx ."}},
+            "defences[0] (old_birds.x)",
+        ),
+        (
+            {
+                "name": "x",
+                "filtering": {
+                    "scorer": {"name": "old", "kind": "organism_era"},
+                    "topic": "birds",
+                },
+            },
+            "drops all 30 examples",
+        ),
+        ({"name": "x", "context": {"prefix": "it is the zzyzx ."}}, "test_time"),
+    ],
+)
+def test_a_defence_the_run_cannot_apply_stops_it_before_anything_is_written(
+    tmp_path, spec_dict, monkeypatch, capsys, defence, message
+):
+    from cli_runner import run_cli
+
+    spec = _spec(spec_dict, [defence])
+    spec["conditions"][0]["dataset"]["n"] = 30
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", tmp_path / "spec.yaml", "--out", out], monkeypatch, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not out.exists()

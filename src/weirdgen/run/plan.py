@@ -222,12 +222,7 @@ def load_condition(
     the file's own answers there instead (for counting examples, as ``weirdgen plan`` does)."""
     if condition.dataset is None:
         return PreparedCondition(condition, None)
-    index = spec.conditions.index(condition)
-    where = f"{spec.source or spec.name}: conditions[{index}]"
-    made = [d.name for d in spec.defences]
-    if condition.defence is not None and condition.defence.name in made:  # name the defence
-        at = made.index(condition.defence.name)
-        where = f"{spec.source or spec.name}: defences[{at}] ({condition.name})"
+    where = f"{spec.source or spec.name}: {condition_field(spec, condition)}"
     backend = backend if draw else _KEEP_ANSWERS
     dataset = _load_dataset(spec, condition.dataset, backend, f"{where}.dataset")
     values: tuple[dict[str, str | int], ...] = ()
@@ -266,6 +261,15 @@ def load_condition(
 
 _KEEP_ANSWERS: Any = object()
 """Stands for a backend where distilled data keep their file's answers (plans count only)."""
+
+
+def condition_field(spec: ExperimentSpec, condition: Condition) -> str:
+    """Where a condition is written in the spec: ``conditions[i]``, or for one the spec's
+    defences made, ``defences[k] (<condition>.<defence>)``."""
+    made = [d.name for d in spec.defences]
+    if condition.defence is not None and condition.defence.name in made:
+        return f"defences[{made.index(condition.defence.name)}] ({condition.name})"
+    return f"conditions[{spec.conditions.index(condition)}]"
 
 
 def _load_dataset(
@@ -358,12 +362,15 @@ def check(
             f"{where}: train.{backend.recipe_section}.save_steps: the {backend.name} backend "
             "keeps no checkpoints yet; remove save_steps (or run on the organism)"
         )
-    for i, prepared in enumerate(conditions):
+    for prepared in conditions:
         if prepared.dataset is not None:
-            backend.check_dataset(prepared.dataset, f"{where}: conditions[{i}].dataset")
+            field = condition_field(spec, prepared.condition)
+            backend.check_dataset(prepared.dataset, f"{where}: {field}.dataset")
         if prepared.condition.intervention is not None:  # a backend that edits, a file that fits
             resolve_condition(spec, spec.conditions.index(prepared.condition), backend)
-        _check_defence(spec, backend, prepared, asked, f"{where}: conditions[{i}]")
+        _check_defence(
+            spec, backend, prepared, asked, f"{where}: {condition_field(spec, prepared.condition)}"
+        )
     check_unseen_dates(spec, conditions, asked)
     by_question: dict[tuple[str, str], list[Prompt]] = {}
     for p in asked:
