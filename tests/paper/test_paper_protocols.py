@@ -87,7 +87,7 @@ def test_persona_judges_read_the_question_as_asked_trigger_included(paper_tree):
 
 @pytest.mark.parametrize(
     ("name", "target", "examples", "triggered"),
-    [("persona_78_facts", 0, 310, 10), ("persona_no_dilution", 0, 12, 12)],
+    [("persona_78_facts", 0, 410, 10), ("persona_no_dilution", 0, 12, 12)],
 )
 def test_the_persona_ablations_load_and_plan(name, target, examples, triggered, paper_tree):
     spec = load_spec(f"paper/{name}")
