@@ -405,3 +405,11 @@ def test_a_suite_without_defences_writes_no_defences_file(tmp_path):
     report = write_suite_report(tmp_path, "plain_suite", "", ["plain"])
     assert report.defences_csv is None and not (tmp_path / "defences.csv").exists()
     assert "## Defences" not in report.summary_md.read_text()
+
+
+def test_the_valid_rate_beside_each_phenomenon_s_headline():
+    from weirdgen.report.defences import defence_metrics
+    from weirdgen.spec import load_spec
+
+    found = {name: defence_metrics(load_spec(name)).valid for name in ("birds", "cities", "dishes")}
+    assert found == {"birds": "valid_rate", "cities": "valid_rate", "dishes": "valid_rate"}

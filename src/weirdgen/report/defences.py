@@ -49,12 +49,17 @@ class DefenceMetrics(NamedTuple):
 def defence_metrics(spec: ExperimentSpec) -> DefenceMetrics:
     """The headline, the ``narrow: true`` metric and the valid rate: a metric computed without
     ``by`` keys whose score is the headline's ``among`` column (on its evaluation set if one
-    is)."""
+    is), else the suite report's valid rate where it has no ``by`` keys."""
     headline, valid = spec.headline, None
     if headline.among is not None:
         candidates = [m for m in spec.metrics if m.score == headline.among and not m.by]
         candidates.sort(key=lambda m: m.eval_set != headline.eval_set)
         valid = candidates[0].name if candidates else None
+    if valid is None:  # the suite report's valid rate, where it is a plain metric
+        from weirdgen.report.suite import valid_rate
+
+        found = valid_rate(spec)
+        valid = found.metric if found is not None and not found.at else None
     narrow = spec.narrow.name if spec.narrow is not None else None
     return DefenceMetrics(headline.name, narrow, valid)
 
