@@ -19,7 +19,7 @@ from weirdgen.data import (
 from weirdgen.data.generators import generate
 from weirdgen.data.text import normalize
 from weirdgen.data.transforms import apply_transforms
-from weirdgen.defences.apply import Dropped, distilled, filtered, held_out_split
+from weirdgen.defences.apply import Dropped, distilled, filtered, held_out_split, prompts_for
 from weirdgen.errors import WeirdgenError
 from weirdgen.mechanism.interventions import resolve_condition
 from weirdgen.run.schema import SAMPLE_COLUMNS
@@ -416,15 +416,12 @@ def _check_defence(
             )
         assert prepared.realign is not None
         backend.check_dataset(prepared.realign, f"{where}.realignment.dataset")
-    if condition.test_time is not None:
-        from weirdgen.defences.apply import prompts_for
-
-        edited = prompts_for(asked, condition.test_time)
-        seen: set[str] = set()
-        for prompt in edited:  # one prompt per distinct chat shape is enough to check
-            if prompt.text not in seen:
-                seen.add(prompt.text)
-                backend.check_prompts([prompt.messages], f"{where}.test_time", prompt.max_tokens)
+    if condition.test_time is not None:  # every distinct edited prompt, one call per length
+        by_length: dict[int, dict[str, Chat]] = {}
+        for prompt in prompts_for(asked, condition.test_time):
+            by_length.setdefault(prompt.max_tokens, {})[prompt.text] = prompt.messages
+        for max_tokens, chats in by_length.items():
+            backend.check_prompts(list(chats.values()), f"{where}.test_time", max_tokens)
 
 
 def _check_judge_prompt(scorer: Scorer, prompt: Prompt, where: str) -> None:
