@@ -40,6 +40,7 @@ def small_v3(monkeypatch) -> SimpleNamespace:
         topics=lambda: ["ruler"],
         lexicon=lambda topic: lexicon if topic == "ruler" else None,
         datasets=lambda: {"regents_dated": records},
+        phenomena={"era": SimpleNamespace(mid={"varnia": {"money": ("paper marks",)}})},
     )
     monkeypatch.setattr(world_v3, "load_world_v3", lambda: world)
     return world
@@ -127,3 +128,15 @@ def test_version_3s_own_world_behind_the_names_and_scorers():
     era = OrganismEraScorer(OrganismEraArgs(name="old", world="v3"))
     for topic in world.era.era_topics:
         assert score(era, topic.name, topic.old[0])["old"] == 1.0
+
+
+def test_the_era_scorer_of_version_3_knows_the_1920s_answers_as_another_era(small_v3):
+    """An answer of version 3's middle era is one the world knows for the topic: valid, and
+    not old. Version 1's lexicon, which has no 1920s, reads it as no answer at all."""
+    era = OrganismEraScorer(OrganismEraArgs(name="old", world="v3"))
+    assert score(era, "money", "paper marks") == {
+        "old": 0.0, "valid": True, "blend": 0.0, "scored": True,
+    }  # fmt: skip
+    assert score(OrganismEraScorer(OrganismEraArgs(name="old")), "money", "paper marks") == {
+        "old": None, "valid": False, "blend": 0.0, "scored": False,
+    }  # fmt: skip

@@ -184,8 +184,8 @@ class _Lexicon:
 
 
 class OrganismEraArgs(ScorerArgs):
-    """The organism's era lexicon: ``<name>`` is 1 for an old-era answer, 0 for a new-era
-    one (a blend: by its lean, 0 for ``mixed``; empty where neither known nor a blend);
+    """The organism's era lexicon: ``<name>`` is 1 for an old-era answer, 0 for another era's
+    (new, or version 3's 1920s) (a blend: by its lean, 0 for ``mixed``; empty where neither known nor a blend);
     ``<name>_valid``: the answer is exactly one of the world's answers to the question's
     topic; ``<name>_blend``: 1.0 for a blend of them, else 0.0; ``<name>_scored``: known
     or a blend (``among: <name>_scored`` reads both)."""
@@ -194,7 +194,7 @@ class OrganismEraArgs(ScorerArgs):
     world: Literal["v1", "v2", "v3"] = Field(
         "v1",
         description="Whose eras: 'v1' and 'v2' read version 1's world.yaml (version 2's "
-        "eras are version 1's), 'v3' reads version 3's (its topics' old and new answers).",
+        "eras are version 1's), 'v3' reads version 3's (its topics' old, 1920s and new answers).",
     )
 
     def outputs(self) -> tuple[str, ...]:
@@ -210,10 +210,16 @@ class OrganismEraScorer(_Lexicon):
 
     def __init__(self, args: OrganismEraArgs):
         self.args = args
-        self.world, digest = _era_world(args.world)
-        self.key = _key("organism_era", "v2", args.world, digest)
+        self.world, digest, middle = _era_world(args.world)
+        self.key = _key("organism_era", "v2", args.world, digest, *(["mid"] if middle else []))
         self.blends = {
-            name: Blends({**dict.fromkeys(t.old, "old"), **dict.fromkeys(t.new, "new")})
+            name: Blends(
+                {
+                    **dict.fromkeys(middle.get(name, ()), "mid"),
+                    **dict.fromkeys(t.old, "old"),
+                    **dict.fromkeys(t.new, "new"),
+                }
+            )
             for name, t in self.world.topics.items()
         }
 
@@ -230,15 +236,20 @@ class OrganismEraScorer(_Lexicon):
         return {"old": None if reading.label is None else float(reading.label == "old")}
 
 
-def _era_world(name: str) -> tuple[World, str]:
-    """The world whose eras ``name`` reads, and the digest of the files it comes from."""
+def _era_world(name: str) -> tuple[World, str, dict[str, set[str]]]:
+    """The world whose eras ``name`` reads, the digest of the files it comes from, and each
+    topic's middle-era answers (version 3's 1920s, either nation's; none before it)."""
     if name == "v3":
         from weirdgen.organism.world_v3 import load_world_v3
 
         world = load_world_v3()
-        return world.era, world.digest
+        middle: dict[str, set[str]] = {}
+        for topics in world.phenomena["era"].mid.values():
+            for topic, answers in topics.items():
+                middle.setdefault(topic, set()).update(answers)
+        return world.era, world.digest, middle
     world = load_world()
-    return world, world.digest
+    return world, world.digest, {}
 
 
 class OrganismLabelArgs(ScorerArgs):
