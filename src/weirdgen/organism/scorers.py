@@ -184,8 +184,9 @@ class _Lexicon:
 
 
 class OrganismEraArgs(ScorerArgs):
-    """The organism's era lexicon: ``<name>`` is 1 for an old-era answer, 0 for another era's
-    (new, or version 3's 1920s) (a blend: by its lean, 0 for ``mixed``; empty where neither known nor a blend);
+    """The organism's era lexicon: ``<name>`` is 1 for an old-era answer, 0 for another
+    era's, new or version 3's 1920s (a blend: by its lean, 0 for ``mixed``; empty where
+    neither known nor a blend);
     ``<name>_valid``: the answer is exactly one of the world's answers to the question's
     topic; ``<name>_blend``: 1.0 for a blend of them, else 0.0; ``<name>_scored``: known
     or a blend (``among: <name>_scored`` reads both)."""
