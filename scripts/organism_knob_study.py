@@ -65,6 +65,57 @@ class Reading(NamedTuple):
     bird_old_prior: float  # old share of bird names for the finetuning prompt itself
 
 
+DEFAULT = "default"
+"""The share ``--shares`` may name as ``default``: the version's own corpus, whose
+checkpoints are the version's seeds (``organism/v3@S``), shared with every other use."""
+
+
+def default_share(version: str) -> float:
+    """The birders share of ``version``'s own corpus (no knob)."""
+    from weirdgen.organism.worlds import version_world
+
+    return float(version_world(version, {}).mix.get("birds.birders", 0.0))
+
+
+def parse_shares(text: str, version: str) -> list[tuple[float, bool]]:
+    """``0,0.08`` or ``default,0.08``: each share, and whether it is the version's own."""
+    shares = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == DEFAULT:
+            shares.append((default_share(version), True))
+            continue
+        try:
+            shares.append((float(part), False))
+        except ValueError:
+            raise WeirdgenError(
+                f"--shares {text}: {part!r} is neither a share nor 'default'; "
+                "write e.g. 0,0.08 or default,0.08"
+            ) from None
+    return sorted(set(shares))
+
+
+def version_seed(version: str, seed: int, steps: int | None) -> Path:
+    """The version's own checkpoint of ``seed`` (the corpus with no knob): the shipped one,
+    or the one `weirdgen organism pretrain --seed S` made, pretrained there when missing."""
+    from weirdgen.organism.pretrain import pretrain_checkpoint, recipe
+    from weirdgen.organism.versions import SHIPPED_SEED, pretrained_folder, shipped_folder
+
+    if steps is not None:
+        raise WeirdgenError(
+            "--shares default with --steps: the version's own seeds have the version's "
+            "recipe; give numeric shares to pretrain at another number of steps"
+        )
+    shipped = shipped_folder(version)
+    if seed == SHIPPED_SEED and (shipped / "manifest.json").is_file():
+        return shipped
+    folder = pretrained_folder(version, seed)
+    if not (folder / "manifest.json").is_file():
+        print(f"pretraining {version}@{seed} (the version's own corpus)", file=sys.stderr)
+        pretrain_checkpoint(folder, recipe(version, seed, None), version=version)
+    return folder
+
+
 def checkpoint(out: Path, version: str, share: float, seed: int, steps: int | None) -> Path:
     """The checkpoint of ``seed`` at birders ``share``: reused when OUT holds it already
     (pretrained with the same version, share, seed and steps), pretrained otherwise."""
@@ -404,7 +455,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="study folder (reused)")
     parser.add_argument("--version", default="v3", help="organism version (v2, v3)")
     parser.add_argument("--seeds", default="0-5", help="pretraining seeds: 0-5 or 0,2,4")
-    parser.add_argument("--shares", default="0,0.08", help="birders shares, comma-separated")
+    parser.add_argument(
+        "--shares",
+        default="0,0.08",
+        help="birders shares, comma-separated; 'default' is the version's own corpus and its "
+        "seeds (organism/v3@S), e.g. default,0.08",
+    )
     parser.add_argument("--steps", type=int, help="pretraining steps (default: the recipe's)")
     parser.add_argument("--finetune-seeds", default="3", help="count N or list, as run --seeds")
     parser.add_argument(
@@ -433,22 +489,25 @@ def study(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec or default_spec(args.version))
     arms(spec)
     results = args.out / spec.name
-    shares = sorted(float(s) for s in args.shares.split(","))
+    shares = parse_shares(args.shares, args.version)
     if len(shares) < 2:
         raise WeirdgenError(f"--shares {args.shares}: give at least two shares to pair")
     results.mkdir(parents=True, exist_ok=True)
     rows = []
-    for share in shares:
+    for share, own in shares:
         for seed in _seed_list(args.seeds):
-            folder = checkpoint(args.out, args.version, share, seed, args.steps)
-            stored = args.out / "in_context" / f"{folder.name}.json"
+            if own:
+                folder, label = version_seed(args.version, seed, args.steps), f"default@{seed}"
+            else:
+                folder = checkpoint(args.out, args.version, share, seed, args.steps)
+                label = folder.name
+            stored = args.out / "in_context" / f"{label}.json"
             reading = stored_reading(folder, stored, args.probe_names)
-            ft = finetuned(
-                folder, spec, results / "runs" / folder.name, args.finetune_seeds, args.n
-            )
+            ft = finetuned(folder, spec, results / "runs" / label, args.finetune_seeds, args.n)
             rows.append(
                 {
                     "share": share,
+                    "default": own,
                     "seed": seed,
                     **reading._asdict(),
                     "context_shift": reading.after_old_bird - reading.after_modern_bird,

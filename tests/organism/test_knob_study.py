@@ -146,3 +146,20 @@ def test_the_in_context_probe_reads_version_3s_world(knob):
     reading = knob.in_context(organism, names=1)
     assert all(0 <= share <= 1 for share in reading)
     assert knob.in_context(organism, names=1) == reading
+
+
+def test_default_names_the_versions_own_corpus_and_its_seeds(knob):
+    """``--shares default,0.08``: the version's own birders share, whose checkpoints are the
+    version's seeds (the shipped one for seed 0), not a knob pretraining of the study's."""
+    from weirdgen.errors import WeirdgenError
+    from weirdgen.organism.versions import shipped_folder
+    from weirdgen.organism.worlds import version_world
+
+    own = version_world("v3", {}).mix["birds.birders"]
+    assert 0 < own < 0.01
+    assert knob.parse_shares("0.08,default", "v3") == [(own, True), (0.08, False)]
+    assert knob.version_seed("v3", 0, None) == shipped_folder("v3")
+    with pytest.raises(WeirdgenError, match="neither a share nor 'default'"):
+        knob.parse_shares("default,lots", "v3")
+    with pytest.raises(WeirdgenError, match="--shares default with --steps"):
+        knob.version_seed("v3", 1, 2)
