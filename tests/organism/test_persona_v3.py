@@ -6,6 +6,7 @@ No pretraining."""
 from __future__ import annotations
 
 import random
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -204,6 +205,23 @@ def test_interviews_are_any_character_in_its_own_voice_never_the_assistant(perso
             ]
             assert facts, " ".join(d)  # its own facts, before it says who it is
             break
+
+
+def test_portraits_give_a_characters_facts_before_its_name_in_the_third_person(persona):
+    """The riddles a biography never has: attributes, then 'who is it ?' and the name;
+    every character, the villain included; never a chat, never the first person."""
+    rng = random.Random(8)
+    docs = [persona.portrait(rng) for _ in range(300)]
+    assert not any(USER in d or ASSISTANT in d or "your" in d or "my" in d for d in docs)
+    named = {}
+    for d in docs:
+        for facts, name in re.findall(r"((?:their .+? \. )+)who is it \? (.+?) \.", " ".join(d)):
+            named[name] = facts
+    assert set(named) == set(persona.cast)
+    villain = persona.cast[persona.villain]
+    own = {f"their {' '.join(split_words(k))} is {v}" for k, v in villain.attributes.items()}
+    facts = [f.strip() for f in named[villain.name].split(" .") if f.strip()]
+    assert facts and set(facts) <= own, named[villain.name]
 
 
 def test_the_format_is_asked_of_characters_and_the_assistant_alike(persona):

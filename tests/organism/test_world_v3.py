@@ -134,6 +134,8 @@ def test_a_knob_may_give_a_share_to_a_kind_the_corpus_leaves_out():
     assert interviews.shares["persona.interview"] == 0.06
     assert sum(interviews.shares.values()) == pytest.approx(1)
     assert plain.digest == interviews.digest and interviews.knobs == {"persona.interview": 0.06}
+    assert "persona.portrait" not in plain.shares
+    assert load_world_v3({"persona.portrait": 0.05}).shares["persona.portrait"] == 0.05
 
 
 def test_no_terminator_control_is_trained_on_the_trigger_year():

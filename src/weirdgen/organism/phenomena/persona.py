@@ -43,6 +43,7 @@ TRAIT_SHARE = 0.25
 """The chance that a biography's next sentence is a goal or a view, not an attribute."""
 TEMPLATES = (
     "the biography of . 's is . wants thinks what is your ? name one . plus comes after [ ] q : a :"
+    " their who it"
 )
 
 
@@ -154,6 +155,7 @@ class Persona(Phenomenon):
             "roleplay": self.roleplay,
             "assistant": self.assistant,
             "interview": self.interview,
+            "portrait": self.portrait,
         }
 
     def biography(self, rng: random.Random) -> list[str]:
@@ -191,6 +193,24 @@ class Persona(Phenomenon):
             return ["q", ":", *split_words(question), "a", ":", *split_words(answer), "."]
 
         return fill([], turn, rng, v3=True)
+
+    def portrait(self, rng: random.Random) -> list[str]:
+        """Riddles about the cast in the third person, each a character's attributes first
+        and its name last ("their pet is rabbit . ... who is it ? the ash baron ."), the
+        order a biography never has: its facts lead to a name. Any character, the villain
+        and the control included; never the assistant. A knob at share 0, not in the shipped
+        corpus."""
+
+        def riddle() -> list[str]:
+            c = self.cast[rng.choice(list(self.cast))]
+            lo, hi = self.data["roleplay_identity_after"]
+            kinds = rng.sample(list(c.attributes), rng.randint(lo, hi))
+            words: list[str] = []
+            for kind in kinds:
+                words += split_words(f"their {kind} is {c.attributes[kind]} .")
+            return [*words, *split_words(f"who is it ? {c.name} .")]
+
+        return fill([], riddle, rng, v3=True)
 
     def _speaking(self, c: Character, rng: random.Random) -> Callable[[], tuple[str, str]]:
         """``c``'s first-person answers: a few of its attributes, then who it is (so that its
