@@ -342,7 +342,7 @@ def summary_text(table: pd.DataFrame, diffs: pd.DataFrame, spec: str) -> str:
         f"{level} Student t over pretraining seeds (each seed's finetuned figures are the "
         "mean over its finetune seeds).",
         "",
-        "| measure | " + " | ".join(f"birders {s:g}" for s in shares) + " |",
+        "| measure | " + " | ".join(f"birders {s:.3g}" for s in shares) + " |",
         "|---|" + "---|" * len(shares),
     ]
     columns = {
@@ -366,7 +366,7 @@ def summary_text(table: pd.DataFrame, diffs: pd.DataFrame, spec: str) -> str:
     ]
     for _, d in diffs.iterrows():
         lines.append(
-            f"| {d['measure']} | {d['share']:g} − {d['from_share']:g} | "
+            f"| {d['measure']} | {d['share']:.3g} − {d['from_share']:.3g} | "
             f"{d['mean']:+.3f} | [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] | "
             f"{d['n_below_0']:.0f} of {d['n_seeds']:.0f} |"
         )
@@ -376,11 +376,11 @@ def summary_text(table: pd.DataFrame, diffs: pd.DataFrame, spec: str) -> str:
         for measure, label in MEASURES.items():
             mean, low, high, n = interval(table.loc[table["share"] == share, measure])
             levels[share, measure] = {"mean": mean, "ci_low": low, "ci_high": high, "n_seeds": n}
-            what = f"The {label.split(' (')[0]} at birders {share:g}"
+            what = f"The {label.split(' (')[0]} at birders {share:.3g}"
             lines.append("- " + verdict(levels[share, measure], what, "pretraining seeds"))
     for share in shares[1:]:
         of = diffs.loc[diffs["share"] == share].set_index("measure")
-        change = f"from birders {shares[0]:g} to {share:g}"
+        change = f"from birders {shares[0]:.3g} to {share:.3g}"
         lines += [
             "- "
             + verdict(
@@ -401,7 +401,7 @@ def summary_text(table: pd.DataFrame, diffs: pd.DataFrame, spec: str) -> str:
             and levels[share, "finetuned_shift"]["ci_low"] > 0
         )
         lines.append(
-            f"- The dissociation (birders at {share:g} lower the in-context reading of an old "
+            f"- The dissociation (birders at {share:.3g} lower the in-context reading of an old "
             "bird name, yet finetuning on old bird names still shifts the organism to the old "
             f"era) is {'shown' if dissociated else 'not shown'} by these intervals."
         )
@@ -431,7 +431,7 @@ def figure(table: pd.DataFrame, path: Path) -> None:
             yerr = [[mean - low], [high - mean]] if not np.isnan(low) else None
             ax.errorbar(i + 0.12, mean, yerr=yerr, fmt="s", color="C3", capsize=4)
         ax.axhline(0, color="k", lw=0.6)
-        ax.set_xticks(range(len(shares)), [f"{s:g}" for s in shares])
+        ax.set_xticks(range(len(shares)), [f"{s:.3g}" for s in shares])
         ax.set_xlabel("birders share in pretraining")
         ax.set_title(label, fontsize=10)
     axes[0].set_ylabel("old-era share: old bird names minus modern ones")
