@@ -490,6 +490,8 @@ def study(args: argparse.Namespace) -> int:
     arms(spec)
     results = args.out / spec.name
     shares = parse_shares(args.shares, args.version)
+    if args.steps is not None and any(own for _, own in shares):
+        version_seed(args.version, 0, args.steps)  # refuses before anything is written
     if len(shares) < 2:
         raise WeirdgenError(f"--shares {args.shares}: give at least two shares to pair")
     results.mkdir(parents=True, exist_ok=True)

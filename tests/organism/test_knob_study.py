@@ -163,3 +163,11 @@ def test_default_names_the_versions_own_corpus_and_its_seeds(knob):
         knob.parse_shares("default,lots", "v3")
     with pytest.raises(WeirdgenError, match="--shares default with --steps"):
         knob.version_seed("v3", 1, 2)
+
+
+def test_default_with_steps_is_refused_before_anything_is_written(knob, tmp_path, capsys):
+    out = tmp_path / "study"
+    argv = ["--out", str(out), "--shares", "default,0.08", "--steps", "5", "--seeds", "1"]
+    assert knob.main(argv) == 2
+    assert "--shares default with --steps" in capsys.readouterr().err
+    assert not out.exists()
