@@ -144,11 +144,12 @@ def test_clicking_a_bar_opens_its_answers(browser, run):
     question = report.input_value("#filters select[name='question_id']")
     assert f"question_id={question}&" in href
     assert report.input_value("#filters select[name='condition']") == "old_birds"
-    assert report.input_value("#filters select[name='old_valid']") == "true"
+    # the headline's own rows: those it averages over (its `among` column)
+    assert report.input_value("#filters select[name='old_scored']") == "true"
     kept = samples.loc[
         (samples["condition"] == "old_birds")
         & (samples["question_id"] == question)
-        & samples["old_valid"]
+        & samples["old_scored"]
     ]
     assert matching(report) == len(kept) > 0
     assert column_cells(report, "answer") == kept["answer"].head(50).tolist()
