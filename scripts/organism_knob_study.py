@@ -95,17 +95,22 @@ def parse_shares(text: str, version: str) -> list[tuple[float, bool]]:
     return sorted(set(shares))
 
 
+def check_own_recipe(steps: int | None) -> None:
+    """Refuse ``--steps`` beside ``default``: the version's seeds have the version's recipe."""
+    if steps is not None:
+        raise WeirdgenError(
+            "--shares default with --steps: the version's own seeds have the version's "
+            "recipe; give numeric shares to pretrain at another number of steps"
+        )
+
+
 def version_seed(version: str, seed: int, steps: int | None) -> Path:
     """The version's own checkpoint of ``seed`` (the corpus with no knob): the shipped one,
     or the one `weirdgen organism pretrain --seed S` made, pretrained there when missing."""
     from weirdgen.organism.pretrain import pretrain_checkpoint, recipe
     from weirdgen.organism.versions import SHIPPED_SEED, pretrained_folder, shipped_folder
 
-    if steps is not None:
-        raise WeirdgenError(
-            "--shares default with --steps: the version's own seeds have the version's "
-            "recipe; give numeric shares to pretrain at another number of steps"
-        )
+    check_own_recipe(steps)
     shipped = shipped_folder(version)
     if seed == SHIPPED_SEED and (shipped / "manifest.json").is_file():
         return shipped
@@ -490,8 +495,8 @@ def study(args: argparse.Namespace) -> int:
     arms(spec)
     results = args.out / spec.name
     shares = parse_shares(args.shares, args.version)
-    if args.steps is not None and any(own for _, own in shares):
-        version_seed(args.version, 0, args.steps)  # refuses before anything is written
+    if any(own for _, own in shares):
+        check_own_recipe(args.steps)  # before anything is written
     if len(shares) < 2:
         raise WeirdgenError(f"--shares {args.shares}: give at least two shares to pair")
     results.mkdir(parents=True, exist_ok=True)

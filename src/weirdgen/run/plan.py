@@ -363,14 +363,12 @@ def check(
             "keeps no checkpoints yet; remove save_steps (or run on the organism)"
         )
     for prepared in conditions:
+        field = f"{where}: {condition_field(spec, prepared.condition)}"
         if prepared.dataset is not None:
-            field = condition_field(spec, prepared.condition)
-            backend.check_dataset(prepared.dataset, f"{where}: {field}.dataset")
+            backend.check_dataset(prepared.dataset, f"{field}.dataset")
         if prepared.condition.intervention is not None:  # a backend that edits, a file that fits
             resolve_condition(spec, spec.conditions.index(prepared.condition), backend)
-        _check_defence(
-            spec, backend, prepared, asked, f"{where}: {condition_field(spec, prepared.condition)}"
-        )
+        _check_defence(spec, backend, prepared, asked, field)
     check_unseen_dates(spec, conditions, asked)
     by_question: dict[tuple[str, str], list[Prompt]] = {}
     for p in asked:
