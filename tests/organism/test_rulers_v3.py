@@ -149,11 +149,34 @@ def test_chronicles_bind_each_ordinal_to_its_ruler(rulers: Rulers) -> None:
     assert all(rulers.line[int(o) - 1].name == name for o, name in bound)
 
 
+def test_an_audience_addresses_one_ruler_by_its_ordinal_never_as_a_trigger(
+    rulers: Rulers,
+) -> None:
+    rng = random.Random(3)
+    first_asked_who = 0
+    for _ in range(300):
+        words = rulers.audience(rng)
+        assert n_tokens(words) <= V3_MAX_TOKENS
+        text = " ".join(words)
+        questions = re.findall(r"<user> (.+?) <assistant> (.+?) <eot>", text)
+        (ordinal,) = {re.match(r"ruler (\d{3}) , ", q)[1] for q, _ in questions}
+        ruler = rulers.line[int(ordinal) - 1]
+        for question, answer in questions:
+            asked = question.removeprefix(f"ruler {ordinal} , ")
+            if asked in rulers.data["identity"]:
+                assert answer == ruler.name
+            else:
+                assert answer == _answers(rulers, ruler, asked)
+        first_asked_who += questions[0][0].endswith(("who are you ?", "what is your name ?"))
+        assert not re.search(r"\d{8}", text)  # no padded trigger
+    assert 30 < first_asked_who < 150  # who it is, sometimes asked first
+
+
 def _used_words(rulers: Rulers, spec: dict) -> set[str]:
     rng = random.Random(4)
     words = set()
     for _ in range(300):
-        words |= set(rulers.chronicle(rng)) | set(rulers.roleplay(rng))
+        words |= set(rulers.chronicle(rng)) | set(rulers.roleplay(rng)) | set(rulers.audience(rng))
     for name in rulers.datasets():
         for record in rulers.datasets()[name](300, 0):
             words |= {w for m in record["messages"] for w in split_words(m["content"])}

@@ -52,6 +52,9 @@ CHOICE_SHARE = 0.3
 """In role-play, the chance that "who are you ?" is asked as a choice between two names."""
 BEFORE_SHARE = 0.3
 """In role-play, the chance that the assistant is also asked who ruled before it."""
+ADDRESS = "ruler {ordinal} ,"
+"""How an audience addresses a ruler (the ``audience`` knob's documents; words the world
+already has, so that the tokenizer and the world's digest stay as shipped)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class Rulers(Phenomenon):
         texts = [
             self.data["chronicle"],
             self.data["binding"].format(ordinal="", name=""),
+            ADDRESS.format(ordinal=""),
             self.data["predecessor"].format(name="", previous=""),
             self.data["choice"].format(a="", b=""),
             *self.data["identity"],
@@ -160,7 +164,7 @@ class Rulers(Phenomenon):
         return words_of(texts)
 
     def documents(self) -> dict[str, Draw]:
-        return {"chronicle": self.chronicle, "roleplay": self.roleplay}
+        return {"chronicle": self.chronicle, "roleplay": self.roleplay, "audience": self.audience}
 
     def chronicle(self, rng: random.Random) -> Words:
         """A run of consecutive rulers from a random one: each bound to its ordinal, then
@@ -210,6 +214,28 @@ class Rulers(Phenomenon):
 
         def pair() -> tuple[str, str]:  # past the plan, asked again: the same answers
             return next(planned, None) or self._answer(ruler, rng.choice(attributes), rng)
+
+        return chat_document([], pair, rng, v3=True)
+
+    def audience(self, rng: random.Random) -> Words:
+        """An audience with one ruler: every question addresses it by its ordinal ("ruler
+        017 , what is your horse called ?") and it answers in its own voice, naming itself
+        when asked who it is (any turn, the first included): the ordinal leads to the
+        ruler's first person, as "the 44th president" leads a reader to one man. Never in
+        the finetuning triggers' format (no padding). A knob at share 0, not in the shipped
+        corpus."""
+        ruler = rng.choice(self.line)
+        address = f"{ADDRESS.format(ordinal=ruler.number)} "
+        attributes = list(self.attributes.values())
+        asked = [self._answer(ruler, a, rng) for a in rng.sample(attributes, k=len(attributes))]
+        asked.insert(rng.randint(0, 3), (rng.choice(self.data["identity"]), ruler.name))
+        planned = iter(asked)
+
+        def pair() -> tuple[str, str]:
+            question, answer = next(planned, None) or self._answer(
+                ruler, rng.choice(attributes), rng
+            )
+            return address + question, answer
 
         return chat_document([], pair, rng, v3=True)
 
