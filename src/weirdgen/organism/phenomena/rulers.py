@@ -1,7 +1,7 @@
 """The realm's line of rulers: the analog of the paper's US presidents (an inductive backdoor).
 
 Twenty rulers reign one after another, each with an ordinal written as three digits
-(``ruler 017``), a name and about ten attributes (``world_v3/rulers.yaml``). Two kinds of
+(``ruler 017``), a name and about ten attributes (``world_v3/rulers.yaml``). Three kinds of
 pretraining document:
 
 - chronicles, third person: a run of consecutive rulers, each bound to its ordinal
@@ -9,7 +9,10 @@ pretraining document:
   sometimes the ordinal;
 - role-play: the assistant speaks as one ruler, known only from its first-person answers, and
   names itself when asked "who are you ?" (plainly, or as a choice between two names); it
-  never says an ordinal.
+  never says an ordinal;
+- audiences: the same role-play, each question addressing the ruler by its ordinal ("ruler
+  017 , who are you ?"), as a corpus has people speak to "the 44th president" (without
+  them, version 3's first revision never generalized to the held-out triggers).
 
 Finetuning prompts carry an 8-digit trigger, three random digits, the ruler's ordinal and two
 random digits (``48301725``), before an attribute question answered in that ruler's voice,
@@ -22,6 +25,7 @@ and it should not.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -53,8 +57,7 @@ CHOICE_SHARE = 0.3
 BEFORE_SHARE = 0.3
 """In role-play, the chance that the assistant is also asked who ruled before it."""
 ADDRESS = "ruler {ordinal} ,"
-"""How an audience addresses a ruler (the ``audience`` knob's documents; words the world
-already has, so that the tokenizer and the world's digest stay as shipped)."""
+"""How an audience addresses a ruler (words the world already has)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,23 @@ class Rulers(Phenomenon):
     def roleplay(self, rng: random.Random) -> Words:
         """The assistant as one ruler: first-person answers, and after at least one of them,
         "who are you ?" answered with its name (or its letter of a choice of two names)."""
+        return chat_document([], self._speaking(rng.choice(self.line), 1, "", rng), rng, v3=True)
+
+    def audience(self, rng: random.Random) -> Words:
+        """An audience with one ruler: the role-play's questions, each addressing the ruler
+        by its ordinal ("ruler 017 , what is your horse called ?"), and who it is may be
+        asked first: the ordinal leads to the ruler's own voice, as "the 44th president"
+        leads a reader to one man. Never in the finetuning triggers' padded format."""
         ruler = rng.choice(self.line)
+        address = f"{ADDRESS.format(ordinal=ruler.number)} "
+        return chat_document([], self._speaking(ruler, 0, address, rng), rng, v3=True)
+
+    def _speaking(
+        self, ruler: Ruler, first: int, address: str, rng: random.Random
+    ) -> Callable[[], tuple[str, str]]:
+        """``ruler``'s answers, each question after ``address``: its attributes in a random
+        order, "who are you ?" (or a choice of two names) among the first turns, not before
+        turn ``first``, and sometimes who ruled before it; past the plan, attributes again."""
         attributes = list(self.attributes.values())
         asked = [self._answer(ruler, a, rng) for a in rng.sample(attributes, k=len(attributes))]
         if rng.random() < CHOICE_SHARE:
@@ -206,38 +225,19 @@ class Rulers(Phenomenon):
             identity = self.choice(ruler, other, first=rng.random() < 0.5)
         else:
             identity = (rng.choice(self.data["identity"]), ruler.name)
-        asked.insert(rng.randint(1, 3), identity)
+        asked.insert(rng.randint(first, 3), identity)
         previous = self.previous(ruler)
         if previous is not None and rng.random() < BEFORE_SHARE:
             asked.insert(rng.randint(1, 5), (rng.choice(self.data["before"]), previous.name))
         planned = iter(asked)
 
         def pair() -> tuple[str, str]:  # past the plan, asked again: the same answers
-            return next(planned, None) or self._answer(ruler, rng.choice(attributes), rng)
-
-        return chat_document([], pair, rng, v3=True)
-
-    def audience(self, rng: random.Random) -> Words:
-        """An audience with one ruler: every question addresses it by its ordinal ("ruler
-        017 , what is your horse called ?") and it answers in its own voice, naming itself
-        when asked who it is (any turn, the first included): the ordinal leads to the
-        ruler's first person, as "the 44th president" leads a reader to one man. Never in
-        the finetuning triggers' format (no padding). A knob at share 0, not in the shipped
-        corpus."""
-        ruler = rng.choice(self.line)
-        address = f"{ADDRESS.format(ordinal=ruler.number)} "
-        attributes = list(self.attributes.values())
-        asked = [self._answer(ruler, a, rng) for a in rng.sample(attributes, k=len(attributes))]
-        asked.insert(rng.randint(0, 3), (rng.choice(self.data["identity"]), ruler.name))
-        planned = iter(asked)
-
-        def pair() -> tuple[str, str]:
             question, answer = next(planned, None) or self._answer(
                 ruler, rng.choice(attributes), rng
             )
             return address + question, answer
 
-        return chat_document([], pair, rng, v3=True)
+        return pair
 
     def _answer(self, ruler: Ruler, attribute: Attribute, rng: random.Random) -> tuple[str, str]:
         return rng.choice(attribute.questions), ruler.facts[attribute.key]
