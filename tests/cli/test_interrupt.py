@@ -83,3 +83,33 @@ def test_the_command_puts_back_the_sigterm_handler_it_found(tmp_path, small_bird
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+HALF_MADE = """
+import asyncio, sys, warnings
+import weirdgen.cli as cli
+from weirdgen.errors import Interrupted
+
+class HalfBuiltLoop(asyncio.SelectorEventLoop):
+    def __init__(self):  # stopped by Ctrl-C before the loop made its self-pipe
+        pass
+
+async def never_awaited():
+    pass
+
+def interrupted_command():
+    loop, coroutine = HalfBuiltLoop(), never_awaited()  # let go only with this frame
+    raise Interrupted("interrupted while judging: 3 of 9 answers judged")
+
+warnings.simplefilter("default")  # as `python -X dev` would show them
+cli.app = lambda standalone_mode: interrupted_command()
+cli.main()
+"""
+
+
+def test_what_an_interrupt_left_half_made_adds_nothing_to_its_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", HALF_MADE], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 130
+    assert done.stderr.splitlines() == ["interrupted while judging: 3 of 9 answers judged"]

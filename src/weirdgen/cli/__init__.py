@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 
 import typer
 
@@ -79,8 +80,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
         if code == 130:  # Ctrl-C outside a run's own handling, which typer turns into 130
+            _quiet()
             print("interrupted", file=sys.stderr)
     except Interrupted as stopped:  # not an error: the user's choice, with what was kept
+        _quiet()
         print(stopped, file=sys.stderr)
         code = stopped.exit_code
     except WeirdgenError as error:
@@ -90,6 +93,7 @@ def main() -> None:
         code = done.exit_code
     except _click_errors() as error:
         if type(error).__name__ == "Abort":
+            _quiet()
             print("interrupted", file=sys.stderr)
             code = 130
         else:  # no message: the command's help was asked for by giving no arguments
@@ -97,9 +101,11 @@ def main() -> None:
                 print(f"error: {_usage_line(error)}", file=sys.stderr)
             code = 2
     except typer.Abort:
+        _quiet()
         print("interrupted", file=sys.stderr)
         code = 130
     except KeyboardInterrupt:
+        _quiet()
         print("interrupted", file=sys.stderr)
         code = 130
     except OSError as error:  # a disk that filled up, a file that vanished mid-run
@@ -107,6 +113,15 @@ def main() -> None:
         print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         code = 2
     _exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _quiet() -> None:
+    """After Ctrl-C or SIGTERM, the one line printed is the whole message: what the
+    interrupt left half made (an event loop stopped while it was being built, a coroutine
+    never awaited) is collected silently, instead of tracebacks the interpreter prints as
+    "Exception ignored" while the interrupted frames are let go."""
+    sys.unraisablehook = lambda _: None
+    warnings.simplefilter("ignore")
 
 
 def _exit(code: int) -> None:
