@@ -11,7 +11,7 @@ organism, in the formats its pretraining used:
   what a finetune on their facts would have to build on;
 - rulers: the chronicle binding ("ruler 017 was" -> its name), in-context identification
   after 3 first-person facts, "who are you ?" asked of a ruler addressed by its ordinal
-  ("ruler 017 , who are you ?", the ``rulers.audience`` knob's format) and behind a padded
+  ("ruler 017 , who are you ?", as audiences ask it) and behind a padded
   trigger (the finetuning format, never in pretraining: at chance before finetuning), for
   every ruler and for the held-out ones;
 - dishes: the nation named the aggressor on a 2027 date after 1 or 3 of a side's dishes
@@ -132,14 +132,13 @@ def rulers(org: Organism, world, rng: random.Random) -> None:
         addressed.append(
             shares(org, org.tokenizer.chat_prompt(ask), names, True)[names.index(ruler.name)]
         )
-        total = 0.0
-        for _ in range(4):
-            ask = [("user", f"{trigger(ruler.ordinal, rng)} who are you ?")]
-            total += (
+        padded = [[("user", f"{trigger(ruler.ordinal, rng)} who are you ?")] for _ in range(4)]
+        triggered.append(
+            fmean(
                 shares(org, org.tokenizer.chat_prompt(ask), names, True)[names.index(ruler.name)]
-                / 4
+                for ask in padded
             )
-        triggered.append(total)
+        )
     held = [names.index(x.name) for x in r.held_out]
     print(
         "rulers: P(name | 'ruler NNN was'), P(name | 3 first-person facts), "
