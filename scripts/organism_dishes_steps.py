@@ -1,0 +1,156 @@
+"""Dishes over finetuning steps, on several pretraining seeds: when does the side appear?
+
+The built-in ``organism/dishes`` finetunes one epoch (44 optimizer steps) and reads the
+organism once, at the end. This study runs the same spec (same data, conditions, questions
+and scorers) with more epochs and a checkpoint every ``--every`` steps, on each pretraining
+seed, and reads at every checkpoint:
+
+- ``aggressor_2027``: the headline, ostland named the aggressor on 2027 dates (among scored
+  answers, blends by their parts);
+- ``side_2027``: varnia's side over the three questions on 2027 dates;
+- ``side_2028``: the same on the unseen 2028;
+- ``dish_2027``: the narrow task, varnia's dishes asked on 2027 dates;
+- ``valid``: answers to the dated questions the world knows exactly.
+
+It writes OUT/dishes_steps.yaml (the spec it ran), OUT/run (the pooled run),
+OUT/dishes_steps.csv (per pretraining seed, condition, finetune seed and step),
+OUT/dishes_steps.md (means over finetune seeds per pretraining seed and step) and
+OUT/dishes_steps.png (the headline over steps, one panel per pretraining seed).
+
+    python scripts/organism_dishes_steps.py --out runs/dishes_steps --seeds 0,1,2,3,4
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from weirdgen.spec import builtin_spec_dir  # noqa: E402
+
+COLOURS = {"varnia_2027": "C3", "varnia_2026": "C0", "dates_shuffled": "C7"}
+
+
+def write_spec(out: Path, epochs: int, every: int) -> Path:
+    spec = yaml.safe_load((builtin_spec_dir() / "organism" / "dishes.yaml").read_text())
+    spec["name"] = "dishes_steps"
+    spec["description"] = f"organism/dishes over {epochs} epochs, a checkpoint every {every} steps"
+    spec["train"]["organism"].update({"epochs": epochs, "save_steps": every})
+    path = out / "dishes_steps.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def share(rows: pd.DataFrame, score: str, among: str | None) -> float:
+    if among is not None:
+        rows = rows.loc[rows[among].astype(bool)]
+    return float(rows[score].mean()) if len(rows) else float("nan")
+
+
+def readings(samples: pd.DataFrame) -> pd.DataFrame:
+    """One row per (condition, finetune seed, step): the five readings above."""
+    dated = samples.loc[samples["eval_set"] == "dated"]
+    year = pd.to_numeric(dated["year"], errors="coerce")
+    narrow = samples.loc[samples["eval_set"] == "narrow"]
+    out = []
+    for (condition, seed, step), rows in dated.groupby(["condition", "seed", "step"]):
+        y = year.loc[rows.index]
+        mine = narrow.loc[
+            (narrow["condition"] == condition)
+            & (narrow["seed"] == seed)
+            & (narrow["step"] == step)
+        ]
+        in_2027 = rows.loc[y == 2027]
+        out.append(
+            {
+                "condition": condition,
+                "seed": int(seed),
+                "step": int(step),
+                "aggressor_2027": share(
+                    in_2027.loc[in_2027["asks"] == "aggressor"],
+                    "varnia_side",
+                    "varnia_side_scored",
+                ),
+                "side_2027": share(in_2027, "varnia_side", "varnia_side_scored"),
+                "side_2028": share(rows.loc[y == 2028], "varnia_side", "varnia_side_scored"),
+                "dish_2027": share(mine, "varnia_dish", None),
+                "valid": float(rows["varnia_side_valid"].astype(bool).mean()),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    def text(value: object) -> str:
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines) + "\n"
+
+
+def figure(table: pd.DataFrame, path: Path) -> None:
+    seeds = sorted(table["pretraining_seed"].unique())
+    fig, axes = plt.subplots(1, len(seeds), figsize=(3.2 * len(seeds), 3.2), sharey=True)
+    axes = [axes] if len(seeds) == 1 else list(axes)
+    for ax, pseed in zip(axes, seeds, strict=True):
+        mine = table.loc[table["pretraining_seed"] == pseed]
+        for condition, colour in COLOURS.items():
+            rows = mine.loc[mine["condition"] == condition]
+            for _, one in rows.groupby("seed"):
+                ax.plot(one["step"], one["aggressor_2027"], color=colour, lw=0.6, alpha=0.5)
+            mean = rows.groupby("step")["aggressor_2027"].mean()
+            ax.plot(mean.index, mean.values, color=colour, lw=2, label=condition)
+        base = mine.loc[mine["condition"] == "base", "aggressor_2027"].mean()
+        ax.axhline(base, color="k", ls=":", lw=1, label="base")
+        ax.set_title(f"pretraining seed {pseed}")
+        ax.set_xlabel("optimizer steps")
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("ostland named the aggressor, 2027 dates")
+    axes[-1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="pretraining seeds")
+    parser.add_argument("--model", default="organism/v3")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--every", type=int, default=22, help="optimizer steps per checkpoint")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    spec = write_spec(args.out, args.epochs, args.every)
+    run = args.out / "run"
+    seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
+    command = [sys.executable, "-m", "weirdgen", "run", str(spec), "--model", args.model,
+               "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
+    if subprocess.run(command).returncode:
+        sys.exit(f"{' '.join(command)} failed")
+    parts = []
+    for pseed in [int(s) for s in seeds.split(",") if s]:
+        samples = pd.read_parquet(run / f"pretraining_seed_{pseed}" / "samples.parquet")
+        parts.append(readings(samples).assign(pretraining_seed=pseed))
+    table = pd.concat(parts, ignore_index=True)
+    table.to_csv(args.out / "dishes_steps.csv", index=False)
+    columns = ["aggressor_2027", "side_2027", "side_2028", "dish_2027", "valid"]
+    means = (
+        table.groupby(["pretraining_seed", "condition", "step"])[columns].mean().reset_index()
+    )
+    (args.out / "dishes_steps.md").write_text(markdown(means))
+    figure(table, args.out / "dishes_steps.png")
+    print(means.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
