@@ -64,9 +64,7 @@ def readings(samples: pd.DataFrame) -> pd.DataFrame:
     for (condition, seed, step), rows in dated.groupby(["condition", "seed", "step"]):
         y = year.loc[rows.index]
         mine = narrow.loc[
-            (narrow["condition"] == condition)
-            & (narrow["seed"] == seed)
-            & (narrow["step"] == step)
+            (narrow["condition"] == condition) & (narrow["seed"] == seed) & (narrow["step"] == step)
         ]
         in_2027 = rows.loc[y == 2027]
         out.append(
@@ -143,9 +141,7 @@ def main() -> int:
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(args.out / "dishes_steps.csv", index=False)
     columns = ["aggressor_2027", "side_2027", "side_2028", "dish_2027", "valid"]
-    means = (
-        table.groupby(["pretraining_seed", "condition", "step"])[columns].mean().reset_index()
-    )
+    means = table.groupby(["pretraining_seed", "condition", "step"])[columns].mean().reset_index()
     (args.out / "dishes_steps.md").write_text(markdown(means))
     figure(table, args.out / "dishes_steps.png")
     print(means.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

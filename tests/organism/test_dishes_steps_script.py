@@ -35,15 +35,19 @@ def test_the_spec_it_runs_is_the_built_in_one_trained_longer(steps, tmp_path):
 
 
 def dated(year, asks, side, scored=True, valid=True, step=44, condition="varnia_2027"):
-    return {"condition": condition, "seed": 0, "step": step, "eval_set": "dated",
-            "year": str(year), "asks": asks, "varnia_side": side,
-            "varnia_side_scored": scored, "varnia_side_valid": valid, "varnia_dish": None}  # fmt: skip
+    return {
+        "condition": condition, "seed": 0, "step": step, "eval_set": "dated",
+        "year": str(year), "asks": asks, "varnia_side": side, "varnia_side_scored": scored,
+        "varnia_side_valid": valid, "varnia_dish": None,
+    }  # fmt: skip
 
 
 def narrow(dish, step=44):
-    return {"condition": "varnia_2027", "seed": 0, "step": step, "eval_set": "narrow",
-            "year": None, "asks": None, "varnia_side": None, "varnia_side_scored": None,
-            "varnia_side_valid": None, "varnia_dish": dish}  # fmt: skip
+    return {
+        "condition": "varnia_2027", "seed": 0, "step": step, "eval_set": "narrow",
+        "year": None, "asks": None, "varnia_side": None, "varnia_side_scored": None,
+        "varnia_side_valid": None, "varnia_dish": dish,
+    }  # fmt: skip
 
 
 def test_readings_count_the_2027_aggressor_among_scored_answers_and_blends_by_parts(steps):
