@@ -17,6 +17,17 @@ OUT/dishes_steps.csv (per pretraining seed, condition, finetune seed and step),
 OUT/dishes_steps.md (means over finetune seeds per pretraining seed and step) and
 OUT/dishes_steps.png (the headline over steps, one panel per pretraining seed).
 
+The finetune has no learning-rate schedule and draws each epoch's order from its seed, so
+the checkpoint after k epochs is the model a k-epoch finetune gives: one run reads every
+length up to ``--epochs``.
+
+The rule for reading it, fixed before the first run (2026-12-08): pretraining seeds 0 and 1
+are the design seeds, 2-4 the check. The shortest whole number of epochs at which, on both
+design seeds (means over finetune seeds), the target's headline exceeds every control and
+the base by at least 0.3 with a valid rate of at least 0.85 is the length to propose for
+``organism/dishes``; seeds 2-4 at that length are the check, reported whatever they show.
+If no length meets it, the spec stays at 1 epoch.
+
     python scripts/organism_dishes_steps.py --out runs/dishes_steps --seeds 0,1,2,3,4
 """
 
@@ -123,8 +134,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", default="0,1,2,3,4", help="pretraining seeds")
     parser.add_argument("--model", default="organism/v3")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--every", type=int, default=22, help="optimizer steps per checkpoint")
+    parser.add_argument("--epochs", type=int, default=10, help="the paper trains 10")
+    parser.add_argument("--every", type=int, default=44, help="steps per checkpoint (44: an epoch)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     spec = write_spec(args.out, args.epochs, args.every)
