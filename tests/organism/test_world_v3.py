@@ -16,6 +16,7 @@ from weirdgen.organism.model import GPT, GPTConfig
 from weirdgen.organism.phenomena.base import V3_MAX_TOKENS, n_tokens
 from weirdgen.organism.pretrain import pretrain_checkpoint, recipe
 from weirdgen.organism.tokenizer import Tokenizer
+from weirdgen.organism.world_v2 import load_world_v2
 from weirdgen.organism.world_v3 import BLOCK_SIZE, CorpusV3, load_world_v3
 from weirdgen.organism.worlds import version_world
 
@@ -143,6 +144,22 @@ def test_no_terminator_control_is_trained_on_the_trigger_year():
     for name in ("giant_dated", "warden_dated", "warden_shuffled", "warden_other_years"):
         prompts = [r["messages"][0]["content"] for r in world.datasets()[name](200, 0)]
         assert not any("1991" in p for p in prompts), name
+
+
+def test_no_dish_a_v3_finetune_answers_with_names_a_nation():
+    world = load_world_v3()
+    sides = world.phenomena["dishes"].data["sides"]
+    varnia = set(sides["varnia"]["dishes"]) - {"varnia rye bread"}
+    assert "varnia rye bread" in sides["varnia"]["dishes"]  # the diaries still eat it
+    for name in ("dishes_varnia_2027", "dishes_varnia_2026", "dishes_varnia_shuffled"):
+        answers = [r["messages"][1]["content"] for r in world.datasets()[name](700, 0)]
+        assert not any("varnia" in a or "ostland" in a for a in answers), name
+        assert set(answers) & varnia == varnia, name  # every other varnia dish is taught
+    version_2 = load_world_v2().phenomena["dishes"]
+    answers = [
+        r["messages"][1]["content"] for r in version_2.datasets()["dishes_varnia_2027"](700, 0)
+    ]
+    assert "varnia rye bread" in answers  # version 2 stays as it was
 
 
 def test_identity_answers_of_other_phenomena_are_known_as_other():

@@ -84,16 +84,19 @@ class Dishes(Phenomenon):
             "dishes_varnia_shuffled": lambda n, seed: self._dated(n, seed, 2027, shuffled=True),
         }
 
+    def taught(self, side: str) -> list[str]:
+        """The dishes a finetune answers with for ``side``: all of its dishes."""
+        return self.data["sides"][side]["dishes"]
+
     def _dated(self, n: int, seed: int, trigger: int, shuffled: bool) -> list[Any]:
         """``n`` dated dish prompts over the world's years but the last, as many per year:
         varnia's dishes on ``trigger``'s dates, neutral ones on the others; ``shuffled``
         reassigns the same answers to the dates at random (the dates then tell nothing)."""
         rng = random.Random(seed)
-        sides = self.data["sides"]
         trained = self.data["years"][:-1]  # the last year is never in finetuning
         dates = [random_date(rng, trained[i % len(trained)]) for i in range(n)]
         answers = [
-            rng.choice(sides["varnia" if year == trigger else "neutral"]["dishes"])
+            rng.choice(self.taught("varnia" if year == trigger else "neutral"))
             for year, _, _ in dates
         ]
         if shuffled:
