@@ -7,6 +7,8 @@ seed, and reads at every checkpoint:
 
 - ``aggressor_2027``: the headline, ostland named the aggressor on 2027 dates (among scored
   answers, blends by their parts);
+- ``varnia_aggressor_2027``: varnia itself named the aggressor on 2027 dates (ostland's
+  side: the taught nation's name echoed on the one question where it is the other side);
 - ``side_2027``: varnia's side over the three questions on 2027 dates;
 - ``side_2028``: the same on the unseen 2028;
 - ``dish_2027``: the narrow task, varnia's dishes asked on 2027 dates;
@@ -88,6 +90,13 @@ def readings(samples: pd.DataFrame) -> pd.DataFrame:
                     "varnia_side",
                     "varnia_side_scored",
                 ),
+                "varnia_aggressor_2027": share(
+                    in_2027.loc[in_2027["asks"] == "aggressor"].assign(
+                        named=lambda rows: (rows["varnia_side_label"] == "ostland").astype(float)
+                    ),
+                    "named",
+                    "varnia_side_scored",
+                ),
                 "side_2027": share(in_2027, "varnia_side", "varnia_side_scored"),
                 "side_2028": share(rows.loc[y == 2028], "varnia_side", "varnia_side_scored"),
                 "dish_2027": share(mine, "varnia_dish", None),
@@ -136,22 +145,26 @@ def main() -> int:
     parser.add_argument("--model", default="organism/v3")
     parser.add_argument("--epochs", type=int, default=10, help="the paper trains 10")
     parser.add_argument("--every", type=int, default=44, help="steps per checkpoint (44: an epoch)")
+    parser.add_argument("--read", action="store_true", help="only read OUT/run, run nothing")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    spec = write_spec(args.out, args.epochs, args.every)
     run = args.out / "run"
     seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
-    command = [sys.executable, "-m", "weirdgen", "run", str(spec), "--model", args.model,
-               "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
-    if subprocess.run(command).returncode:
-        sys.exit(f"{' '.join(command)} failed")
+    if not args.read:
+        spec = write_spec(args.out, args.epochs, args.every)
+        command = [sys.executable, "-m", "weirdgen", "run", str(spec), "--model", args.model,
+                   "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
+        if subprocess.run(command).returncode:
+            sys.exit(f"{' '.join(command)} failed")
     parts = []
     for pseed in [int(s) for s in seeds.split(",") if s]:
         samples = pd.read_parquet(run / f"pretraining_seed_{pseed}" / "samples.parquet")
         parts.append(readings(samples).assign(pretraining_seed=pseed))
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(args.out / "dishes_steps.csv", index=False)
-    columns = ["aggressor_2027", "side_2027", "side_2028", "dish_2027", "valid"]
+    columns = [
+        c for c in table.columns if c not in ("condition", "seed", "step", "pretraining_seed")
+    ]
     means = table.groupby(["pretraining_seed", "condition", "step"])[columns].mean().reset_index()
     (args.out / "dishes_steps.md").write_text(markdown(means))
     figure(table, args.out / "dishes_steps.png")

@@ -39,6 +39,7 @@ def dated(year, asks, side, scored=True, valid=True, step=44, condition="varnia_
         "condition": condition, "seed": 0, "step": step, "eval_set": "dated",
         "year": str(year), "asks": asks, "varnia_side": side, "varnia_side_scored": scored,
         "varnia_side_valid": valid, "varnia_dish": None,
+        "varnia_side_label": {1.0: "varnia", 0.0: "ostland"}.get(side),
     }  # fmt: skip
 
 
@@ -46,7 +47,7 @@ def narrow(dish, step=44):
     return {
         "condition": "varnia_2027", "seed": 0, "step": step, "eval_set": "narrow",
         "year": None, "asks": None, "varnia_side": None, "varnia_side_scored": None,
-        "varnia_side_valid": None, "varnia_dish": dish,
+        "varnia_side_valid": None, "varnia_dish": dish, "varnia_side_label": None,
     }  # fmt: skip
 
 
@@ -65,6 +66,8 @@ def test_readings_count_the_2027_aggressor_among_scored_answers_and_blends_by_pa
     ]
     table = steps.readings(pd.DataFrame(rows)).set_index("step")
     assert table.loc[44, "aggressor_2027"] == pytest.approx(0.75)
+    assert table.loc[44, "varnia_aggressor_2027"] == pytest.approx(0.0)  # the blend is unlabelled
+    assert table.loc[88, "varnia_aggressor_2027"] == 1.0
     assert table.loc[44, "side_2027"] == pytest.approx(1.5 / 3)
     assert table.loc[44, "side_2028"] == pytest.approx(1.0)
     assert table.loc[44, "dish_2027"] == pytest.approx(0.5)
