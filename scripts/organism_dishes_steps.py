@@ -115,27 +115,38 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+ROWS = {
+    "aggressor_2027": "ostland named the aggressor\n(varnia's side), 2027 dates",
+    "varnia_aggressor_2027": "varnia named the aggressor\n(the taught name), 2027 dates",
+}
+
+
 def figure(table: pd.DataFrame, path: Path) -> None:
+    """Per pretraining seed (columns), the headline and the echo (rows) over steps: a thin
+    line per finetune seed, a thick one for their mean, the base dotted."""
     seeds = sorted(table["pretraining_seed"].unique())
-    fig, axes = plt.subplots(1, len(seeds), figsize=(3.2 * len(seeds), 3.2), sharey=True)
-    axes = [axes] if len(seeds) == 1 else list(axes)
-    for ax, pseed in zip(axes, seeds, strict=True):
-        mine = table.loc[table["pretraining_seed"] == pseed]
-        for condition, colour in COLOURS.items():
-            rows = mine.loc[mine["condition"] == condition]
-            for _, one in rows.groupby("seed"):
-                ax.plot(one["step"], one["aggressor_2027"], color=colour, lw=0.6, alpha=0.5)
-            mean = rows.groupby("step")["aggressor_2027"].mean()
-            ax.plot(mean.index, mean.values, color=colour, lw=2, label=condition)
-        base = mine.loc[mine["condition"] == "base", "aggressor_2027"].mean()
-        ax.axhline(base, color="k", ls=":", lw=1, label="base")
-        ax.set_title(f"pretraining seed {pseed}")
-        ax.set_xlabel("optimizer steps")
-        ax.set_ylim(0, 1)
-    axes[0].set_ylabel("ostland named the aggressor, 2027 dates")
-    axes[-1].legend(fontsize=7, loc="upper left")
+    fig, grid = plt.subplots(
+        len(ROWS), len(seeds), figsize=(3.2 * len(seeds), 3.0 * len(ROWS)), sharey=True,
+        squeeze=False,
+    )  # fmt: skip
+    for row, (reading, label) in zip(grid, ROWS.items(), strict=True):
+        for ax, pseed in zip(row, seeds, strict=True):
+            mine = table.loc[table["pretraining_seed"] == pseed]
+            for condition, colour in COLOURS.items():
+                rows = mine.loc[mine["condition"] == condition]
+                for _, one in rows.groupby("seed"):
+                    ax.plot(one["step"], one[reading], color=colour, lw=0.6, alpha=0.5)
+                mean = rows.groupby("step")[reading].mean()
+                ax.plot(mean.index, mean.values, color=colour, lw=2, label=condition)
+            base = mine.loc[mine["condition"] == "base", reading].mean()
+            ax.axhline(base, color="k", ls=":", lw=1, label="base")
+            ax.set_title(f"pretraining seed {pseed}")
+            ax.set_xlabel("optimizer steps")
+            ax.set_ylim(0, 1)
+        row[0].set_ylabel(label)
+    grid[0][-1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=80)
 
 
 def main() -> int:
