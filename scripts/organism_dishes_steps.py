@@ -158,10 +158,10 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=44, help="steps per checkpoint (44: an epoch)")
     parser.add_argument("--read", action="store_true", help="only read OUT/run, run nothing")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
     run = args.out / "run"
     seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
     if not args.read:
+        args.out.mkdir(parents=True, exist_ok=True)
         spec = write_spec(args.out, args.epochs, args.every)
         command = [sys.executable, "-m", "weirdgen", "run", str(spec), "--model", args.model,
                    "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
@@ -169,8 +169,10 @@ def main() -> int:
             sys.exit(f"{' '.join(command)} failed")
     parts = []
     for pseed in [int(s) for s in seeds.split(",") if s]:
-        samples = pd.read_parquet(run / f"pretraining_seed_{pseed}" / "samples.parquet")
-        parts.append(readings(samples).assign(pretraining_seed=pseed))
+        path = run / f"pretraining_seed_{pseed}" / "samples.parquet"
+        if not path.is_file():
+            sys.exit(f"{path}: no such file; run this study without --read first")
+        parts.append(readings(pd.read_parquet(path)).assign(pretraining_seed=pseed))
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(args.out / "dishes_steps.csv", index=False)
     columns = [
