@@ -5,9 +5,7 @@ question), what a rerun reuses and recomputes, and its refusals."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from script_module import load_script
 from weirdgen.mechanism.preflight_stats import (
     EACH,
     HELD_OUT_DATASET,
@@ -101,11 +100,7 @@ def test_too_few_rows_to_fit_leave_the_prediction_empty():
 
 @pytest.fixture(scope="module")
 def validation() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("preflight_validation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("preflight_validation")
 
 
 @pytest.fixture(scope="module")

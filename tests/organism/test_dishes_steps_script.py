@@ -4,26 +4,18 @@ question among scored answers, blends by their parts; the narrow task at the sam
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
 import pytest
 
+from script_module import load_script
 from weirdgen.spec import load_spec
-
-SCRIPT = Path(__file__).parents[2] / "scripts" / "organism_dishes_steps.py"
 
 
 @pytest.fixture(scope="module")
 def steps() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("organism_dishes_steps", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("organism_dishes_steps")
 
 
 def test_the_spec_it_runs_is_the_built_in_one_trained_longer(steps, tmp_path):

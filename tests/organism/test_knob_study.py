@@ -4,8 +4,6 @@ reuses and what it refuses."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,18 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from script_module import load_script
 from weirdgen.spec import builtin_spec_dir
-
-SCRIPT = Path(__file__).parents[2] / "scripts" / "organism_knob_study.py"
 
 
 @pytest.fixture(scope="module")
 def knob() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("organism_knob_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("organism_knob_study")
 
 
 @pytest.fixture(scope="module")
