@@ -47,6 +47,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
+from weirdgen.report.document import frame_markdown  # noqa: E402
 from weirdgen.spec import builtin_spec_dir  # noqa: E402
 
 COLOURS = {"varnia_2027": "C3", "varnia_2026": "C0", "dates_shuffled": "C7"}
@@ -104,15 +105,6 @@ def readings(samples: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out)
-
-
-def markdown(table: pd.DataFrame) -> str:
-    def text(value: object) -> str:
-        return f"{value:.2f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in table.itertuples(False)]
-    return "\n".join(lines) + "\n"
 
 
 ROWS = {
@@ -179,7 +171,7 @@ def main() -> int:
         c for c in table.columns if c not in ("condition", "seed", "step", "pretraining_seed")
     ]
     means = table.groupby(["pretraining_seed", "condition", "step"])[columns].mean().reset_index()
-    (args.out / "dishes_steps.md").write_text(markdown(means))
+    (args.out / "dishes_steps.md").write_text(frame_markdown(means, 2))
     figure(table, args.out / "dishes_steps.png")
     print(means.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from weirdgen._atomic import write_text
 from weirdgen.errors import WeirdgenError
+from weirdgen.report.document import frame_markdown
 from weirdgen.spec import ExperimentSpec
 
 DEFAULT_DATASETS: list[dict[str, Any]] = [
@@ -243,7 +244,7 @@ def write_results(out: Path, table: pd.DataFrame, measures: list[str], settings:
     write_text(out / "preflight_validation.csv", table.to_csv(index=False))
     write_text(out / "preflight_correlations.csv", correlations.to_csv(index=False))
     write_text(out / "preflight_across_seeds.csv", across.to_csv(index=False))
-    rows = markdown_rows(table.loc[:, ["dataset", "pretraining_seed", "effect", *measures]])
+    rows = frame_markdown(table.loc[:, ["dataset", "pretraining_seed", "effect", *measures]], 3)
     text = (
         "# Preflight validation\n\n"
         f"{settings}\n\n"
@@ -257,22 +258,11 @@ def write_results(out: Path, table: pd.DataFrame, measures: list[str], settings:
         "Spearman's rho over pretraining seeds of each base-model quantity (the measures, and "
         "the base checkpoint's own headline) with the effect of the same finetune: which "
         "reading of a base model says on which seeds the finetune shifts it most.\n\n"
-        f"{markdown_rows(across)}\n"
+        f"{frame_markdown(across, 3)}\n"
         f"## Every dataset and seed\n\n{rows}\n"
     )
     write_text(out / "preflight_validation.md", text)
     figure(table, measures, correlations, out / "preflight_validation.png")
-
-
-def markdown_rows(frame: pd.DataFrame) -> str:
-    """``frame`` as a Markdown table, numbers to 3 decimals."""
-
-    def shown(value: Any) -> str:
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(shown(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines) + "\n"
 
 
 def figure(table: pd.DataFrame, measures: list[str], correlations: pd.DataFrame, path: Path):

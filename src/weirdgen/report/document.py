@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+import pandas as pd
+
 from weirdgen.report._tables import TextTable, ci_label
 from weirdgen.report.answer_links import BarLink
 from weirdgen.spec.models import ExperimentSpec, MetricSpec
@@ -254,6 +256,16 @@ def _html_figure(figure: FigureRef) -> str:
     elif rows:
         caption += " Answers behind each point:"
     return f"<figure>{image}<figcaption>{caption}</figcaption>{rows}</figure>"
+
+
+def frame_markdown(frame: pd.DataFrame, decimals: int) -> str:
+    """``frame`` as a Markdown table, floats to ``decimals`` places (for scripts' tables)."""
+
+    def text(value: object) -> str:
+        return f"{value:.{decimals}f}" if isinstance(value, float) else str(value)
+
+    rows = [[text(v) for v in row] for row in frame.itertuples(index=False)]
+    return "\n".join(_markdown_table(TextTable([str(c) for c in frame.columns], rows))) + "\n"
 
 
 def _markdown_table(table: TextTable) -> list[str]:
