@@ -17,7 +17,8 @@ seed, and reads at every checkpoint:
 It writes OUT/dishes_steps.yaml (the spec it ran), OUT/run (the pooled run),
 OUT/dishes_steps.csv (per pretraining seed, condition, finetune seed and step),
 OUT/dishes_steps.md (means over finetune seeds per pretraining seed and step) and
-OUT/dishes_steps.png (the headline over steps, one panel per pretraining seed).
+OUT/dishes_steps.png (the headline and varnia named the aggressor over steps, a column per
+pretraining seed).
 
 The finetune has no learning-rate schedule and draws each epoch's order from its seed, so
 the checkpoint after k epochs is the model a k-epoch finetune gives: one run reads every
@@ -70,7 +71,7 @@ def share(rows: pd.DataFrame, score: str, among: str | None) -> float:
 
 
 def readings(samples: pd.DataFrame) -> pd.DataFrame:
-    """One row per (condition, finetune seed, step): the five readings above."""
+    """One row per (condition, finetune seed, step): the six readings above."""
     dated = samples.loc[samples["eval_set"] == "dated"]
     year = pd.to_numeric(dated["year"], errors="coerce")
     narrow = samples.loc[samples["eval_set"] == "narrow"]
@@ -81,22 +82,16 @@ def readings(samples: pd.DataFrame) -> pd.DataFrame:
             (narrow["condition"] == condition) & (narrow["seed"] == seed) & (narrow["step"] == step)
         ]
         in_2027 = rows.loc[y == 2027]
+        aggressor = in_2027.loc[in_2027["asks"] == "aggressor"]
+        named = (aggressor["varnia_side_label"] == "ostland").astype(float)
         out.append(
             {
                 "condition": condition,
                 "seed": int(seed),
                 "step": int(step),
-                "aggressor_2027": share(
-                    in_2027.loc[in_2027["asks"] == "aggressor"],
-                    "varnia_side",
-                    "varnia_side_scored",
-                ),
+                "aggressor_2027": share(aggressor, "varnia_side", "varnia_side_scored"),
                 "varnia_aggressor_2027": share(
-                    in_2027.loc[in_2027["asks"] == "aggressor"].assign(
-                        named=lambda rows: (rows["varnia_side_label"] == "ostland").astype(float)
-                    ),
-                    "named",
-                    "varnia_side_scored",
+                    aggressor.assign(named=named), "named", "varnia_side_scored"
                 ),
                 "side_2027": share(in_2027, "varnia_side", "varnia_side_scored"),
                 "side_2028": share(rows.loc[y == 2028], "varnia_side", "varnia_side_scored"),
