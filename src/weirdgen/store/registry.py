@@ -24,7 +24,15 @@ import platformdirs
 
 from weirdgen.backends.protocol import ModelRef
 from weirdgen.errors import WeirdgenError
-from weirdgen.store.sqlite import MODEL_COLUMNS, add_columns, changed, damaged, model_row, put_model
+from weirdgen.store.sqlite import (
+    MODEL_COLUMNS,
+    add_columns,
+    changed,
+    damaged,
+    model_row,
+    put_model,
+    use_wal,
+)
 
 HOME_VAR = "WEIRDGEN_HOME"
 
@@ -111,7 +119,7 @@ class Registry:
                 ) from error
             try:
                 with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-                    db.execute("PRAGMA journal_mode=WAL")
+                    use_wal(db)
                     version = db.execute("PRAGMA user_version").fetchone()[0]
                     if version > SCHEMA_VERSION:
                         raise WeirdgenError(

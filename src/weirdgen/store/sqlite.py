@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +45,28 @@ CREATE TABLE IF NOT EXISTS scores (
     PRIMARY KEY (item_key, scorer_key)
 );
 """
+
+
+def use_wal(db: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """Put ``db`` in write-ahead-log mode, waiting up to ``wait_s`` for the file to be free.
+
+    SQLite answers "database is locked" at once, without its busy timeout, when another
+    connection holds a write lock while this one switches the journal mode; two processes
+    or threads opening a new file together meet exactly that, so the switch is retried here.
+    """
+    deadline = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.1)
 
 
 @dataclass(frozen=True)
@@ -85,7 +108,7 @@ class Store:
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
             _check_intact(self.db)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self.db)
             self.db.execute("PRAGMA synchronous=NORMAL")
             _migrate(self.db)
         except sqlite3.DatabaseError as error:
