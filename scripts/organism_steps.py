@@ -9,7 +9,8 @@ pretraining seed, and computes at every checkpoint, with the spec's own metric d
 - the spec's headline metric for every condition (the base, never finetuned, is its step 0
   and stands for every step);
 - ``--valid`` (default ``valid_rate``) for the target;
-- the gap: the target's headline minus the highest of every control's and the base's.
+- the gap: the target's headline minus the highest of every control's and the base's;
+- any ``--also`` metrics of the spec, for the target (shown, never read by the rule).
 
 It writes OUT/steps.yaml (the spec it ran), OUT/run (the pooled run), OUT/steps.csv (per
 pretraining seed, condition, finetune seed and step), OUT/steps.md (means over finetune
@@ -66,14 +67,20 @@ def write_spec(name: str, out: Path, epochs: int, every: int) -> Path:
     return path
 
 
-def readings(samples: pd.DataFrame, spec, valid: str) -> pd.DataFrame:
-    """One row per (condition, finetune seed, step): the headline, and ``valid`` where the
-    spec has it; the base's step-0 rows repeated at every step of the finetuned conditions."""
+def readings(samples: pd.DataFrame, spec, valid: str, also: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (condition, finetune seed, step): the headline, ``valid`` where the spec
+    has it, and the ``also`` metrics; the base's step-0 rows repeated at every step of the
+    finetuned conditions."""
     headline = spec.headline
     if headline.by:
         sys.exit(f"{spec.name}: its headline {headline.name!r} is per {headline.by}; "
                  "this study reads a headline of one value per model")  # fmt: skip
-    metrics = [headline] + [m for m in spec.metrics if m.name == valid and m is not headline]
+    named = {m.name: m for m in spec.metrics}
+    unknown = [name for name in also if name not in named]
+    if unknown:
+        sys.exit(f"{spec.name} has no metric {unknown[0]!r}; it has {sorted(named)}")
+    wanted = [valid, *also] if valid in named else list(also)
+    metrics = [headline] + [named[name] for name in wanted if name != headline.name]
     table = step_metrics(samples, metrics)
     table = table.pivot_table(
         index=["condition", "role", "seed", "step"], columns="metric", values="value"
@@ -87,16 +94,17 @@ def readings(samples: pd.DataFrame, spec, valid: str) -> pd.DataFrame:
     return pd.concat([table, *spread], ignore_index=True)
 
 
-def means(table: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Per (pretraining seed, step): each condition's headline and the target's valid rate,
-    means over finetune seeds, and the gap to the highest other condition."""
+def means(table: pd.DataFrame, target: str, also: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per (pretraining seed, step): each condition's headline, the target's valid rate and
+    ``also`` metrics, means over finetune seeds, and the gap to the highest other condition."""
     grouped = table.groupby(["pretraining_seed", "step", "condition"])
     wide = grouped["headline"].mean().unstack("condition")
     others = [c for c in wide.columns if c != target]
     wide["gap"] = wide[target] - wide[others].max(axis=1)
-    if "valid" in table:
-        valid = table.loc[table["condition"] == target].groupby(["pretraining_seed", "step"])
-        wide["valid"] = valid["valid"].mean()
+    mine = table.loc[table["condition"] == target].groupby(["pretraining_seed", "step"])
+    for column in ["valid", *also]:
+        if column in table:
+            wide[column] = mine[column].mean()
     return wide.reset_index()
 
 
@@ -152,10 +160,14 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="pretraining seeds")
     parser.add_argument("--design", default="0,1", help="the pretraining seeds that choose")
     parser.add_argument("--valid", default="valid_rate", help="the target's valid-rate metric")
+    parser.add_argument(
+        "--also", default="", help="other metrics of the spec to show for the target (a,b)"
+    )
     parser.add_argument("--model", default="organism/v3")
     parser.add_argument("--read", action="store_true", help="only read OUT/run, run nothing")
     args = parser.parse_args()
     spec = load_spec(args.spec)
+    also = tuple(name for name in args.also.split(",") if name)
     run = args.out / "run"
     seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
     if not args.read:
@@ -171,10 +183,10 @@ def main() -> int:
         if not path.is_file():
             sys.exit(f"{path}: no such file; run this study without --read first")
         samples = pd.read_parquet(path)
-        parts.append(readings(samples, spec, args.valid).assign(pretraining_seed=pseed))
+        parts.append(readings(samples, spec, args.valid, also).assign(pretraining_seed=pseed))
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(args.out / "steps.csv", index=False)
-    wide = means(table, spec.target.name)
+    wide = means(table, spec.target.name, also)
     (args.out / "steps.md").write_text(frame_markdown(wide, 2))
     figure(table, spec.target.name, args.out / "steps.png", spec.headline.name)
     print(wide.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

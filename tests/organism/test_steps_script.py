@@ -78,3 +78,9 @@ def test_the_rule_takes_the_first_step_met_on_every_design_seed(steps):
     assert steps.proposal(wide, [0]) == 7
     assert steps.proposal(wide, [2]) is None
     assert steps.proposal(wide, [0, 3]) is None  # a design seed that was not run meets nothing
+
+
+def test_a_metric_the_spec_lacks_is_refused_by_name(steps):
+    rows = pd.DataFrame([answer("varnia_former", 7, 1.0)])
+    with pytest.raises(SystemExit, match="no metric 'nope'"):
+        steps.readings(rows, load_spec("organism/cities"), "valid_rate", ("nope",))
