@@ -127,11 +127,13 @@ def figure(table: pd.DataFrame, target: str, path: Path, title: str) -> None:
         1, len(seeds), figsize=(3.2 * len(seeds), 3.2), sharey=True, squeeze=False
     )
     conditions = [c for c in dict.fromkeys(table["condition"]) if c != "base"]
+    others = iter(f"C{k}" for k in range(10) if k != 3)  # C3, red, is the target's
+    colours = {c: "C3" if c == target else next(others) for c in conditions}
     for ax, pseed in zip(axes[0], seeds, strict=True):
         mine = table.loc[table["pretraining_seed"] == pseed]
-        for k, condition in enumerate(conditions):
+        for condition in conditions:
             rows = mine.loc[mine["condition"] == condition]
-            colour = "C3" if condition == target else f"C{k}"
+            colour = colours[condition]
             if condition == target:
                 for _, one in rows.groupby("seed"):
                     ax.plot(one["step"], one["headline"], color=colour, lw=0.6, alpha=0.5)
