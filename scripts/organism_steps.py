@@ -48,6 +48,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
+from weirdgen.errors import WeirdgenError  # noqa: E402
 from weirdgen.report.document import frame_markdown  # noqa: E402
 from weirdgen.spec import load_spec  # noqa: E402
 from weirdgen.stats.metrics import step_metrics  # noqa: E402
@@ -59,6 +60,8 @@ GAP, VALID = 0.3, 0.85
 def write_spec(name: str, out: Path, epochs: int, every: int) -> Path:
     """The spec ``name`` with ``epochs`` epochs and a checkpoint every ``every`` steps."""
     spec = yaml.safe_load(Path(load_spec(name).source).read_text())
+    if "organism" not in (spec.get("train") or {}):
+        sys.exit(f"{name}: its train has no organism recipe; this study runs organism specs")
     spec["name"] = f"{spec['name']}_steps"
     spec["description"] = f"{name} over {epochs} epochs, a checkpoint every {every} steps"
     spec["train"]["organism"].update({"epochs": epochs, "save_steps": every})
@@ -168,7 +171,10 @@ def main() -> int:
     parser.add_argument("--model", default="organism/v3")
     parser.add_argument("--read", action="store_true", help="only read OUT/run, run nothing")
     args = parser.parse_args()
-    spec = load_spec(args.spec)
+    try:
+        spec = load_spec(args.spec)
+    except WeirdgenError as error:
+        sys.exit(f"error: {error}")
     also = tuple(name for name in args.also.split(",") if name)
     run = args.out / "run"
     seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
