@@ -37,7 +37,6 @@ If no length meets it, the spec stays at 1 epoch.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -50,6 +49,9 @@ import yaml  # noqa: E402
 
 from weirdgen.report.document import frame_markdown  # noqa: E402
 from weirdgen.spec import builtin_spec_dir  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))  # run as a file, or loaded by a test
+from organism_steps import study_samples  # noqa: E402
 
 COLOURS = {"varnia_2027": "C3", "varnia_2026": "C0", "dates_shuffled": "C7"}
 
@@ -145,21 +147,12 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=44, help="steps per checkpoint (44: an epoch)")
     parser.add_argument("--read", action="store_true", help="only read OUT/run, run nothing")
     args = parser.parse_args()
-    run = args.out / "run"
-    seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
+    spec = None
     if not args.read:
         args.out.mkdir(parents=True, exist_ok=True)
         spec = write_spec(args.out, args.epochs, args.every)
-        command = [sys.executable, "-m", "weirdgen", "run", str(spec), "--model", args.model,
-                   "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
-        if subprocess.run(command).returncode:
-            sys.exit(f"{' '.join(command)} failed")
-    parts = []
-    for pseed in [int(s) for s in seeds.split(",") if s]:
-        path = run / f"pretraining_seed_{pseed}" / "samples.parquet"
-        if not path.is_file():
-            sys.exit(f"{path}: no such file; run this study without --read first")
-        parts.append(readings(pd.read_parquet(path)).assign(pretraining_seed=pseed))
+    samples = study_samples(spec, args.out / "run", args.model, args.seeds)
+    parts = [readings(rows).assign(pretraining_seed=pseed) for pseed, rows in samples.items()]
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(args.out / "dishes_steps.csv", index=False)
     columns = [

@@ -70,6 +70,25 @@ def write_spec(name: str, out: Path, epochs: int, every: int) -> Path:
     return path
 
 
+def study_samples(spec: Path | None, run: Path, model: str, seeds: str) -> dict[int, pd.DataFrame]:
+    """Each pretraining seed's samples of the study in ``run``: the spec file ``spec`` run
+    over ``seeds`` ("0,1,2") first, or, with None, a finished run only read (one line, and
+    nothing written, where a seed's samples are missing)."""
+    seeds = seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
+    if spec is not None:
+        command = [sys.executable, "-m", "weirdgen", "run", str(spec), "--model", model,
+                   "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
+        if subprocess.run(command).returncode:
+            sys.exit(f"{' '.join(command)} failed")
+    found = {}
+    for pseed in [int(s) for s in seeds.split(",") if s]:
+        path = run / f"pretraining_seed_{pseed}" / "samples.parquet"
+        if not path.is_file():
+            sys.exit(f"{path}: no such file; run this study without --read first")
+        found[pseed] = pd.read_parquet(path)
+    return found
+
+
 def readings(samples: pd.DataFrame, spec, valid: str, also: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per (condition, finetune seed, step): the headline, ``valid`` where the spec
     has it, and the ``also`` metrics; the base's step-0 rows repeated at every step of the
@@ -177,21 +196,14 @@ def main() -> int:
         sys.exit(f"error: {error}")
     also = tuple(name for name in args.also.split(",") if name)
     run = args.out / "run"
-    seeds = args.seeds.rstrip(",") + ","  # "0," is seed 0 alone, "0" would be a count
     if not args.read:
         args.out.mkdir(parents=True, exist_ok=True)
         path = write_spec(args.spec, args.out, args.epochs, args.every)
-        command = [sys.executable, "-m", "weirdgen", "run", str(path), "--model", args.model,
-                   "--pretraining-seeds", seeds, "--out", str(run), "--quiet"]  # fmt: skip
-        if subprocess.run(command).returncode:
-            sys.exit(f"{' '.join(command)} failed")
-    parts = []
-    for pseed in [int(s) for s in seeds.split(",") if s]:
-        path = run / f"pretraining_seed_{pseed}" / "samples.parquet"
-        if not path.is_file():
-            sys.exit(f"{path}: no such file; run this study without --read first")
-        samples = pd.read_parquet(path)
-        parts.append(readings(samples, spec, args.valid, also).assign(pretraining_seed=pseed))
+    samples = study_samples(None if args.read else path, run, args.model, args.seeds)
+    parts = [
+        readings(rows, spec, args.valid, also).assign(pretraining_seed=pseed)
+        for pseed, rows in samples.items()
+    ]
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(args.out / "steps.csv", index=False)
     wide = means(table, spec.target.name, also)
