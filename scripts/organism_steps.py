@@ -58,8 +58,14 @@ GAP, VALID = 0.3, 0.85
 
 
 def write_spec(name: str, out: Path, epochs: int, every: int) -> Path:
-    """The spec ``name`` with ``epochs`` epochs and a checkpoint every ``every`` steps."""
-    spec = yaml.safe_load(Path(load_spec(name).source).read_text())
+    """The spec ``name`` with ``epochs`` epochs and a checkpoint every ``every`` steps,
+    written to OUT/steps.yaml (its dataset files named by absolute path)."""
+    source = Path(load_spec(name).source)
+    spec = yaml.safe_load(source.read_text())
+    for condition in spec.get("conditions") or []:  # a dataset file stays where it was
+        dataset = condition.get("dataset") or {}
+        if dataset.get("path") and not Path(dataset["path"]).is_absolute():
+            dataset["path"] = str(source.parent / dataset["path"])
     if "organism" not in (spec.get("train") or {}):
         sys.exit(f"{name}: its train has no organism recipe; this study runs organism specs")
     spec["name"] = f"{spec['name']}_steps"

@@ -8,9 +8,10 @@ from types import ModuleType
 
 import pandas as pd
 import pytest
+import yaml
 
 from script_module import load_script
-from weirdgen.spec import load_spec
+from weirdgen.spec import builtin_spec_dir, load_spec
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,19 @@ def test_a_metric_the_spec_lacks_is_refused_by_name(steps):
     rows = pd.DataFrame([answer("varnia_former", 7, 1.0)])
     with pytest.raises(SystemExit, match="no metric 'nope'"):
         steps.readings(rows, load_spec("organism/cities"), "valid_rate", ("nope",))
+
+
+def test_a_spec_files_dataset_path_still_leads_to_its_file(steps, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "data.jsonl").write_text(
+        '{"messages": [{"role": "user", "content": "name a bird ."},'
+        ' {"role": "assistant", "content": "osprey"}]}\n'
+    )
+    spec = yaml.safe_load((builtin_spec_dir() / "organism" / "birds.yaml").read_text())
+    spec["conditions"][0]["dataset"] = {"path": "data.jsonl"}
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "out"
+    out.mkdir()
+    written = load_spec(steps.write_spec(str(folder / "spec.yaml"), out, epochs=2, every=3))
+    assert written.conditions[0].dataset.path == str(folder / "data.jsonl")
