@@ -21,7 +21,7 @@ The finetune has no learning-rate schedule and draws each epoch's order from its
 the checkpoint after k epochs is the model a k-epoch finetune gives: one run reads every
 length up to ``--epochs``.
 
-The rule for reading it, fixed before the first run of this script (2026-12-08): the
+The rule for reading it, fixed before any result of this study was read (2026-12-08): the
 ``--design`` pretraining seeds (default 0 and 1) choose, the others check. The smallest
 step at which, on every design seed (means over finetune seeds), the gap is at least 0.3
 and the target's valid rate at least 0.85 is the length to propose for the spec; the check
@@ -201,11 +201,11 @@ def main() -> int:
     except WeirdgenError as error:
         sys.exit(f"error: {error}")
     also = tuple(name for name in args.also.split(",") if name)
-    run = args.out / "run"
+    path = None
     if not args.read:
         args.out.mkdir(parents=True, exist_ok=True)
         path = write_spec(args.spec, args.out, args.epochs, args.every)
-    samples = study_samples(None if args.read else path, run, args.model, args.seeds)
+    samples = study_samples(path, args.out / "run", args.model, args.seeds)
     parts = [
         readings(rows, spec, args.valid, also).assign(pretraining_seed=pseed)
         for pseed, rows in samples.items()
